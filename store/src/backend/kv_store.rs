@@ -1,0 +1,344 @@
+//! The store traits implemented once over any [`Kv`] backend.
+
+use std::fmt;
+
+use bytes::Bytes;
+use tollgate_attest::Digest;
+use tollgate_policies::{RepoName, Tag};
+
+use super::{Kv, KvRead, Table};
+use crate::{
+    ArtifactEntry, ArtifactStore, ManifestRecord, Result, SCHEMA_VERSION, StoreError, TagBinding, TagOutcome,
+    TokenRecord, TokenStore,
+};
+
+/// The store over a key-value backend.
+pub struct KvStore<K> {
+    kv: K,
+}
+
+impl<K: fmt::Debug> fmt::Debug for KvStore<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KvStore").field("kv", &self.kv).finish()
+    }
+}
+
+const SCHEMA_KEY: &str = "schema_version";
+/// Separates the parts of composite keys; it cannot occur in names, tags or digests.
+const SEP: char = '\0';
+
+fn key2(a: &str, b: &str) -> String {
+    format!("{a}{SEP}{b}")
+}
+
+fn key3(a: &str, b: &str, c: &str) -> String {
+    format!("{a}{SEP}{b}{SEP}{c}")
+}
+
+fn last_part(key: &str) -> &str {
+    key.rsplit(SEP).next().unwrap_or(key)
+}
+
+fn corrupt<E: fmt::Display>(what: &str) -> impl FnOnce(E) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn decode_record(v: &[u8]) -> Result<ManifestRecord> {
+    serde_json::from_slice(v).map_err(corrupt("manifest record"))
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+fn parse_digest(s: &str) -> Result<Digest> {
+    s.parse().map_err(corrupt("digest"))
+}
+
+fn parse_tag(s: &str) -> Result<Tag> {
+    s.parse().map_err(corrupt("tag"))
+}
+
+fn parse_repo(s: &str) -> Result<RepoName> {
+    s.parse().map_err(corrupt("repository"))
+}
+
+fn utf8(v: Vec<u8>) -> Result<String> {
+    String::from_utf8(v).map_err(corrupt("utf-8"))
+}
+
+impl<K: Kv> KvStore<K> {
+    /// Checks or writes the schema version.
+    pub(crate) fn init(kv: K) -> Result<Self> {
+        kv.write(|w| {
+            match w.get(Table::Meta, SCHEMA_KEY)? {
+                None => {
+                    for t in Table::ALL {
+                        // Creating every table up front keeps reads from racing table creation.
+                        w.scan(t, "", None, 0)?;
+                    }
+                    w.put(Table::Meta, SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes())?;
+                }
+                Some(v) => {
+                    let found = u64::from_le_bytes(
+                        v.as_slice().try_into().map_err(|_| StoreError::Corrupt("schema_version".into()))?,
+                    );
+                    if found != SCHEMA_VERSION {
+                        return Err(StoreError::SchemaMismatch { found, expected: SCHEMA_VERSION });
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        Ok(KvStore { kv })
+    }
+
+    fn tags_of_in(r: &dyn KvRead, repo: &RepoName, digest: &Digest) -> Result<Vec<Tag>> {
+        // Tags are few per repository; a scan keeps the schema free of a second index.
+        let want = digest.to_string();
+        let prefix = key2(repo.as_str(), "");
+        let mut tags = Vec::new();
+        for (k, v) in r.scan(Table::Tags, &prefix, None, usize::MAX)? {
+            if v == want.as_bytes() {
+                tags.push(parse_tag(last_part(&k))?);
+            }
+        }
+        Ok(tags)
+    }
+
+    fn entry(r: &dyn KvRead, repo: RepoName, record: ManifestRecord) -> Result<ArtifactEntry> {
+        let tags = Self::tags_of_in(r, &repo, &record.digest)?;
+        Ok(ArtifactEntry { repository: repo, record, tags })
+    }
+}
+
+impl<K: Kv> ArtifactStore for KvStore<K> {
+    fn put_manifest(
+        &self,
+        repo: &RepoName,
+        record: &ManifestRecord,
+        bytes: &[u8],
+        tag: Option<TagBinding<'_>>,
+    ) -> Result<Option<TagOutcome>> {
+        let digest = record.digest.to_string();
+        let rm_key = key2(repo.as_str(), &digest);
+        let value = encode(record)?;
+        self.kv.write(|w| {
+            let outcome = match tag {
+                None => None,
+                Some(b) => {
+                    let tkey = key2(repo.as_str(), b.tag.as_str());
+                    match w.get(Table::Tags, &tkey)? {
+                        Some(old) if old == digest.as_bytes() => Some(TagOutcome::Unchanged),
+                        Some(old) => {
+                            let previous = parse_digest(&utf8(old)?)?;
+                            if b.immutable {
+                                return Err(StoreError::TagConflict { existing: previous });
+                            }
+                            w.put(Table::Tags, &tkey, digest.as_bytes())?;
+                            Some(TagOutcome::Moved { previous })
+                        }
+                        None => {
+                            w.put(Table::Tags, &tkey, digest.as_bytes())?;
+                            Some(TagOutcome::Created)
+                        }
+                    }
+                }
+            };
+            if w.get(Table::RepoManifests, &rm_key)?.is_none() {
+                // First push into this repository keeps the first record (who and when).
+                w.put(Table::RepoManifests, &rm_key, &value)?;
+                w.put(Table::DigestRepos, &key2(&digest, repo.as_str()), &[])?;
+                if let Some(subject) = &record.subject {
+                    w.put(Table::Referrers, &key3(repo.as_str(), &subject.to_string(), &digest), &[])?;
+                }
+            }
+            if w.get(Table::Manifests, &digest)?.is_none() {
+                w.put(Table::Manifests, &digest, bytes)?;
+            }
+            Ok(outcome)
+        })
+    }
+
+    fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<(ManifestRecord, Bytes)>> {
+        let d = digest.to_string();
+        self.kv.read(|r| {
+            let Some(rec) = r.get(Table::RepoManifests, &key2(repo.as_str(), &d))? else {
+                return Ok(None);
+            };
+            let bytes = r
+                .get(Table::Manifests, &d)?
+                .ok_or_else(|| StoreError::Corrupt(format!("manifest {d} recorded without content")))?;
+            Ok(Some((decode_record(&rec)?, Bytes::from(bytes))))
+        })
+    }
+
+    fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {
+        let v = self.kv.read(|r| r.get(Table::Tags, &key2(repo.as_str(), tag.as_str())))?;
+        v.map(|v| parse_digest(&utf8(v)?)).transpose()
+    }
+
+    fn list_tags(&self, repo: &RepoName, after: Option<&str>, limit: usize) -> Result<Vec<Tag>> {
+        let prefix = key2(repo.as_str(), "");
+        let rows = self.kv.read(|r| r.scan(Table::Tags, &prefix, after, limit))?;
+        rows.iter().map(|(k, _)| parse_tag(last_part(k))).collect()
+    }
+
+    fn repository_exists(&self, repo: &RepoName) -> Result<bool> {
+        let prefix = key2(repo.as_str(), "");
+        let found = self.kv.read(|r| {
+            Ok(!r.scan(Table::RepoManifests, &prefix, None, 1)?.is_empty()
+                || !r.scan(Table::Blobs, &prefix, None, 1)?.is_empty())
+        })?;
+        Ok(found)
+    }
+
+    fn tags_of(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<Tag>> {
+        self.kv.read(|r| Self::tags_of_in(r, repo, digest))
+    }
+
+    fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {
+        let key = key2(repo.as_str(), tag.as_str());
+        let old = self.kv.write(|w| {
+            let old = w.get(Table::Tags, &key)?;
+            if old.is_some() {
+                w.delete(Table::Tags, &key)?;
+            }
+            Ok(old)
+        })?;
+        old.map(|v| parse_digest(&utf8(v)?)).transpose()
+    }
+
+    fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool> {
+        let d = digest.to_string();
+        self.kv.write(|w| {
+            let Some(rec) = w.get(Table::RepoManifests, &key2(repo.as_str(), &d))? else {
+                return Ok(false);
+            };
+            let rec = decode_record(&rec)?;
+            w.delete(Table::RepoManifests, &key2(repo.as_str(), &d))?;
+            w.delete(Table::DigestRepos, &key2(&d, repo.as_str()))?;
+            if let Some(subject) = &rec.subject {
+                w.delete(Table::Referrers, &key3(repo.as_str(), &subject.to_string(), &d))?;
+            }
+            for t in Self::tags_of_in(&*w, repo, digest)? {
+                w.delete(Table::Tags, &key2(repo.as_str(), t.as_str()))?;
+            }
+            if w.scan(Table::DigestRepos, &key2(&d, ""), None, 1)?.is_empty() {
+                w.delete(Table::Manifests, &d)?;
+            }
+            Ok(true)
+        })
+    }
+
+    fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<ManifestRecord>> {
+        let prefix = key3(repo.as_str(), &subject.to_string(), "");
+        self.kv.read(|r| {
+            let mut out = Vec::new();
+            for (k, _) in r.scan(Table::Referrers, &prefix, None, usize::MAX)? {
+                let rm = key2(repo.as_str(), last_part(&k));
+                if let Some(v) = r.get(Table::RepoManifests, &rm)? {
+                    out.push(decode_record(&v)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn artifact(&self, digest: &Digest) -> Result<Vec<ArtifactEntry>> {
+        let d = digest.to_string();
+        self.kv.read(|r| {
+            let mut out = Vec::new();
+            for (k, _) in r.scan(Table::DigestRepos, &key2(&d, ""), None, usize::MAX)? {
+                let repo = parse_repo(last_part(&k))?;
+                if let Some(v) = r.get(Table::RepoManifests, &key2(repo.as_str(), &d))? {
+                    out.push(Self::entry(r, repo, decode_record(&v)?)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn list_artifacts(&self, repo: &RepoName) -> Result<Vec<ArtifactEntry>> {
+        self.kv.read(|r| {
+            r.scan(Table::RepoManifests, &key2(repo.as_str(), ""), None, usize::MAX)?
+                .into_iter()
+                .map(|(_, v)| Self::entry(r, repo.clone(), decode_record(&v)?))
+                .collect()
+        })
+    }
+
+    fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> Result<()> {
+        let d = digest.to_string();
+        self.kv.write(|w| {
+            w.put(Table::Blobs, &key2(repo.as_str(), &d), &size.to_le_bytes())?;
+            w.put(Table::BlobRepos, &key2(&d, repo.as_str()), &[])
+        })
+    }
+
+    fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>> {
+        let v = self.kv.read(|r| r.get(Table::Blobs, &key2(repo.as_str(), &digest.to_string())))?;
+        v.map(|v| {
+            v.as_slice()
+                .try_into()
+                .map(u64::from_le_bytes)
+                .map_err(|_| StoreError::Corrupt("blob size".into()))
+        })
+        .transpose()
+    }
+
+    fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Option<bool>> {
+        let d = digest.to_string();
+        self.kv.write(|w| {
+            if !w.delete(Table::Blobs, &key2(repo.as_str(), &d))? {
+                return Ok(None);
+            }
+            w.delete(Table::BlobRepos, &key2(&d, repo.as_str()))?;
+            Ok(Some(!w.scan(Table::BlobRepos, &key2(&d, ""), None, 1)?.is_empty()))
+        })
+    }
+}
+
+impl<K: Kv> TokenStore for KvStore<K> {
+    fn create_token(&self, token: &TokenRecord) -> Result<()> {
+        let value = encode(token)?;
+        self.kv.write(|w| {
+            if w.get(Table::Tokens, &token.name)?.is_some() {
+                return Err(StoreError::TokenExists(token.name.clone()));
+            }
+            w.put(Table::Tokens, &token.name, &value)?;
+            w.put(Table::TokenHashes, &token.hash, token.name.as_bytes())
+        })
+    }
+
+    fn token_by_hash(&self, hash_hex: &str) -> Result<Option<TokenRecord>> {
+        self.kv.read(|r| {
+            let Some(name) = r.get(Table::TokenHashes, hash_hex)? else {
+                return Ok(None);
+            };
+            let name = utf8(name)?;
+            r.get(Table::Tokens, &name)?
+                .map(|v| serde_json::from_slice(&v).map_err(corrupt("token record")))
+                .transpose()
+        })
+    }
+
+    fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
+        let rows = self.kv.read(|r| r.scan(Table::Tokens, "", None, usize::MAX))?;
+        rows.into_iter()
+            .map(|(_, v)| serde_json::from_slice(&v).map_err(corrupt("token record")))
+            .collect()
+    }
+
+    fn revoke_token(&self, name: &str) -> Result<bool> {
+        self.kv.write(|w| {
+            let Some(v) = w.get(Table::Tokens, name)? else {
+                return Ok(false);
+            };
+            let mut rec: TokenRecord = serde_json::from_slice(&v).map_err(corrupt("token record"))?;
+            rec.revoked = true;
+            w.put(Table::Tokens, name, &encode(&rec)?)?;
+            Ok(true)
+        })
+    }
+}

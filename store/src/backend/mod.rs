@@ -1,0 +1,89 @@
+//! Backends share one implementation of the store traits (`kv_store`) over a small ordered
+//! key-value transaction interface, so every backend behaves identically by construction and
+//! the shared test suite checks the part that differs: atomicity and durability of `Kv`.
+
+pub mod kv_store;
+pub mod memory;
+pub mod redb;
+
+use crate::Result;
+
+/// The tables the store keeps. Keys are strings whose byte order is the listing order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Meta,
+    /// digest → manifest bytes (shared by every repository holding it)
+    Manifests,
+    /// repo \0 digest → ManifestRecord JSON
+    RepoManifests,
+    /// digest \0 repo → ()
+    DigestRepos,
+    /// repo \0 tag → digest
+    Tags,
+    /// repo \0 digest → size (u64 LE)
+    Blobs,
+    /// digest \0 repo → ()
+    BlobRepos,
+    /// repo \0 subject \0 digest → ()
+    Referrers,
+    /// name → TokenRecord JSON
+    Tokens,
+    /// sha256 hex → name
+    TokenHashes,
+}
+
+impl Table {
+    pub(crate) const ALL: [Table; 10] = [
+        Table::Meta,
+        Table::Manifests,
+        Table::RepoManifests,
+        Table::DigestRepos,
+        Table::Tags,
+        Table::Blobs,
+        Table::BlobRepos,
+        Table::Referrers,
+        Table::Tokens,
+        Table::TokenHashes,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Table::Meta => "meta",
+            Table::Manifests => "manifests",
+            Table::RepoManifests => "repo_manifests",
+            Table::DigestRepos => "digest_repos",
+            Table::Tags => "tags",
+            Table::Blobs => "blobs",
+            Table::BlobRepos => "blob_repos",
+            Table::Referrers => "referrers",
+            Table::Tokens => "tokens",
+            Table::TokenHashes => "token_hashes",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Reads inside one consistent snapshot.
+pub trait KvRead {
+    fn get(&self, t: Table, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Entries whose key starts with `prefix`, strictly after `prefix + after` when given, in
+    /// key order, at most `limit`.
+    fn scan(&self, t: Table, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, Vec<u8>)>>;
+}
+
+/// A write transaction: everything done in it becomes visible at once, or not at all.
+pub trait KvWrite: KvRead {
+    fn put(&mut self, t: Table, key: &str, value: &[u8]) -> Result<()>;
+    /// Removes the key; whether it was there.
+    fn delete(&mut self, t: Table, key: &str) -> Result<bool>;
+}
+
+/// A transactional ordered key-value backend.
+pub trait Kv: Send + Sync {
+    fn read<R>(&self, f: impl FnOnce(&dyn KvRead) -> Result<R>) -> Result<R>;
+    /// Runs `f` in a serialisable write transaction, committed (durably) only if `f` is `Ok`.
+    fn write<R>(&self, f: impl FnOnce(&mut dyn KvWrite) -> Result<R>) -> Result<R>;
+}

@@ -1,0 +1,196 @@
+//! The embedded backend on redb: ACID, durable on commit, one file under the data directory.
+
+use std::fmt;
+use std::path::Path;
+
+use redb::{Database, ReadableTable, TableDefinition};
+
+use super::kv_store::KvStore;
+use super::{Kv, KvRead, KvWrite, Table};
+use crate::{Result, StoreError};
+
+pub struct RedbKv {
+    db: Database,
+}
+
+impl fmt::Debug for RedbKv {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbKv").finish_non_exhaustive()
+    }
+}
+
+/// The embedded store.
+pub type RedbStore = KvStore<RedbKv>;
+
+impl RedbStore {
+    /// Opens (or creates) the store file at `path`. Fails if another process holds it open or
+    /// if it was written by an incompatible schema version.
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = Database::create(path).map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
+        KvStore::init(RedbKv { db })
+    }
+}
+
+fn def(t: Table) -> TableDefinition<'static, &'static str, &'static [u8]> {
+    TableDefinition::new(t.name())
+}
+
+fn be<E: fmt::Display>(e: E) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn scan_table<T: ReadableTable<&'static str, &'static [u8]>>(
+    table: &T,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<(String, Vec<u8>)>> {
+    let start = match after {
+        Some(a) => format!("{prefix}{a}"),
+        None => prefix.to_string(),
+    };
+    let mut out = Vec::new();
+    for item in table.range::<&str>(start.as_str()..).map_err(be)? {
+        let (k, v) = item.map_err(be)?;
+        let key = k.value();
+        if !key.starts_with(prefix) || out.len() >= limit {
+            break;
+        }
+        if after.is_some() && key == start {
+            continue;
+        }
+        out.push((key.to_string(), v.value().to_vec()));
+    }
+    Ok(out)
+}
+
+struct Read(redb::ReadTransaction);
+
+impl KvRead for Read {
+    fn get(&self, t: Table, key: &str) -> Result<Option<Vec<u8>>> {
+        let table = match self.0.open_table(def(t)) {
+            Ok(tb) => tb,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(be(e)),
+        };
+        Ok(table.get(key).map_err(be)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(&self, t: Table, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
+        let table = match self.0.open_table(def(t)) {
+            Ok(tb) => tb,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(be(e)),
+        };
+        scan_table(&table, prefix, after, limit)
+    }
+}
+
+struct Write(redb::WriteTransaction);
+
+impl KvRead for Write {
+    fn get(&self, t: Table, key: &str) -> Result<Option<Vec<u8>>> {
+        let table = self.0.open_table(def(t)).map_err(be)?;
+        Ok(table.get(key).map_err(be)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(&self, t: Table, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
+        let table = self.0.open_table(def(t)).map_err(be)?;
+        scan_table(&table, prefix, after, limit)
+    }
+}
+
+impl KvWrite for Write {
+    fn put(&mut self, t: Table, key: &str, value: &[u8]) -> Result<()> {
+        let mut table = self.0.open_table(def(t)).map_err(be)?;
+        table.insert(key, value).map_err(be)?;
+        Ok(())
+    }
+
+    fn delete(&mut self, t: Table, key: &str) -> Result<bool> {
+        let mut table = self.0.open_table(def(t)).map_err(be)?;
+        let existed = table.remove(key).map_err(be)?.is_some();
+        Ok(existed)
+    }
+}
+
+impl Kv for RedbKv {
+    fn read<R>(&self, f: impl FnOnce(&dyn KvRead) -> Result<R>) -> Result<R> {
+        let txn = self.db.begin_read().map_err(be)?;
+        f(&Read(txn))
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&mut dyn KvWrite) -> Result<R>) -> Result<R> {
+        let mut w = Write(self.db.begin_write().map_err(be)?);
+        match f(&mut w) {
+            Ok(r) => {
+                w.0.commit().map_err(be)?;
+                Ok(r)
+            }
+            Err(e) => {
+                w.0.abort().map_err(be)?;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ArtifactStore, ManifestRecord, SCHEMA_VERSION};
+
+    crate::testsuite::backend_suite!({
+        let dir = tempfile::tempdir().unwrap();
+        // The directory must outlive the store: leak it for the test's duration.
+        let path = dir.keep().join("store.redb");
+        super::RedbStore::open(&path).unwrap()
+    });
+
+    #[test]
+    fn survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let repo = "dev/app".parse().unwrap();
+        let bytes = br#"{"schemaVersion":2}"#;
+        let digest = tollgate_attest::Digest::sha256_of(bytes);
+        {
+            let s = RedbStore::open(&path).unwrap();
+            let rec = ManifestRecord {
+                digest: digest.clone(),
+                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                size: bytes.len() as u64,
+                artifact_type: None,
+                subject: None,
+                annotations: Default::default(),
+                pushed_by: "t".into(),
+                pushed_at_ms: 1,
+            };
+            s.put_manifest(&repo, &rec, bytes, None).unwrap();
+        }
+        let s = RedbStore::open(&path).unwrap();
+        let (_, got) = s.get_manifest(&repo, &digest).unwrap().unwrap();
+        assert_eq!(&got[..], bytes);
+    }
+
+    #[test]
+    fn refuses_another_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let w = db.begin_write().unwrap();
+            w.open_table(def(Table::Meta))
+                .unwrap()
+                .insert("schema_version", (SCHEMA_VERSION + 1).to_le_bytes().as_slice())
+                .unwrap();
+            w.commit().unwrap();
+        }
+        match RedbStore::open(&path) {
+            Err(StoreError::SchemaMismatch { found, expected }) => {
+                assert_eq!((found, expected), (SCHEMA_VERSION + 1, SCHEMA_VERSION))
+            }
+            other => panic!("expected a schema mismatch, got {other:?}"),
+        }
+    }
+}

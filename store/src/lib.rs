@@ -1,0 +1,29 @@
+//! # tollgate-store
+//!
+//! Owns persistence. Narrow traits say what Tollgate keeps — [`ArtifactStore`] (manifests,
+//! tags, blob links, referrers), [`TokenStore`] (API tokens, only as hashes) — and each backend
+//! implements all of them and passes the one shared test suite (`testsuite`): [`RedbStore`],
+//! the embedded default (ACID, durable on commit), and [`MemoryStore`] for tests and ephemeral
+//! runs. [`FsBlobs`] keeps blob bytes content-addressed on local disk for embedded mode.
+//!
+//! It talks only to its own files (or, later, its database): no network, no HTTP types, no
+//! clock (times are passed in). Conflicts such as two writers binding one tag are settled here,
+//! inside one transaction, never by timing in the caller.
+
+mod backend;
+mod blobs;
+mod model;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testsuite;
+
+pub use backend::memory::MemoryStore;
+pub use backend::redb::RedbStore;
+pub use blobs::FsBlobs;
+pub use model::*;
+
+/// The on-disk format version; a store written by another version is refused, not guessed at.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Everything a backend provides.
+pub trait Store: ArtifactStore + TokenStore + Send + Sync + std::fmt::Debug {}
+impl<T: ArtifactStore + TokenStore + Send + Sync + std::fmt::Debug> Store for T {}

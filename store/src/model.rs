@@ -1,0 +1,139 @@
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use tollgate_attest::Digest;
+use tollgate_policies::{RepoName, RoleGrant, Tag};
+
+/// Errors a backend reports. Conflicts are values the caller turns into answers; the rest are
+/// failures of the backend itself.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("tag is immutable and already bound to {existing}")]
+    TagConflict { existing: Digest },
+    #[error("a token named {0:?} already exists")]
+    TokenExists(String),
+    #[error("store schema version {found} is not the supported version {expected}")]
+    SchemaMismatch { found: u64, expected: u64 },
+    #[error("store record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("store backend failed: {0}")]
+    Backend(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What Tollgate records about a manifest in a repository (the per-digest artifact record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    /// The manifest's `artifactType`, else its config media type (as the referrers API reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Digest>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    pub pushed_by: String,
+    /// Milliseconds since the Unix epoch, as given by the caller.
+    pub pushed_at_ms: i64,
+}
+
+/// How a tag was bound by [`ArtifactStore::put_manifest`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagOutcome {
+    Created,
+    Unchanged,
+    Moved { previous: Digest },
+}
+
+/// A tag binding requested with a manifest push.
+#[derive(Debug, Clone, Copy)]
+pub struct TagBinding<'a> {
+    pub tag: &'a Tag,
+    /// When true, an existing binding to another digest is a [`StoreError::TagConflict`].
+    pub immutable: bool,
+}
+
+/// One repository's view of an artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactEntry {
+    pub repository: RepoName,
+    pub record: ManifestRecord,
+    pub tags: Vec<Tag>,
+}
+
+/// Manifests, tags, blob links and the referrers index, per repository.
+pub trait ArtifactStore {
+    /// Records `bytes` as manifest `record.digest` in `repo` and binds `tag` to it, all in one
+    /// transaction: a tag conflict leaves nothing written.
+    fn put_manifest(
+        &self,
+        repo: &RepoName,
+        record: &ManifestRecord,
+        bytes: &[u8],
+        tag: Option<TagBinding<'_>>,
+    ) -> Result<Option<TagOutcome>>;
+
+    /// The record and exact bytes of a manifest present in `repo`.
+    fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<(ManifestRecord, Bytes)>>;
+
+    fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>>;
+
+    /// Up to `limit` tags of `repo` in byte order, strictly after `after` when given.
+    fn list_tags(&self, repo: &RepoName, after: Option<&str>, limit: usize) -> Result<Vec<Tag>>;
+
+    /// Whether the repository holds any manifest.
+    fn repository_exists(&self, repo: &RepoName) -> Result<bool>;
+
+    /// Tags of `repo` bound to `digest`.
+    fn tags_of(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<Tag>>;
+
+    /// Removes the tag; returns the digest it was bound to.
+    fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>>;
+
+    /// Removes the manifest from `repo` with its tags and referrers entry. False if absent.
+    fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<bool>;
+
+    /// Manifests in `repo` whose `subject` is `subject`, in digest order.
+    fn referrers(&self, repo: &RepoName, subject: &Digest) -> Result<Vec<ManifestRecord>>;
+
+    /// Every repository holding `digest`, with its record and tags there.
+    fn artifact(&self, digest: &Digest) -> Result<Vec<ArtifactEntry>>;
+
+    /// Every manifest of `repo`, in digest order.
+    fn list_artifacts(&self, repo: &RepoName) -> Result<Vec<ArtifactEntry>>;
+
+    /// Records that blob `digest` of `size` bytes is part of `repo`.
+    fn link_blob(&self, repo: &RepoName, digest: &Digest, size: u64) -> Result<()>;
+
+    /// The size of blob `digest` if it is part of `repo`.
+    fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>>;
+
+    /// Removes the blob from `repo`; returns whether any repository still links it.
+    fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> Result<Option<bool>>;
+}
+
+/// An API token as stored: never the token itself, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub name: String,
+    /// Lowercase hex SHA-256 of the token.
+    pub hash: String,
+    pub roles: Vec<RoleGrant>,
+    pub created_at_ms: i64,
+    #[serde(default)]
+    pub revoked: bool,
+}
+
+pub trait TokenStore {
+    /// Stores a new token; a name in use (even revoked) is [`StoreError::TokenExists`].
+    fn create_token(&self, token: &TokenRecord) -> Result<()>;
+    /// The token whose hash is `hash_hex`, revoked or not.
+    fn token_by_hash(&self, hash_hex: &str) -> Result<Option<TokenRecord>>;
+    fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
+    /// Marks the token revoked; false if no such token.
+    fn revoke_token(&self, name: &str) -> Result<bool>;
+}
