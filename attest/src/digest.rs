@@ -87,11 +87,19 @@ impl Digest {
 
     fn from_parts(algorithm: Algorithm, hex: &str) -> Result<Self, DigestError> {
         let ok = hex.len() == algorithm.hex_len()
-            && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !ok {
-            return Err(DigestError::BadEncoding(format!("{}:{hex}", algorithm.as_str())));
+            return Err(DigestError::BadEncoding(format!(
+                "{}:{hex}",
+                algorithm.as_str()
+            )));
         }
-        Ok(Digest { algorithm, hex: hex.into() })
+        Ok(Digest {
+            algorithm,
+            hex: hex.into(),
+        })
     }
 }
 
@@ -106,19 +114,25 @@ fn parse_algorithm(alg: &str) -> Result<Algorithm, DigestError> {
 /// The OCI grammar for an algorithm: components of `[a-z0-9]+` joined by one of `+._-`.
 fn is_algorithm_syntax(alg: &str) -> bool {
     !alg.is_empty()
-        && alg
-            .split(['+', '.', '_', '-'])
-            .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && alg.split(['+', '.', '_', '-']).all(|c| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 impl FromStr for Digest {
     type Err = DigestError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (alg, hex) = s.split_once(':').ok_or_else(|| DigestError::Malformed(s.to_string()))?;
+        let (alg, hex) = s
+            .split_once(':')
+            .ok_or_else(|| DigestError::Malformed(s.to_string()))?;
         if !is_algorithm_syntax(alg)
             || hex.is_empty()
-            || !hex.bytes().all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
         {
             return Err(DigestError::Malformed(s.to_string()));
         }
@@ -166,7 +180,9 @@ enum HasherInner {
 
 impl fmt::Debug for DigestHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DigestHasher").field("len", &self.len).finish_non_exhaustive()
+        f.debug_struct("DigestHasher")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
     }
 }
 
@@ -187,6 +203,13 @@ impl DigestHasher {
         }
     }
 
+    pub fn algorithm(&self) -> Algorithm {
+        match self.inner {
+            HasherInner::Sha256(_) => Algorithm::Sha256,
+            HasherInner::Sha512(_) => Algorithm::Sha512,
+        }
+    }
+
     /// Bytes fed so far.
     pub fn len(&self) -> u64 {
         self.len
@@ -201,7 +224,10 @@ impl DigestHasher {
             HasherInner::Sha256(h) => (Algorithm::Sha256, hex::encode(h.finalize())),
             HasherInner::Sha512(h) => (Algorithm::Sha512, hex::encode(h.finalize())),
         };
-        Digest { algorithm, hex: hex.into() }
+        Digest {
+            algorithm,
+            hex: hex.into(),
+        }
     }
 }
 
@@ -209,7 +235,8 @@ impl DigestHasher {
 mod tests {
     use super::*;
 
-    const EMPTY_JSON: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+    const EMPTY_JSON: &str =
+        "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
     #[test]
     fn hashes_the_oci_empty_descriptor() {
@@ -229,7 +256,10 @@ mod tests {
     fn parses_and_rejects() {
         assert!(EMPTY_JSON.parse::<Digest>().is_ok());
         let sha512 = format!("sha512:{}", "ab".repeat(64));
-        assert_eq!(sha512.parse::<Digest>().map(|d| d.algorithm()), Ok(Algorithm::Sha512));
+        assert_eq!(
+            sha512.parse::<Digest>().map(|d| d.algorithm()),
+            Ok(Algorithm::Sha512)
+        );
         for bad in [
             "sha256",
             "sha256:",

@@ -1,0 +1,233 @@
+//! The management API (`/api/v1/…`): artifact records, tokens, environments. JSON in and out;
+//! errors in the same envelope as the OCI front.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollgate_policies::{Action, RoleGrant};
+use tollgate_store::{ArtifactEntry, StoreError};
+
+use crate::app::{AppState, now_ms};
+use crate::auth::{self, Principal};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::oci::{parse_digest, parse_name};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/artifacts", get(list_artifacts))
+        .route("/artifacts/{digest}", get(get_artifact))
+        .route("/tokens", get(list_tokens).post(create_token))
+        .route("/tokens/{name}", delete(revoke_token))
+        .route("/environments", get(environments))
+}
+
+fn principal(app: &AppState, headers: &HeaderMap) -> ApiResult<Option<std::sync::Arc<Principal>>> {
+    app.auth.authenticate(headers)
+}
+
+/// Formats milliseconds since the epoch as RFC 3339 UTC (`2026-11-26T23:21:12.345Z`).
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let tod = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        tod / 3600,
+        tod % 3600 / 60,
+        tod % 60
+    )
+}
+
+fn entry_json(e: &ArtifactEntry) -> Value {
+    let r = &e.record;
+    json!({
+        "repository": e.repository,
+        "tags": e.tags,
+        "digest": r.digest,
+        "media_type": r.media_type,
+        "artifact_type": r.artifact_type,
+        "size": r.size,
+        "subject": r.subject,
+        "annotations": r.annotations,
+        "pushed_by": r.pushed_by,
+        "pushed_at": rfc3339(r.pushed_at_ms),
+    })
+}
+
+async fn get_artifact(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(digest): Path<String>,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let d = parse_digest(&digest)?;
+    app.auth.require_principal(p.as_deref())?;
+    // Only the repositories the caller may read are shown; none visible reads as not found.
+    let entries: Vec<Value> = app
+        .store
+        .artifact(&d)?
+        .iter()
+        .filter(|e| {
+            app.auth
+                .authorize(p.as_deref(), Action::Pull, &e.repository)
+                .is_ok()
+        })
+        .map(entry_json)
+        .collect();
+    if entries.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no artifact {d} in any repository you can read"),
+        ));
+    }
+    Ok(axum::Json(json!({ "digest": d, "repositories": entries })).into_response())
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    repository: Option<String>,
+}
+
+async fn list_artifacts(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let Some(repo) = q.repository else {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "query parameter repository= is required",
+        ));
+    };
+    let repo = parse_name(&repo)?;
+    app.auth.authorize(p.as_deref(), Action::Pull, &repo)?;
+    let artifacts: Vec<Value> = app
+        .store
+        .list_artifacts(&repo)?
+        .iter()
+        .map(entry_json)
+        .collect();
+    Ok(axum::Json(json!({ "repository": repo, "artifacts": artifacts })).into_response())
+}
+
+#[derive(Deserialize)]
+struct NewToken {
+    name: String,
+    roles: Vec<String>,
+}
+
+async fn create_token(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_admin(p.as_deref())?;
+    let req: NewToken = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            ErrorCode::BadRequest,
+            format!("expected {{\"name\":…,\"roles\":[…]}}: {e}"),
+        )
+    })?;
+    if !auth::valid_token_name(&req.name) {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "token names are 1-64 of [A-Za-z0-9._-@]",
+        ));
+    }
+    let roles = parse_roles(&req.roles).map_err(|e| ApiError::new(ErrorCode::BadRequest, e))?;
+    let (token, rec) = auth::new_token_record(&req.name, roles, now_ms());
+    match app.store.create_token(&rec) {
+        Ok(()) => {}
+        Err(StoreError::TokenExists(n)) => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("a token named {n:?} exists"),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let actor = p.map(|p| p.name.clone()).unwrap_or_default();
+    tracing::info!(token = %rec.name, %actor, roles = ?req.roles, "token created");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "name": rec.name, "roles": rec.roles, "token": token })),
+    )
+        .into_response())
+}
+
+pub fn parse_roles(roles: &[String]) -> Result<Vec<RoleGrant>, String> {
+    if roles.is_empty() {
+        return Err(
+            "at least one role is required (reader, pusher or admin, optionally :PATTERN)".into(),
+        );
+    }
+    roles
+        .iter()
+        .map(|r| r.parse::<RoleGrant>().map_err(|e| e.to_string()))
+        .collect()
+}
+
+async fn list_tokens(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_admin(p.as_deref())?;
+    let tokens: Vec<Value> = app
+        .store
+        .list_tokens()?
+        .into_iter()
+        .map(|t| json!({ "name": t.name, "roles": t.roles, "created_at": rfc3339(t.created_at_ms), "revoked": t.revoked }))
+        .collect();
+    Ok(axum::Json(json!({ "tokens": tokens })).into_response())
+}
+
+async fn revoke_token(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_admin(p.as_deref())?;
+    if !app.store.revoke_token(&name)? {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("no token named {name:?}"),
+        ));
+    }
+    app.auth.invalidate();
+    tracing::info!(token = %name, actor = %p.map(|p| p.name.clone()).unwrap_or_default(), "token revoked");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn environments(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_principal(p.as_deref())?;
+    Ok(axum::Json(json!({ "environments": app.config.environments })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_735_272_345), "2026-11-26T23:21:12.345Z");
+    }
+}

@@ -1,0 +1,527 @@
+//! Configuration: a TOML file parsed into [`FileConfig`], merged with command-line flags, then
+//! validated into the typed [`Config`] the gateway runs on. Errors name the file and line.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use tollgate_policies::{Pattern, RepoName, SemverRule, TagRules};
+use toml::Spanned;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
+pub const DEFAULT_DATA: &str = "./tollgate-data";
+/// The OCI spec asks registries to accept at least 4 MiB manifests.
+pub const DEFAULT_MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// The file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<Spanned<String>>,
+    pub data: Option<PathBuf>,
+    pub log_format: Option<Spanned<String>>,
+    #[serde(default)]
+    pub anonymous_pull: bool,
+    pub max_manifest_bytes: Option<Spanned<usize>>,
+    pub upstream: Option<FileUpstream>,
+    #[serde(default)]
+    pub repositories: Vec<FileRepository>,
+    #[serde(default)]
+    pub environments: Vec<FileEnvironment>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileUpstream {
+    pub url: Spanned<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub timeout_secs: Option<Spanned<u64>>,
+    pub connect_timeout_secs: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRepository {
+    pub pattern: Spanned<String>,
+    pub immutable_tags: Option<Vec<Spanned<String>>>,
+    pub mutable_tags: Option<Vec<Spanned<String>>>,
+    pub semver: Option<Spanned<String>>,
+    #[serde(default)]
+    pub allow_v_prefix: bool,
+    pub allow_delete: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEnvironment {
+    pub name: Spanned<String>,
+    pub prefix: Option<Spanned<String>>,
+    pub promotes_to: Option<Spanned<String>>,
+}
+
+/// Command-line values, which win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data: Option<PathBuf>,
+    pub upstream: Option<String>,
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How to reach the upstream registry.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub url: url::Url,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Bound on waiting for each response head and for each body chunk.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+/// Rules for the repositories matching `pattern`; the first matching rule applies.
+#[derive(Debug, Clone)]
+pub struct RepositoryRule {
+    pub pattern: Pattern,
+    pub tags: TagRules,
+    pub allow_delete: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Environment {
+    pub name: String,
+    /// Repositories under this prefix belong to the environment (e.g. `prod/`).
+    pub prefix: String,
+    pub promotes_to: Option<String>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub log_format: LogFormat,
+    pub anonymous_pull: bool,
+    pub max_manifest_bytes: usize,
+    pub upstream: Option<UpstreamConfig>,
+    pub repositories: Vec<RepositoryRule>,
+    pub environments: Vec<Environment>,
+}
+
+/// A configuration error, located in its file where it has a location.
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: {message}")]
+pub struct ConfigError {
+    pub location: String,
+    pub message: String,
+}
+
+struct Source<'a> {
+    name: &'a str,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    fn at(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        let upto = &self.text[..span.start.min(self.text.len())];
+        let line = upto.matches('\n').count() + 1;
+        let col = upto.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ConfigError {
+            location: format!("{}:{line}:{col}", self.name),
+            message: message.into(),
+        }
+    }
+}
+
+fn flag_error(flag: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        location: format!("--{flag}"),
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Reads `path` (if given), applies `overrides` and validates the result.
+    pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let (text, name) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    location: p.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                (text, p.display().to_string())
+            }
+            None => (String::new(), "(defaults)".to_string()),
+        };
+        Self::from_toml(&text, &name, overrides)
+    }
+
+    pub fn from_toml(text: &str, name: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let src = Source { name, text };
+        let file: FileConfig = toml::from_str(text).map_err(|e| match e.span() {
+            Some(span) => src.at(span, e.message().to_string()),
+            None => ConfigError {
+                location: name.to_string(),
+                message: e.message().to_string(),
+            },
+        })?;
+        validate(file, &src, overrides)
+    }
+
+    /// The rule for `repo`: the first configured pattern that matches, else the defaults
+    /// (every tag but `latest` immutable, no SemVer requirement, deletes allowed).
+    pub fn rule_for(&self, repo: &RepoName) -> RepositoryRule {
+        self.repositories
+            .iter()
+            .find(|r| r.pattern.matches(repo.as_str()))
+            .cloned()
+            .unwrap_or_else(|| RepositoryRule {
+                pattern: Pattern::new("*"),
+                tags: TagRules::default(),
+                allow_delete: true,
+            })
+    }
+}
+
+fn default_environments() -> Vec<Environment> {
+    let env = |name: &str, next: Option<&str>| Environment {
+        name: name.into(),
+        prefix: format!("{name}/"),
+        promotes_to: next.map(Into::into),
+    };
+    vec![
+        env("dev", Some("staging")),
+        env("staging", Some("prod")),
+        env("prod", None),
+    ]
+}
+
+fn patterns(
+    list: Option<Vec<Spanned<String>>>,
+    default: &str,
+    src: &Source<'_>,
+) -> Result<Vec<Pattern>, ConfigError> {
+    let Some(list) = list else {
+        return Ok(vec![Pattern::new(default)]);
+    };
+    list.into_iter()
+        .map(|p| {
+            let ok = p
+                .get_ref()
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-*?".contains(&b));
+            if !ok {
+                return Err(src.at(
+                    p.span(),
+                    format!(
+                        "tag pattern {:?} may hold only tag characters, * and ?",
+                        p.get_ref()
+                    ),
+                ));
+            }
+            Ok(Pattern::new(p.get_ref()))
+        })
+        .collect()
+}
+
+fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config, ConfigError> {
+    let listen = match (&o.listen, &file.listen) {
+        (Some(l), _) => l
+            .parse()
+            .map_err(|e| flag_error("listen", format!("{l:?} is not an address: {e}")))?,
+        (None, Some(l)) => l.get_ref().parse().map_err(|e| {
+            src.at(
+                l.span(),
+                format!("listen {:?} is not HOST:PORT: {e}", l.get_ref()),
+            )
+        })?,
+        (None, None) => DEFAULT_LISTEN
+            .parse()
+            .map_err(|e| flag_error("listen", format!("{e}")))?,
+    };
+    let data = o
+        .data
+        .clone()
+        .or(file.data)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+
+    let log_format = match (&o.log_format, &file.log_format) {
+        (Some(f), _) => {
+            parse_log_format(f).ok_or_else(|| flag_error("log-format", "expected text or json"))?
+        }
+        (None, Some(f)) => parse_log_format(f.get_ref())
+            .ok_or_else(|| src.at(f.span(), "log_format must be \"text\" or \"json\""))?,
+        (None, None) => LogFormat::Text,
+    };
+
+    let max_manifest_bytes = match file.max_manifest_bytes {
+        Some(m) if *m.get_ref() < DEFAULT_MAX_MANIFEST_BYTES => {
+            return Err(src.at(
+                m.span(),
+                "max_manifest_bytes must be at least 4194304 (the OCI minimum)",
+            ));
+        }
+        Some(m) => m.into_inner(),
+        None => DEFAULT_MAX_MANIFEST_BYTES,
+    };
+
+    let upstream = match (&o.upstream, file.upstream) {
+        (Some(u), file_up) => {
+            let url = parse_upstream_url(u).map_err(|m| flag_error("upstream", m))?;
+            let (username, password, timeout, connect) = match file_up {
+                Some(f) => (
+                    f.username,
+                    f.password,
+                    f.timeout_secs.map(|t| t.into_inner()),
+                    f.connect_timeout_secs.map(|t| t.into_inner()),
+                ),
+                None => (None, None, None, None),
+            };
+            Some(upstream_config(url, username, password, timeout, connect))
+        }
+        (None, Some(f)) => {
+            let url = parse_upstream_url(f.url.get_ref()).map_err(|m| src.at(f.url.span(), m))?;
+            for t in [&f.timeout_secs, &f.connect_timeout_secs]
+                .into_iter()
+                .flatten()
+            {
+                if *t.get_ref() == 0 {
+                    return Err(src.at(t.span(), "time-outs must be at least one second"));
+                }
+            }
+            Some(upstream_config(
+                url,
+                f.username,
+                f.password,
+                f.timeout_secs.map(|t| t.into_inner()),
+                f.connect_timeout_secs.map(|t| t.into_inner()),
+            ))
+        }
+        (None, None) => None,
+    };
+
+    let mut repositories = Vec::new();
+    for r in file.repositories {
+        let p = r.pattern.get_ref();
+        let ok = !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/*?".contains(&b));
+        if !ok {
+            return Err(src.at(
+                r.pattern.span(),
+                format!(
+                    "repository pattern {p:?} may hold only lowercase name characters, '/', * and ?"
+                ),
+            ));
+        }
+        let semver = match r.semver.as_ref().map(|s| s.get_ref().as_str()) {
+            None | Some("off") => SemverRule::Off,
+            Some("required") => SemverRule::Required {
+                allow_v_prefix: r.allow_v_prefix,
+            },
+            Some(other) => {
+                let span = r.semver.as_ref().map(|s| s.span()).unwrap_or(0..0);
+                return Err(src.at(
+                    span,
+                    format!("semver must be \"required\" or \"off\", not {other:?}"),
+                ));
+            }
+        };
+        repositories.push(RepositoryRule {
+            pattern: Pattern::new(p),
+            tags: TagRules {
+                immutable: patterns(r.immutable_tags, "*", src)?,
+                mutable: patterns(r.mutable_tags, "latest", src)?,
+                semver,
+            },
+            allow_delete: r.allow_delete.unwrap_or(true),
+        });
+    }
+
+    let environments = if file.environments.is_empty() {
+        default_environments()
+    } else {
+        let names: Vec<String> = file
+            .environments
+            .iter()
+            .map(|e| e.name.get_ref().clone())
+            .collect();
+        let mut envs = Vec::new();
+        for (i, e) in file.environments.into_iter().enumerate() {
+            let name = e.name.get_ref();
+            if name.parse::<RepoName>().is_err() || name.contains('/') {
+                return Err(src.at(
+                    e.name.span(),
+                    format!("environment name {name:?} must be one lowercase name component"),
+                ));
+            }
+            if names[..i].contains(name) {
+                return Err(src.at(
+                    e.name.span(),
+                    format!("environment {name:?} is declared twice"),
+                ));
+            }
+            if let Some(next) = &e.promotes_to {
+                if !names.contains(next.get_ref()) {
+                    return Err(src.at(
+                        next.span(),
+                        format!(
+                            "promotes_to names {:?}, which is not a declared environment",
+                            next.get_ref()
+                        ),
+                    ));
+                }
+            }
+            envs.push(Environment {
+                name: name.clone(),
+                prefix: e
+                    .prefix
+                    .map(|p| p.into_inner())
+                    .unwrap_or_else(|| format!("{name}/")),
+                promotes_to: e.promotes_to.map(|p| p.into_inner()),
+            });
+        }
+        envs
+    };
+
+    Ok(Config {
+        listen,
+        data,
+        log_format,
+        anonymous_pull: file.anonymous_pull,
+        max_manifest_bytes,
+        upstream,
+        repositories,
+        environments,
+    })
+}
+
+fn parse_log_format(s: &str) -> Option<LogFormat> {
+    match s {
+        "text" => Some(LogFormat::Text),
+        "json" => Some(LogFormat::Json),
+        _ => None,
+    }
+}
+
+fn parse_upstream_url(s: &str) -> Result<url::Url, String> {
+    let u = url::Url::parse(s).map_err(|e| format!("upstream {s:?} is not a URL: {e}"))?;
+    if u.scheme() != "http" {
+        return Err(format!(
+            "upstream {s:?}: only http:// upstreams are supported (terminate TLS in front of the registry)"
+        ));
+    }
+    if u.host_str().is_none() || u.path() != "/" || u.query().is_some() {
+        return Err(format!(
+            "upstream {s:?} must be http://HOST[:PORT] with no path"
+        ));
+    }
+    Ok(u)
+}
+
+fn upstream_config(
+    url: url::Url,
+    username: Option<String>,
+    password: Option<String>,
+    timeout: Option<u64>,
+    connect: Option<u64>,
+) -> UpstreamConfig {
+    UpstreamConfig {
+        url,
+        username,
+        password,
+        timeout: Duration::from_secs(timeout.unwrap_or(30)),
+        connect_timeout: Duration::from_secs(connect.unwrap_or(5)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, "tollgate.toml", &Overrides::default())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = load("").unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.data, PathBuf::from(DEFAULT_DATA));
+        assert!(c.upstream.is_none());
+        let names: Vec<_> = c
+            .environments
+            .iter()
+            .map(|e| (e.name.as_str(), e.prefix.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [("dev", "dev/"), ("staging", "staging/"), ("prod", "prod/")]
+        );
+        let rule = c.rule_for(&"dev/app".parse().unwrap());
+        assert!(rule.allow_delete);
+        assert!(!rule.tags.is_immutable(&"latest".parse().unwrap()));
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let o = Overrides {
+            listen: Some("127.0.0.1:7000".into()),
+            upstream: Some("http://127.0.0.1:9".into()),
+            ..Default::default()
+        };
+        let c = Config::from_toml(
+            "listen = \"127.0.0.1:6000\"\n[upstream]\nurl = \"http://x:1\"\ntimeout_secs = 3\n",
+            "f",
+            &o,
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 7000);
+        let up = c.upstream.unwrap();
+        assert_eq!(up.url.as_str(), "http://127.0.0.1:9/");
+        assert_eq!(up.timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn repository_rules() {
+        let c = load(
+            "[[repositories]]\npattern = \"rel/*\"\nsemver = \"required\"\nallow_delete = false\n",
+        )
+        .unwrap();
+        let rule = c.rule_for(&"rel/app".parse().unwrap());
+        assert_eq!(
+            rule.tags.semver,
+            SemverRule::Required {
+                allow_v_prefix: false
+            }
+        );
+        assert!(!rule.allow_delete);
+        assert!(c.rule_for(&"dev/app".parse().unwrap()).allow_delete);
+    }
+
+    #[test]
+    fn errors_point_at_file_and_line() {
+        let e = load("listen = \"127.0.0.1:5000\"\n\n[[repositories]]\npattern = \"Rel/*\"\n")
+            .unwrap_err();
+        assert_eq!(e.location, "tollgate.toml:4:11", "{e}");
+        let e = load("[[repositories]]\npattern = \"a/*\"\nsemver = \"maybe\"\n").unwrap_err();
+        assert!(e.to_string().starts_with("tollgate.toml:3:"), "{e}");
+        let e = load("lisen = \"x\"\n").unwrap_err();
+        assert!(e.to_string().starts_with("tollgate.toml:1:"), "{e}");
+        let e = load("[upstream]\nurl = \"https://r.example\"\n").unwrap_err();
+        assert!(e.to_string().contains("tollgate.toml:2:"), "{e}");
+        let e = load("[[environments]]\nname = \"dev\"\npromotes_to = \"qa\"\n").unwrap_err();
+        assert!(e.to_string().contains("tollgate.toml:3:"), "{e}");
+        let e = load("max_manifest_bytes = 10\n").unwrap_err();
+        assert!(e.to_string().contains("tollgate.toml:1:"), "{e}");
+    }
+}

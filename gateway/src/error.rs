@@ -1,0 +1,170 @@
+//! The one place where errors become HTTP: every refusal carries an [`ErrorCode`], and one
+//! table maps each code to its status and wire name. Bodies use the OCI error envelope
+//! (`{"errors":[{"code","message","detail"}]}`) on every interface, so clients parse one shape.
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
+use tollgate_policies::ReasonCode;
+
+/// Every error Tollgate answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BlobUnknown,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    ManifestTooLarge,
+    NameInvalid,
+    NameUnknown,
+    SizeInvalid,
+    Unauthorized,
+    Denied,
+    Unsupported,
+    RangeInvalid,
+    PaginationNumberInvalid,
+    /// API-only: malformed request (bad JSON, bad query parameter).
+    BadRequest,
+    /// API-only: the named object does not exist.
+    NotFound,
+    /// API-only: the object exists already.
+    Conflict,
+    /// The upstream answered something Tollgate cannot accept.
+    UpstreamInvalid,
+    /// The upstream could not be reached.
+    UpstreamUnavailable,
+    /// The upstream did not answer in time.
+    UpstreamTimeout,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The table: status and wire code for each error.
+    pub fn status_and_name(self) -> (StatusCode, &'static str) {
+        use ErrorCode::*;
+        match self {
+            BlobUnknown => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
+            BlobUploadInvalid => (StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID"),
+            BlobUploadUnknown => (StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN"),
+            DigestInvalid => (StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
+            ManifestBlobUnknown => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
+            ManifestInvalid => (StatusCode::BAD_REQUEST, "MANIFEST_INVALID"),
+            ManifestUnknown => (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
+            ManifestTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "SIZE_INVALID"),
+            NameInvalid => (StatusCode::BAD_REQUEST, "NAME_INVALID"),
+            NameUnknown => (StatusCode::NOT_FOUND, "NAME_UNKNOWN"),
+            SizeInvalid => (StatusCode::BAD_REQUEST, "SIZE_INVALID"),
+            Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            Denied => (StatusCode::FORBIDDEN, "DENIED"),
+            Unsupported => (StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED"),
+            RangeInvalid => (StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID"),
+            PaginationNumberInvalid => (StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID"),
+            BadRequest => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
+            NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            Conflict => (StatusCode::CONFLICT, "CONFLICT"),
+            UpstreamInvalid => (StatusCode::BAD_GATEWAY, "UNAVAILABLE"),
+            UpstreamUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
+            UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "UNAVAILABLE"),
+            Internal => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
+        }
+    }
+}
+
+/// An error on its way to the client: a code, a human message, an optional JSON detail, and
+/// extra headers (a `WWW-Authenticate` challenge, a `Range`).
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub detail: Option<Value>,
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+            detail: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A policy refusal: 403 `DENIED` with the stable reason code in `detail`.
+    pub fn denied(reason: ReasonCode, message: impl Into<String>) -> Self {
+        let code = match reason {
+            ReasonCode::DeleteDisabled => ErrorCode::Unsupported,
+            _ => ErrorCode::Denied,
+        };
+        ApiError::new(code, message).with_detail(json!({ "reason": reason.as_str() }))
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "internal error");
+        ApiError::new(ErrorCode::Internal, "internal error; see the gateway log")
+    }
+
+    pub fn with_detail(mut self, detail: Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+impl From<tollgate_store::StoreError> for ApiError {
+    fn from(e: tollgate_store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<crate::upstream::UpstreamError> for ApiError {
+    fn from(e: crate::upstream::UpstreamError) -> Self {
+        use crate::upstream::UpstreamError as U;
+        let code = match &e {
+            U::Unavailable(_) => ErrorCode::UpstreamUnavailable,
+            U::Timeout(_) => ErrorCode::UpstreamTimeout,
+            U::Invalid(_) => ErrorCode::UpstreamInvalid,
+        };
+        tracing::warn!(error = %e, "upstream call failed");
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, name) = self.code.status_and_name();
+        let mut err = json!({ "code": name, "message": self.message });
+        if let Some(d) = self.detail {
+            err["detail"] = d;
+        }
+        let body = json!({ "errors": [err] }).to_string();
+        let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        for (k, v) in self.headers {
+            resp.headers_mut().append(k, v);
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denials_carry_the_reason_code() {
+        let e = ApiError::denied(ReasonCode::TagImmutable, "tag 1.0 is immutable");
+        assert_eq!(e.code, ErrorCode::Denied);
+        assert_eq!(e.detail, Some(json!({"reason": "tag-immutable"})));
+        let e = ApiError::denied(ReasonCode::DeleteDisabled, "no");
+        assert_eq!(e.code.status_and_name().0, StatusCode::METHOD_NOT_ALLOWED);
+    }
+}

@@ -1,0 +1,21 @@
+//! # tollgate (the gateway)
+//!
+//! Owns everything that touches a network, a clock or the process: the HTTP fronts (the OCI
+//! Distribution API in [`oci`], the management API in [`api`]), the upstream registry client
+//! ([`upstream`]), authentication ([`auth`]), configuration ([`config`]), metrics, the CLI and
+//! the wiring between them. It is the only crate that turns errors into HTTP answers, in one
+//! table ([`error`]).
+//!
+//! Below it, `tollgate-store` persists, `tollgate-policies` decides and `tollgate-attest` names
+//! and verifies content; none of them may depend on this crate. Raw digest strings from the
+//! wire are parsed into typed values here, at the edge, and never passed further down.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod oci;
+pub mod serve;
+pub mod upstream;

@@ -1,0 +1,139 @@
+//! The `tollgate` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tollgate::config::{self, Config, LogFormat, Overrides};
+
+#[derive(Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "An artifact provenance and supply-chain gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:5000]
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory (store, blobs, the first admin token) [default: ./tollgate-data]
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// TOML configuration file; flags given here win over it
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Upstream registry (http://HOST:PORT); without it blobs stay in the data directory
+        #[arg(long)]
+        upstream: Option<String>,
+        /// Log format: text or json
+        #[arg(long)]
+        log_format: Option<String>,
+    },
+    /// Manage API tokens in a data directory (while no gateway runs on it; otherwise use
+    /// the /api/v1/tokens API).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (it is shown only this once).
+    Create {
+        #[arg(long, default_value = config::DEFAULT_DATA)]
+        data: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// ROLE[:PATTERN], e.g. pusher:dev/*; repeatable. Roles: reader, pusher, admin.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+    },
+    /// Revoke a token by name.
+    Revoke {
+        #[arg(long, default_value = config::DEFAULT_DATA)]
+        data: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (names and roles, never secrets).
+    List {
+        #[arg(long, default_value = config::DEFAULT_DATA)]
+        data: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve {
+            listen,
+            data,
+            config,
+            upstream,
+            log_format,
+        } => {
+            let overrides = Overrides {
+                listen,
+                data,
+                upstream,
+                log_format,
+            };
+            match Config::load(config.as_deref(), &overrides) {
+                Err(e) => {
+                    eprintln!("tollgate: configuration error: {e}");
+                    return ExitCode::from(2);
+                }
+                Ok(cfg) => {
+                    init_logging(cfg.log_format);
+                    tokio::runtime::Builder::new_multi_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(anyhow::Error::from)
+                        .and_then(|rt| rt.block_on(tollgate::serve::serve(cfg)))
+                }
+            }
+        }
+        Command::Token { command } => match command {
+            TokenCommand::Create { data, name, roles } => {
+                tollgate::serve::token_create(&data, &name, &roles).map(|t| println!("{t}"))
+            }
+            TokenCommand::Revoke { data, name } => tollgate::serve::token_revoke(&data, &name)
+                .map(|()| eprintln!("token {name:?} revoked")),
+            TokenCommand::List { data } => tollgate::serve::token_list(&data).map(|tokens| {
+                for t in tokens {
+                    let roles: Vec<String> = t.roles.iter().map(ToString::to_string).collect();
+                    let state = if t.revoked { "revoked" } else { "active" };
+                    println!("{}\t{state}\t{}", t.name, roles.join(","));
+                }
+            }),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

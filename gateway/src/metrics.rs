@@ -1,0 +1,130 @@
+//! Prometheus metrics, served at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: &'static str,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DirectionLabels {
+    /// `in` (pushed to Tollgate) or `out` (served by it).
+    pub direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<RouteLabels, Histogram>,
+    pub bytes: Family<DirectionLabels, Counter>,
+    pub upstream_errors: Family<KindLabels, Counter>,
+    /// Bytes whose hash did not match the digest they were sent or asked for, by source.
+    pub digest_mismatches: Family<KindLabels, Counter>,
+    pub denials: Family<KindLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("tollgate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route class, method and status",
+            requests.clone(),
+        );
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            // 100 µs to ~13 s: manifest hits sit at the low end, blob streams at the high end.
+            Histogram::new([
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 13.0,
+            ])
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to the response head, by route class",
+            latency.clone(),
+        );
+        let bytes = Family::<DirectionLabels, Counter>::default();
+        registry.register(
+            "blob_bytes",
+            "Blob bytes streamed through the gateway",
+            bytes.clone(),
+        );
+        let upstream_errors = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "upstream_errors",
+            "Failed upstream calls by kind",
+            upstream_errors.clone(),
+        );
+        let digest_mismatches = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "digest_mismatches",
+            "Content whose digest did not match, by source",
+            digest_mismatches.clone(),
+        );
+        let denials = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "denials",
+            "Requests refused by rule, by reason code",
+            denials.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            bytes,
+            upstream_errors,
+            digest_mismatches,
+            denials,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn upstream_error(&self, kind: &'static str) {
+        self.upstream_errors
+            .get_or_create(&KindLabels { kind })
+            .inc();
+    }
+
+    pub fn digest_mismatch(&self, kind: &'static str) {
+        self.digest_mismatches
+            .get_or_create(&KindLabels { kind })
+            .inc();
+    }
+
+    pub fn bytes(&self, direction: &'static str, n: u64) {
+        self.bytes
+            .get_or_create(&DirectionLabels { direction })
+            .inc_by(n);
+    }
+}

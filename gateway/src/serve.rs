@@ -1,0 +1,174 @@
+//! `tollgate serve` and the commands that work on a data directory.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::serve::ListenerExt;
+use tollgate_store::{FsBlobs, RedbStore, Store, StoreError, TokenStore};
+
+use crate::app::{App, Backend, now_ms, router};
+use crate::auth::{self, Auth};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::oci::uploads::Uploads;
+use crate::upstream::Upstream;
+
+const STORE_FILE: &str = "store.redb";
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// Opens the store under `data`, creating the directory (owner-only) on first use.
+pub fn open_store(data: &Path) -> anyhow::Result<RedbStore> {
+    if !data.exists() {
+        std::fs::create_dir_all(data)
+            .with_context(|| format!("creating data directory {}", data.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    let path = data.join(STORE_FILE);
+    RedbStore::open(&path).map_err(|e| match e {
+        StoreError::Backend(m) if m.contains("lock") || m.contains("already open") || m.contains("Database already") => {
+            anyhow::anyhow!(
+                "{} is in use by another process (a running `tollgate serve`?); use the API at /api/v1/tokens instead",
+                path.display()
+            )
+        }
+        other => anyhow::anyhow!("opening {}: {other}", path.display()),
+    })
+}
+
+/// Writes `contents` to `path` readable by the owner only.
+fn write_secret(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// On an empty store, creates the first admin token, prints it once and keeps it in
+/// `<data>/admin-token` (mode 0600).
+fn bootstrap_admin(store: &dyn Store, data: &Path) -> anyhow::Result<()> {
+    if !store.list_tokens()?.is_empty() {
+        return Ok(());
+    }
+    let (token, rec) = auth::new_token_record(
+        "admin",
+        vec!["admin".parse().map_err(|e| anyhow::anyhow!("{e}"))?],
+        now_ms(),
+    );
+    let path = data.join(ADMIN_TOKEN_FILE);
+    write_secret(&path, &format!("{token}\n"))?;
+    store.create_token(&rec)?;
+    println!(
+        "Created the first admin token (also written to {}):\n{token}",
+        path.display()
+    );
+    Ok(())
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let store: Arc<dyn Store> = Arc::new(open_store(&config.data)?);
+    bootstrap_admin(&*store, &config.data)?;
+    let metrics = Arc::new(Metrics::new());
+    let backend = match &config.upstream {
+        Some(up) => Backend::Upstream(Upstream::new(up, Arc::clone(&metrics))?),
+        None => {
+            Backend::Embedded(FsBlobs::open(&config.data).context("opening the blob directory")?)
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?
+        .tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+    let mode = match &config.upstream {
+        Some(u) => format!("upstream {}", u.url),
+        None => format!("embedded store in {}", config.data.display()),
+    };
+    tracing::info!(listen = %config.listen, %mode, "tollgate serving");
+    let app = Arc::new(App {
+        auth: Auth::new(Arc::clone(&store), config.anonymous_pull),
+        config,
+        store,
+        backend,
+        metrics,
+        uploads: Uploads::default(),
+    });
+    let sweeper = Arc::clone(&app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            for id in sweeper.uploads.sweep() {
+                if let Backend::Embedded(blobs) = &sweeper.backend {
+                    let _ = blobs.discard(&id);
+                }
+                tracing::info!(upload = %id, "idle upload dropped");
+            }
+        }
+    });
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    tracing::info!("tollgate stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+pub fn token_create(data: &PathBuf, name: &str, roles: &[String]) -> anyhow::Result<String> {
+    if !auth::valid_token_name(name) {
+        bail!("token name {name:?} is invalid: use 1-64 of [A-Za-z0-9._-@]");
+    }
+    let roles = crate::api::parse_roles(roles).map_err(|e| anyhow::anyhow!(e))?;
+    let store = open_store(data)?;
+    let (token, rec) = auth::new_token_record(name, roles, now_ms());
+    match store.create_token(&rec) {
+        Err(StoreError::TokenExists(n)) => {
+            bail!("a token named {n:?} already exists (revoke it or pick another name)")
+        }
+        r => r?,
+    }
+    Ok(token)
+}
+
+pub fn token_revoke(data: &PathBuf, name: &str) -> anyhow::Result<()> {
+    let store = open_store(data)?;
+    if !store.revoke_token(name)? {
+        bail!("no token named {name:?}");
+    }
+    Ok(())
+}
+
+pub fn token_list(data: &PathBuf) -> anyhow::Result<Vec<tollgate_store::TokenRecord>> {
+    Ok(open_store(data)?.list_tokens()?)
+}
