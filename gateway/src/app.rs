@@ -27,7 +27,7 @@ pub enum Backend {
     /// Content-addressed files under the data directory.
     Embedded(FsBlobs),
     /// Streamed to and from an upstream registry.
-    Upstream(Upstream),
+    Upstream(Box<Upstream>),
 }
 
 #[derive(Debug)]

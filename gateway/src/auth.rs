@@ -110,12 +110,11 @@ impl Auth {
             return Ok(None);
         };
         let hash = hash_token(&secret);
-        if let Ok(cache) = self.cache.read() {
-            if let Some((p, at)) = cache.get(&hash) {
-                if at.elapsed() < CACHE_TTL {
-                    return Ok(Some(Arc::clone(p)));
-                }
-            }
+        if let Ok(cache) = self.cache.read()
+            && let Some((p, at)) = cache.get(&hash)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(Some(Arc::clone(p)));
         }
         let rec = self.store.token_by_hash(&hash)?;
         let Some(rec) =
@@ -217,7 +216,7 @@ pub fn add_challenge(resp: &mut axum::response::Response, host: Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tollgate_store::{MemoryStore, TokenStore};
+    use tollgate_store::MemoryStore;
 
     fn headers(auth: &str) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -370,16 +370,16 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
                     format!("environment {name:?} is declared twice"),
                 ));
             }
-            if let Some(next) = &e.promotes_to {
-                if !names.contains(next.get_ref()) {
-                    return Err(src.at(
-                        next.span(),
-                        format!(
-                            "promotes_to names {:?}, which is not a declared environment",
-                            next.get_ref()
-                        ),
-                    ));
-                }
+            if let Some(next) = &e.promotes_to
+                && !names.contains(next.get_ref())
+            {
+                return Err(src.at(
+                    next.span(),
+                    format!(
+                        "promotes_to names {:?}, which is not a declared environment",
+                        next.get_ref()
+                    ),
+                ));
             }
             envs.push(Environment {
                 name: name.clone(),

@@ -1,7 +1,7 @@
 //! `tollgate serve` and the commands that work on a data directory.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,7 +85,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     bootstrap_admin(&*store, &config.data)?;
     let metrics = Arc::new(Metrics::new());
     let backend = match &config.upstream {
-        Some(up) => Backend::Upstream(Upstream::new(up, Arc::clone(&metrics))?),
+        Some(up) => Backend::Upstream(Box::new(Upstream::new(up, Arc::clone(&metrics))?)),
         None => {
             Backend::Embedded(FsBlobs::open(&config.data).context("opening the blob directory")?)
         }
@@ -145,7 +145,7 @@ async fn shutdown() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-pub fn token_create(data: &PathBuf, name: &str, roles: &[String]) -> anyhow::Result<String> {
+pub fn token_create(data: &Path, name: &str, roles: &[String]) -> anyhow::Result<String> {
     if !auth::valid_token_name(name) {
         bail!("token name {name:?} is invalid: use 1-64 of [A-Za-z0-9._-@]");
     }
@@ -161,7 +161,7 @@ pub fn token_create(data: &PathBuf, name: &str, roles: &[String]) -> anyhow::Res
     Ok(token)
 }
 
-pub fn token_revoke(data: &PathBuf, name: &str) -> anyhow::Result<()> {
+pub fn token_revoke(data: &Path, name: &str) -> anyhow::Result<()> {
     let store = open_store(data)?;
     if !store.revoke_token(name)? {
         bail!("no token named {name:?}");
@@ -169,6 +169,6 @@ pub fn token_revoke(data: &PathBuf, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn token_list(data: &PathBuf) -> anyhow::Result<Vec<tollgate_store::TokenRecord>> {
+pub fn token_list(data: &Path) -> anyhow::Result<Vec<tollgate_store::TokenRecord>> {
     Ok(open_store(data)?.list_tokens()?)
 }

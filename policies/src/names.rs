@@ -12,7 +12,9 @@ const MAX_TAG_LEN: usize = 128;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
-    #[error("repository name {0:?} is invalid: components are lowercase [a-z0-9] joined by '.', '_', '__' or '-', separated by '/'")]
+    #[error(
+        "repository name {0:?} is invalid: components are lowercase [a-z0-9] joined by '.', '_', '__' or '-', separated by '/'"
+    )]
     Repository(String),
     #[error("tag {0:?} is invalid: it must match [a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}")]
     Tag(String),
@@ -87,8 +89,12 @@ impl FromStr for Tag {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let b = s.as_bytes();
-        let first_ok = b.first().is_some_and(|&x| x.is_ascii_alphanumeric() || x == b'_');
-        let rest_ok = b.iter().all(|&x| x.is_ascii_alphanumeric() || b"._-".contains(&x));
+        let first_ok = b
+            .first()
+            .is_some_and(|&x| x.is_ascii_alphanumeric() || x == b'_');
+        let rest_ok = b
+            .iter()
+            .all(|&x| x.is_ascii_alphanumeric() || b"._-".contains(&x));
         if !first_ok || !rest_ok || s.len() > MAX_TAG_LEN {
             return Err(NameError::Tag(s.to_string()));
         }
@@ -158,10 +164,15 @@ mod tests {
 
     #[test]
     fn repository_names() {
-        for ok in ["app", "dev/app", "a/b/c", "my-app", "my--app", "my_app", "my__app", "a.b", "x0/1y"] {
+        for ok in [
+            "app", "dev/app", "a/b/c", "my-app", "my--app", "my_app", "my__app", "a.b", "x0/1y",
+        ] {
             assert!(ok.parse::<RepoName>().is_ok(), "{ok} refused");
         }
-        for bad in ["", "App", "dev/", "/app", "a//b", "-a", "a-", "a___b", "a..b", "a._b", "dev/../x", "a b"] {
+        for bad in [
+            "", "App", "dev/", "/app", "a//b", "-a", "a-", "a___b", "a..b", "a._b", "dev/../x",
+            "a b",
+        ] {
             assert!(bad.parse::<RepoName>().is_err(), "{bad} accepted");
         }
         assert!("a".repeat(256).parse::<RepoName>().is_err());
@@ -186,6 +197,9 @@ mod tests {
         assert!(matches!("1.0".parse::<Reference>(), Ok(Reference::Tag(_))));
         let d = format!("sha256:{}", "a".repeat(64));
         assert!(matches!(d.parse::<Reference>(), Ok(Reference::Digest(_))));
-        assert!(matches!("sha256:xyz".parse::<Reference>(), Err(NameError::Digest(_))));
+        assert!(matches!(
+            "sha256:xyz".parse::<Reference>(),
+            Err(NameError::Digest(_))
+        ));
     }
 }

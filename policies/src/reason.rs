@@ -61,7 +61,10 @@ mod tests {
         for c in ReasonCode::ALL {
             let s = c.as_str();
             assert!(seen.insert(s), "{s} twice");
-            assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'), "{s}");
+            assert!(
+                s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{s}"
+            );
             assert_eq!(serde_json::to_string(c).unwrap(), format!("\"{s}\""));
         }
     }

@@ -52,7 +52,9 @@ pub struct RoleGrant {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("role grant {0:?} is invalid: expected ROLE[:PATTERN] with ROLE one of reader, pusher, admin")]
+#[error(
+    "role grant {0:?} is invalid: expected ROLE[:PATTERN] with ROLE one of reader, pusher, admin"
+)]
 pub struct RoleGrantError(pub String);
 
 impl RoleGrant {
@@ -78,11 +80,16 @@ impl FromStr for RoleGrant {
             _ => return Err(RoleGrantError(s.to_string())),
         };
         let pattern_ok = !pattern.is_empty()
-            && pattern.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/*?".contains(&b));
+            && pattern
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/*?".contains(&b));
         if !pattern_ok {
             return Err(RoleGrantError(s.to_string()));
         }
-        Ok(RoleGrant { role, repositories: Pattern::new(pattern) })
+        Ok(RoleGrant {
+            role,
+            repositories: Pattern::new(pattern),
+        })
     }
 }
 
@@ -121,7 +128,12 @@ mod tests {
         let r: RoleGrant = "reader".parse().unwrap();
         assert!(r.allows(Action::Pull, &prod) && !r.allows(Action::Push, &prod));
         assert!("admin".parse::<RoleGrant>().unwrap().is_global_admin());
-        assert!(!"admin:dev/*".parse::<RoleGrant>().unwrap().is_global_admin());
+        assert!(
+            !"admin:dev/*"
+                .parse::<RoleGrant>()
+                .unwrap()
+                .is_global_admin()
+        );
         for bad in ["root", "pusher:", "pusher:Dev", "pusher:a b"] {
             assert!(bad.parse::<RoleGrant>().is_err(), "{bad}");
         }

@@ -39,7 +39,10 @@ impl Default for TagRules {
 /// Tags that name another artifact's digest (`sha256-<hex>` for the referrers tag schema and
 /// cosign's `.sig`, `.att`, `.sbom`) follow their subject, not the repository's version scheme.
 fn is_digest_tag(tag: &Tag) -> bool {
-    matches!(Digest::from_tag_prefix(tag.as_str()), Some((_, "" | ".sig" | ".att" | ".sbom")))
+    matches!(
+        Digest::from_tag_prefix(tag.as_str()),
+        Some((_, "" | ".sig" | ".att" | ".sbom"))
+    )
 }
 
 impl TagRules {
@@ -59,7 +62,9 @@ impl TagRules {
                     Some(rest) if allow_v_prefix => rest,
                     _ => t,
                 };
-                semver::Version::parse(t).map(|_| ()).map_err(|_| ReasonCode::TagNotSemver)
+                semver::Version::parse(t)
+                    .map(|_| ())
+                    .map_err(|_| ReasonCode::TagNotSemver)
             }
         }
     }
@@ -83,19 +88,44 @@ mod tests {
 
     #[test]
     fn semver_required() {
-        let strict = TagRules { semver: SemverRule::Required { allow_v_prefix: false }, ..TagRules::default() };
-        let lax = TagRules { semver: SemverRule::Required { allow_v_prefix: true }, ..TagRules::default() };
+        let strict = TagRules {
+            semver: SemverRule::Required {
+                allow_v_prefix: false,
+            },
+            ..TagRules::default()
+        };
+        let lax = TagRules {
+            semver: SemverRule::Required {
+                allow_v_prefix: true,
+            },
+            ..TagRules::default()
+        };
         assert_eq!(strict.check_new_tag(&tag("1.2.3")), Ok(()));
         assert_eq!(strict.check_new_tag(&tag("1.2.3-rc.1")), Ok(()));
-        assert_eq!(strict.check_new_tag(&tag("v1.2.3")), Err(ReasonCode::TagNotSemver));
-        assert_eq!(strict.check_new_tag(&tag("1.2")), Err(ReasonCode::TagNotSemver));
-        assert_eq!(strict.check_new_tag(&tag("latest")), Err(ReasonCode::TagNotSemver));
+        assert_eq!(
+            strict.check_new_tag(&tag("v1.2.3")),
+            Err(ReasonCode::TagNotSemver)
+        );
+        assert_eq!(
+            strict.check_new_tag(&tag("1.2")),
+            Err(ReasonCode::TagNotSemver)
+        );
+        assert_eq!(
+            strict.check_new_tag(&tag("latest")),
+            Err(ReasonCode::TagNotSemver)
+        );
         assert_eq!(lax.check_new_tag(&tag("v1.2.3")), Ok(()));
-        assert_eq!(lax.check_new_tag(&tag("vv1.2.3")), Err(ReasonCode::TagNotSemver));
+        assert_eq!(
+            lax.check_new_tag(&tag("vv1.2.3")),
+            Err(ReasonCode::TagNotSemver)
+        );
         let sig = format!("sha256-{}.sig", "c".repeat(64));
         assert_eq!(strict.check_new_tag(&tag(&sig)), Ok(()));
         let other = format!("sha256-{}.zip", "c".repeat(64));
-        assert_eq!(strict.check_new_tag(&tag(&other)), Err(ReasonCode::TagNotSemver));
+        assert_eq!(
+            strict.check_new_tag(&tag(&other)),
+            Err(ReasonCode::TagNotSemver)
+        );
         assert_eq!(TagRules::default().check_new_tag(&tag("whatever")), Ok(()));
     }
 }

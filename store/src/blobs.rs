@@ -26,7 +26,9 @@ impl FsBlobs {
         }
         fs::create_dir_all(&uploads)?;
         fs::create_dir_all(root.join("blobs"))?;
-        Ok(FsBlobs { root: root.to_path_buf() })
+        Ok(FsBlobs {
+            root: root.to_path_buf(),
+        })
     }
 
     /// Where the bytes of upload `id` accumulate. `id` must be a caller-generated identifier
@@ -37,7 +39,11 @@ impl FsBlobs {
 
     pub fn path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
-        self.root.join("blobs").join(digest.algorithm().as_str()).join(&hex[..2]).join(hex)
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(&hex[..2])
+            .join(hex)
     }
 
     /// The size of a committed blob, if present.
@@ -59,7 +65,9 @@ impl FsBlobs {
             return fs::remove_file(from);
         }
         fs::File::open(&from)?.sync_all()?;
-        let dir = to.parent().ok_or_else(|| io::Error::other("blob path has no parent"))?;
+        let dir = to
+            .parent()
+            .ok_or_else(|| io::Error::other("blob path has no parent"))?;
         fs::create_dir_all(dir)?;
         fs::rename(&from, &to)?;
         fs::File::open(dir)?.sync_all()

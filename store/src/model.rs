@@ -78,7 +78,11 @@ pub trait ArtifactStore {
     ) -> Result<Option<TagOutcome>>;
 
     /// The record and exact bytes of a manifest present in `repo`.
-    fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<(ManifestRecord, Bytes)>>;
+    fn get_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<(ManifestRecord, Bytes)>>;
 
     fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>>;
 

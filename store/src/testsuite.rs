@@ -7,7 +7,9 @@ use std::thread;
 use tollgate_attest::Digest;
 use tollgate_policies::{RepoName, Tag};
 
-use crate::{ArtifactStore, ManifestRecord, StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore};
+use crate::{
+    ArtifactStore, ManifestRecord, StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore,
+};
 
 #[macro_export]
 #[doc(hidden)]
@@ -74,7 +76,11 @@ pub fn manifests_round_trip_exact_bytes<S: ArtifactStore>(s: S) {
     assert_eq!(got, rec);
     assert_eq!(&got_bytes[..], &bytes[..]);
     assert!(s.repository_exists(&r).unwrap());
-    assert!(s.get_manifest(&repo("dev/other"), &rec.digest).unwrap().is_none());
+    assert!(
+        s.get_manifest(&repo("dev/other"), &rec.digest)
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub fn immutable_tag_conflict_writes_nothing<S: ArtifactStore>(s: S) {
@@ -82,14 +88,23 @@ pub fn immutable_tag_conflict_writes_nothing<S: ArtifactStore>(s: S) {
     let t = tag("1.0.0");
     let (a, ab) = manifest(1, None);
     let (b, bb) = manifest(2, None);
-    assert_eq!(s.put_manifest(&r, &a, &ab, bind(&t, true)).unwrap(), Some(TagOutcome::Created));
-    assert_eq!(s.put_manifest(&r, &a, &ab, bind(&t, true)).unwrap(), Some(TagOutcome::Unchanged));
+    assert_eq!(
+        s.put_manifest(&r, &a, &ab, bind(&t, true)).unwrap(),
+        Some(TagOutcome::Created)
+    );
+    assert_eq!(
+        s.put_manifest(&r, &a, &ab, bind(&t, true)).unwrap(),
+        Some(TagOutcome::Unchanged)
+    );
     match s.put_manifest(&r, &b, &bb, bind(&t, true)) {
         Err(StoreError::TagConflict { existing }) => assert_eq!(existing, a.digest),
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_eq!(s.resolve_tag(&r, &t).unwrap(), Some(a.digest.clone()));
-    assert!(s.get_manifest(&r, &b.digest).unwrap().is_none(), "a refused push left its manifest behind");
+    assert!(
+        s.get_manifest(&r, &b.digest).unwrap().is_none(),
+        "a refused push left its manifest behind"
+    );
 }
 
 pub fn mutable_tag_moves<S: ArtifactStore>(s: S) {
@@ -100,10 +115,12 @@ pub fn mutable_tag_moves<S: ArtifactStore>(s: S) {
     s.put_manifest(&r, &a, &ab, bind(&t, false)).unwrap();
     assert_eq!(
         s.put_manifest(&r, &b, &bb, bind(&t, false)).unwrap(),
-        Some(TagOutcome::Moved { previous: a.digest.clone() })
+        Some(TagOutcome::Moved {
+            previous: a.digest.clone()
+        })
     );
     assert_eq!(s.resolve_tag(&r, &t).unwrap(), Some(b.digest));
-    assert_eq!(s.delete_tag(&r, &t).unwrap().is_some(), true);
+    assert!(s.delete_tag(&r, &t).unwrap().is_some());
     assert_eq!(s.resolve_tag(&r, &t).unwrap(), None);
     assert_eq!(s.delete_tag(&r, &t).unwrap(), None);
 }
@@ -115,11 +132,23 @@ pub fn tags_list_in_order_with_pagination<S: ArtifactStore>(s: S) {
         s.put_manifest(&r, &a, &ab, bind(&tag(t), true)).unwrap();
     }
     // a tag in a repository whose name extends this one's must not leak in
-    s.put_manifest(&repo("dev/app2"), &a, &ab, bind(&tag("zz"), true)).unwrap();
-    s.put_manifest(&repo("dev/app/sub"), &a, &ab, bind(&tag("zz"), true)).unwrap();
-    let all: Vec<String> = s.list_tags(&r, None, 100).unwrap().iter().map(|t| t.to_string()).collect();
+    s.put_manifest(&repo("dev/app2"), &a, &ab, bind(&tag("zz"), true))
+        .unwrap();
+    s.put_manifest(&repo("dev/app/sub"), &a, &ab, bind(&tag("zz"), true))
+        .unwrap();
+    let all: Vec<String> = s
+        .list_tags(&r, None, 100)
+        .unwrap()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
     assert_eq!(all, ["B", "a", "a1", "b", "c"]);
-    let page: Vec<String> = s.list_tags(&r, Some("a"), 2).unwrap().iter().map(|t| t.to_string()).collect();
+    let page: Vec<String> = s
+        .list_tags(&r, Some("a"), 2)
+        .unwrap()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
     assert_eq!(page, ["a1", "b"]);
     assert!(s.list_tags(&r, Some("c"), 10).unwrap().is_empty());
     assert!(s.list_tags(&r, None, 0).unwrap().is_empty());
@@ -132,7 +161,8 @@ pub fn delete_manifest_removes_tags_and_referrers<S: ArtifactStore>(s: S) {
     let r = repo("dev/app");
     let (a, ab) = manifest(1, None);
     let (sig, sb) = manifest(2, Some(&a.digest));
-    s.put_manifest(&r, &a, &ab, bind(&tag("1.0.0"), true)).unwrap();
+    s.put_manifest(&r, &a, &ab, bind(&tag("1.0.0"), true))
+        .unwrap();
     s.put_manifest(&r, &sig, &sb, None).unwrap();
     assert_eq!(s.referrers(&r, &a.digest).unwrap().len(), 1);
     assert!(s.delete_manifest(&r, &sig.digest).unwrap());
@@ -164,8 +194,10 @@ pub fn referrers_are_per_repository<S: ArtifactStore>(s: S) {
 
 pub fn artifact_lists_every_repository<S: ArtifactStore>(s: S) {
     let (a, ab) = manifest(1, None);
-    s.put_manifest(&repo("dev/app"), &a, &ab, bind(&tag("1.0.0"), true)).unwrap();
-    s.put_manifest(&repo("staging/app"), &a, &ab, bind(&tag("1.0.0"), true)).unwrap();
+    s.put_manifest(&repo("dev/app"), &a, &ab, bind(&tag("1.0.0"), true))
+        .unwrap();
+    s.put_manifest(&repo("staging/app"), &a, &ab, bind(&tag("1.0.0"), true))
+        .unwrap();
     let entries = s.artifact(&a.digest).unwrap();
     let names: Vec<&str> = entries.iter().map(|e| e.repository.as_str()).collect();
     assert_eq!(names, ["dev/app", "staging/app"]);
@@ -175,7 +207,11 @@ pub fn artifact_lists_every_repository<S: ArtifactStore>(s: S) {
     assert_eq!(listed[0].record.digest, a.digest);
     // deleting from one repository keeps the content for the other
     assert!(s.delete_manifest(&repo("dev/app"), &a.digest).unwrap());
-    assert!(s.get_manifest(&repo("staging/app"), &a.digest).unwrap().is_some());
+    assert!(
+        s.get_manifest(&repo("staging/app"), &a.digest)
+            .unwrap()
+            .is_some()
+    );
 }
 
 pub fn blob_links<S: ArtifactStore>(s: S) {
@@ -201,7 +237,10 @@ pub fn tokens<S: TokenStore>(s: S) {
         revoked: false,
     };
     s.create_token(&t).unwrap();
-    assert!(matches!(s.create_token(&t), Err(StoreError::TokenExists(_))));
+    assert!(matches!(
+        s.create_token(&t),
+        Err(StoreError::TokenExists(_))
+    ));
     assert_eq!(s.token_by_hash(&t.hash).unwrap(), Some(t.clone()));
     assert_eq!(s.token_by_hash(&"cd".repeat(32)).unwrap(), None);
     assert!(s.revoke_token("ci").unwrap());
@@ -221,7 +260,8 @@ pub fn concurrent_binders_one_winner<S: ArtifactStore + Send + Sync + 'static>(s
             thread::spawn(move || {
                 let (m, b) = manifest(n, None);
                 let t = tag("1.0.0");
-                s.put_manifest(&r, &m, &b, bind(&t, true)).map(|o| (o, m.digest))
+                s.put_manifest(&r, &m, &b, bind(&t, true))
+                    .map(|o| (o, m.digest))
             })
         })
         .collect();
@@ -229,6 +269,9 @@ pub fn concurrent_binders_one_winner<S: ArtifactStore + Send + Sync + 'static>(s
     let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     assert_eq!(winners.len(), 1, "exactly one binder must win: {results:?}");
     assert_eq!(winners[0].0, Some(TagOutcome::Created));
-    assert_eq!(s.resolve_tag(&r, &tag("1.0.0")).unwrap(), Some(winners[0].1.clone()));
+    assert_eq!(
+        s.resolve_tag(&r, &tag("1.0.0")).unwrap(),
+        Some(winners[0].1.clone())
+    );
     assert_eq!(s.list_artifacts(&r).unwrap().len(), 1);
 }

@@ -48,12 +48,10 @@ pub async fn tags(ctx: &Ctx<'_>, repo: &RepoName) -> ApiResult<Response> {
         body.to_string(),
     )
         .into_response();
-    if more {
-        if let Some(t) = tags.last() {
-            let link = format!("</v2/{repo}/tags/list?n={limit}&last={t}>; rel=\"next\"");
-            if let Ok(v) = link.parse() {
-                resp.headers_mut().insert(header::LINK, v);
-            }
+    if more && let Some(t) = tags.last() {
+        let link = format!("</v2/{repo}/tags/list?n={limit}&last={t}>; rel=\"next\"");
+        if let Ok(v) = link.parse() {
+            resp.headers_mut().insert(header::LINK, v);
         }
     }
     Ok(resp)

@@ -107,8 +107,7 @@ fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> ApiResult<Parsed>
     let subject = doc.subject.as_ref().map(descriptor_digest).transpose()?;
     let mut blobs = Vec::new();
     let mut children = Vec::new();
-    let artifact_type;
-    if is_index(&media_type) {
+    let artifact_type = if is_index(&media_type) {
         let manifests = doc
             .manifests
             .as_ref()
@@ -116,7 +115,7 @@ fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> ApiResult<Parsed>
         for m in manifests {
             children.push(descriptor_digest(m)?);
         }
-        artifact_type = doc.artifact_type.clone();
+        doc.artifact_type.clone()
     } else {
         let config = doc
             .config
@@ -133,11 +132,10 @@ fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> ApiResult<Parsed>
                 blobs.push((descriptor_digest(l)?, l.size));
             }
         }
-        artifact_type = doc
-            .artifact_type
+        doc.artifact_type
             .clone()
-            .or_else(|| Some(config.media_type.clone()));
-    }
+            .or_else(|| Some(config.media_type.clone()))
+    };
     Ok(Parsed {
         media_type,
         artifact_type,
@@ -196,10 +194,10 @@ pub async fn get(ctx: &Ctx<'_>, repo: &RepoName, reference: &str) -> ApiResult<R
         Reference::Digest(d) => Some(d.clone()),
         Reference::Tag(t) => store.resolve_tag(repo, t)?,
     };
-    if let Some(d) = &digest {
-        if let Some((rec, bytes)) = store.get_manifest(repo, d)? {
-            return Ok(manifest_response(&ctx.method, &rec.media_type, d, bytes));
-        }
+    if let Some(d) = &digest
+        && let Some((rec, bytes)) = store.get_manifest(repo, d)?
+    {
+        return Ok(manifest_response(&ctx.method, &rec.media_type, d, bytes));
     }
     match &ctx.app.backend {
         Backend::Upstream(_) => get_upstream(ctx, repo, &reference, digest.as_ref()).await,
@@ -327,14 +325,14 @@ pub async fn put(
     let mut h = tollgate_attest::DigestHasher::new(algorithm);
     h.update(&bytes);
     let digest = h.finish();
-    if let Reference::Digest(d) = &reference {
-        if *d != digest {
-            ctx.app.metrics.digest_mismatch("client");
-            return Err(ApiError::new(
-                ErrorCode::DigestInvalid,
-                format!("manifest bytes hash to {digest}, not {d}"),
-            ));
-        }
+    if let Reference::Digest(d) = &reference
+        && *d != digest
+    {
+        ctx.app.metrics.digest_mismatch("client");
+        return Err(ApiError::new(
+            ErrorCode::DigestInvalid,
+            format!("manifest bytes hash to {digest}, not {d}"),
+        ));
     }
     let content_type = ctx
         .headers
@@ -348,10 +346,11 @@ pub async fn put(
     let immutable = tag.is_some_and(|t| rule.tags.is_immutable(t));
     if let Some(t) = tag {
         // Refuse a rebind before anything reaches the upstream; the store settles races below.
-        if let Some(existing) = ctx.app.store.resolve_tag(repo, t)? {
-            if existing != digest && immutable {
-                return Err(tag_conflict(t, repo, &existing));
-            }
+        if let Some(existing) = ctx.app.store.resolve_tag(repo, t)?
+            && existing != digest
+            && immutable
+        {
+            return Err(tag_conflict(t, repo, &existing));
         }
     }
     match &ctx.app.backend {

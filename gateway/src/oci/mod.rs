@@ -71,24 +71,23 @@ pub async fn dispatch(
     match route(&app, method, &uri, headers, body).await {
         Ok(r) => r,
         Err(e) => {
-            if e.code == ErrorCode::Denied || e.code == ErrorCode::Unsupported {
-                if let Some(reason) = e
+            if (e.code == ErrorCode::Denied || e.code == ErrorCode::Unsupported)
+                && let Some(reason) = e
                     .detail
                     .as_ref()
                     .and_then(|d| d.get("reason"))
                     .and_then(|r| r.as_str())
-                {
-                    let kind: &'static str = tollgate_policies::ReasonCode::ALL
-                        .iter()
-                        .map(|c| c.as_str())
-                        .find(|c| *c == reason)
-                        .unwrap_or("other");
-                    app.metrics
-                        .denials
-                        .get_or_create(&crate::metrics::KindLabels { kind })
-                        .inc();
-                    tracing::info!(reason = kind, message = %e.message, "request denied");
-                }
+            {
+                let kind: &'static str = tollgate_policies::ReasonCode::ALL
+                    .iter()
+                    .map(|c| c.as_str())
+                    .find(|c| *c == reason)
+                    .unwrap_or("other");
+                app.metrics
+                    .denials
+                    .get_or_create(&crate::metrics::KindLabels { kind })
+                    .inc();
+                tracing::info!(reason = kind, message = %e.message, "request denied");
             }
             e.into_response()
         }

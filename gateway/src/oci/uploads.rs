@@ -134,10 +134,10 @@ pub async fn start(ctx: &Ctx<'_>, repo: &RepoName, body: Body) -> ApiResult<Resp
         let d = parse_digest(mount)?;
         let from = parse_name(from)?;
         // A caller who may not read the source gets an ordinary upload, as if nothing matched.
-        if ctx.authorize(Action::Pull, &from).is_ok() {
-            if let Some(resp) = try_mount(ctx, repo, &d, &from).await? {
-                return Ok(resp);
-            }
+        if ctx.authorize(Action::Pull, &from).is_ok()
+            && let Some(resp) = try_mount(ctx, repo, &d, &from).await?
+        {
+            return Ok(resp);
         }
     }
     let digest = ctx.query("digest").map(parse_digest).transpose()?;

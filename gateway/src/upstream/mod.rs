@@ -269,10 +269,10 @@ impl Upstream {
             .parse()
             .map_err(|e| UpstreamError::Invalid(format!("token realm: {e}")))?;
         let mut req = Request::builder().method(Method::GET).uri(uri);
-        if let (Some(b), Some(h)) = (&self.basic, req.headers_mut()) {
-            if let Ok(v) = HeaderValue::from_str(&format!("Basic {b}")) {
-                h.insert(header::AUTHORIZATION, v);
-            }
+        if let (Some(b), Some(h)) = (&self.basic, req.headers_mut())
+            && let Ok(v) = HeaderValue::from_str(&format!("Basic {b}"))
+        {
+            h.insert(header::AUTHORIZATION, v);
         }
         let req = req
             .body(Empty::new().map_err(|e| match e {}).boxed_unsync())

@@ -8,8 +8,8 @@ use tollgate_policies::{RepoName, Tag};
 
 use super::{Kv, KvRead, Table};
 use crate::{
-    ArtifactEntry, ArtifactStore, ManifestRecord, Result, SCHEMA_VERSION, StoreError, TagBinding, TagOutcome,
-    TokenRecord, TokenStore,
+    ArtifactEntry, ArtifactStore, ManifestRecord, Result, SCHEMA_VERSION, StoreError, TagBinding,
+    TagOutcome, TokenRecord, TokenStore,
 };
 
 /// The store over a key-value backend.
@@ -81,10 +81,15 @@ impl<K: Kv> KvStore<K> {
                 }
                 Some(v) => {
                     let found = u64::from_le_bytes(
-                        v.as_slice().try_into().map_err(|_| StoreError::Corrupt("schema_version".into()))?,
+                        v.as_slice()
+                            .try_into()
+                            .map_err(|_| StoreError::Corrupt("schema_version".into()))?,
                     );
                     if found != SCHEMA_VERSION {
-                        return Err(StoreError::SchemaMismatch { found, expected: SCHEMA_VERSION });
+                        return Err(StoreError::SchemaMismatch {
+                            found,
+                            expected: SCHEMA_VERSION,
+                        });
                     }
                 }
             }
@@ -108,7 +113,11 @@ impl<K: Kv> KvStore<K> {
 
     fn entry(r: &dyn KvRead, repo: RepoName, record: ManifestRecord) -> Result<ArtifactEntry> {
         let tags = Self::tags_of_in(r, &repo, &record.digest)?;
-        Ok(ArtifactEntry { repository: repo, record, tags })
+        Ok(ArtifactEntry {
+            repository: repo,
+            record,
+            tags,
+        })
     }
 }
 
@@ -150,7 +159,11 @@ impl<K: Kv> ArtifactStore for KvStore<K> {
                 w.put(Table::RepoManifests, &rm_key, &value)?;
                 w.put(Table::DigestRepos, &key2(&digest, repo.as_str()), &[])?;
                 if let Some(subject) = &record.subject {
-                    w.put(Table::Referrers, &key3(repo.as_str(), &subject.to_string(), &digest), &[])?;
+                    w.put(
+                        Table::Referrers,
+                        &key3(repo.as_str(), &subject.to_string(), &digest),
+                        &[],
+                    )?;
                 }
             }
             if w.get(Table::Manifests, &digest)?.is_none() {
@@ -160,27 +173,35 @@ impl<K: Kv> ArtifactStore for KvStore<K> {
         })
     }
 
-    fn get_manifest(&self, repo: &RepoName, digest: &Digest) -> Result<Option<(ManifestRecord, Bytes)>> {
+    fn get_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<Option<(ManifestRecord, Bytes)>> {
         let d = digest.to_string();
         self.kv.read(|r| {
             let Some(rec) = r.get(Table::RepoManifests, &key2(repo.as_str(), &d))? else {
                 return Ok(None);
             };
-            let bytes = r
-                .get(Table::Manifests, &d)?
-                .ok_or_else(|| StoreError::Corrupt(format!("manifest {d} recorded without content")))?;
+            let bytes = r.get(Table::Manifests, &d)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("manifest {d} recorded without content"))
+            })?;
             Ok(Some((decode_record(&rec)?, Bytes::from(bytes))))
         })
     }
 
     fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {
-        let v = self.kv.read(|r| r.get(Table::Tags, &key2(repo.as_str(), tag.as_str())))?;
+        let v = self
+            .kv
+            .read(|r| r.get(Table::Tags, &key2(repo.as_str(), tag.as_str())))?;
         v.map(|v| parse_digest(&utf8(v)?)).transpose()
     }
 
     fn list_tags(&self, repo: &RepoName, after: Option<&str>, limit: usize) -> Result<Vec<Tag>> {
         let prefix = key2(repo.as_str(), "");
-        let rows = self.kv.read(|r| r.scan(Table::Tags, &prefix, after, limit))?;
+        let rows = self
+            .kv
+            .read(|r| r.scan(Table::Tags, &prefix, after, limit))?;
         rows.iter().map(|(k, _)| parse_tag(last_part(k))).collect()
     }
 
@@ -219,12 +240,17 @@ impl<K: Kv> ArtifactStore for KvStore<K> {
             w.delete(Table::RepoManifests, &key2(repo.as_str(), &d))?;
             w.delete(Table::DigestRepos, &key2(&d, repo.as_str()))?;
             if let Some(subject) = &rec.subject {
-                w.delete(Table::Referrers, &key3(repo.as_str(), &subject.to_string(), &d))?;
+                w.delete(
+                    Table::Referrers,
+                    &key3(repo.as_str(), &subject.to_string(), &d),
+                )?;
             }
             for t in Self::tags_of_in(&*w, repo, digest)? {
                 w.delete(Table::Tags, &key2(repo.as_str(), t.as_str()))?;
             }
-            if w.scan(Table::DigestRepos, &key2(&d, ""), None, 1)?.is_empty() {
+            if w.scan(Table::DigestRepos, &key2(&d, ""), None, 1)?
+                .is_empty()
+            {
                 w.delete(Table::Manifests, &d)?;
             }
             Ok(true)
@@ -261,10 +287,15 @@ impl<K: Kv> ArtifactStore for KvStore<K> {
 
     fn list_artifacts(&self, repo: &RepoName) -> Result<Vec<ArtifactEntry>> {
         self.kv.read(|r| {
-            r.scan(Table::RepoManifests, &key2(repo.as_str(), ""), None, usize::MAX)?
-                .into_iter()
-                .map(|(_, v)| Self::entry(r, repo.clone(), decode_record(&v)?))
-                .collect()
+            r.scan(
+                Table::RepoManifests,
+                &key2(repo.as_str(), ""),
+                None,
+                usize::MAX,
+            )?
+            .into_iter()
+            .map(|(_, v)| Self::entry(r, repo.clone(), decode_record(&v)?))
+            .collect()
         })
     }
 
@@ -277,7 +308,9 @@ impl<K: Kv> ArtifactStore for KvStore<K> {
     }
 
     fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<Option<u64>> {
-        let v = self.kv.read(|r| r.get(Table::Blobs, &key2(repo.as_str(), &digest.to_string())))?;
+        let v = self
+            .kv
+            .read(|r| r.get(Table::Blobs, &key2(repo.as_str(), &digest.to_string())))?;
         v.map(|v| {
             v.as_slice()
                 .try_into()
@@ -294,7 +327,9 @@ impl<K: Kv> ArtifactStore for KvStore<K> {
                 return Ok(None);
             }
             w.delete(Table::BlobRepos, &key2(&d, repo.as_str()))?;
-            Ok(Some(!w.scan(Table::BlobRepos, &key2(&d, ""), None, 1)?.is_empty()))
+            Ok(Some(
+                !w.scan(Table::BlobRepos, &key2(&d, ""), None, 1)?.is_empty(),
+            ))
         })
     }
 }
@@ -324,7 +359,9 @@ impl<K: Kv> TokenStore for KvStore<K> {
     }
 
     fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
-        let rows = self.kv.read(|r| r.scan(Table::Tokens, "", None, usize::MAX))?;
+        let rows = self
+            .kv
+            .read(|r| r.scan(Table::Tokens, "", None, usize::MAX))?;
         rows.into_iter()
             .map(|(_, v)| serde_json::from_slice(&v).map_err(corrupt("token record")))
             .collect()
@@ -335,7 +372,8 @@ impl<K: Kv> TokenStore for KvStore<K> {
             let Some(v) = w.get(Table::Tokens, name)? else {
                 return Ok(false);
             };
-            let mut rec: TokenRecord = serde_json::from_slice(&v).map_err(corrupt("token record"))?;
+            let mut rec: TokenRecord =
+                serde_json::from_slice(&v).map_err(corrupt("token record"))?;
             rec.revoked = true;
             w.put(Table::Tokens, name, &encode(&rec)?)?;
             Ok(true)

@@ -22,8 +22,13 @@ pub type MemoryStore = KvStore<MemKv>;
 
 impl MemoryStore {
     pub fn new() -> Self {
-        let kv = MemKv { tables: RwLock::new(vec![BTreeMap::new(); Table::ALL.len()]), writer: Mutex::new(()) };
-        KvStore::init(kv).unwrap_or_else(|e| unreachable!("an empty memory store cannot fail to initialise: {e}"))
+        let kv = MemKv {
+            tables: RwLock::new(vec![BTreeMap::new(); Table::ALL.len()]),
+            writer: Mutex::new(()),
+        };
+        KvStore::init(kv).unwrap_or_else(|e| {
+            unreachable!("an empty memory store cannot fail to initialise: {e}")
+        })
     }
 }
 
@@ -60,7 +65,13 @@ impl KvRead for ReadSnap<'_> {
     fn get(&self, t: Table, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.0[t.index()].get(key).cloned())
     }
-    fn scan(&self, t: Table, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
+    fn scan(
+        &self,
+        t: Table,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
         Ok(scan_map(&self.0[t.index()], prefix, after, limit))
     }
 }
@@ -91,11 +102,24 @@ impl KvRead for WriteTxn<'_> {
         if let Some(v) = self.changes[t.index()].get(key) {
             return Ok(v.clone());
         }
-        Ok(self.base.read().map_err(poisoned)?[t.index()].get(key).cloned())
+        Ok(self.base.read().map_err(poisoned)?[t.index()]
+            .get(key)
+            .cloned())
     }
-    fn scan(&self, t: Table, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
+    fn scan(
+        &self,
+        t: Table,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
         if self.changes[t.index()].is_empty() {
-            return Ok(scan_map(&self.base.read().map_err(poisoned)?[t.index()], prefix, after, limit));
+            return Ok(scan_map(
+                &self.base.read().map_err(poisoned)?[t.index()],
+                prefix,
+                after,
+                limit,
+            ));
         }
         Ok(scan_map(&self.merged(t)?, prefix, after, limit))
     }
@@ -121,7 +145,10 @@ impl Kv for MemKv {
 
     fn write<R>(&self, f: impl FnOnce(&mut dyn KvWrite) -> Result<R>) -> Result<R> {
         let _w = self.writer.lock().map_err(poisoned)?;
-        let mut txn = WriteTxn { base: &self.tables, changes: vec![BTreeMap::new(); Table::ALL.len()] };
+        let mut txn = WriteTxn {
+            base: &self.tables,
+            changes: vec![BTreeMap::new(); Table::ALL.len()],
+        };
         let r = f(&mut txn)?;
         let mut tables = self.tables.write().map_err(poisoned)?;
         for (i, changes) in txn.changes.into_iter().enumerate() {

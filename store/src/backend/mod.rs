@@ -71,7 +71,13 @@ pub trait KvRead {
     fn get(&self, t: Table, key: &str) -> Result<Option<Vec<u8>>>;
     /// Entries whose key starts with `prefix`, strictly after `prefix + after` when given, in
     /// key order, at most `limit`.
-    fn scan(&self, t: Table, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, Vec<u8>)>>;
+    fn scan(
+        &self,
+        t: Table,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>>;
 }
 
 /// A write transaction: everything done in it becomes visible at once, or not at all.

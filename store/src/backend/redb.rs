@@ -26,7 +26,8 @@ impl RedbStore {
     /// Opens (or creates) the store file at `path`. Fails if another process holds it open or
     /// if it was written by an incompatible schema version.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path).map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
+        let db = Database::create(path)
+            .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
         KvStore::init(RedbKv { db })
     }
 }
@@ -76,7 +77,13 @@ impl KvRead for Read {
         Ok(table.get(key).map_err(be)?.map(|v| v.value().to_vec()))
     }
 
-    fn scan(&self, t: Table, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
+    fn scan(
+        &self,
+        t: Table,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
         let table = match self.0.open_table(def(t)) {
             Ok(tb) => tb,
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
@@ -94,7 +101,13 @@ impl KvRead for Write {
         Ok(table.get(key).map_err(be)?.map(|v| v.value().to_vec()))
     }
 
-    fn scan(&self, t: Table, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
+    fn scan(
+        &self,
+        t: Table,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
         let table = self.0.open_table(def(t)).map_err(be)?;
         scan_table(&table, prefix, after, limit)
     }
@@ -182,7 +195,10 @@ mod tests {
             let w = db.begin_write().unwrap();
             w.open_table(def(Table::Meta))
                 .unwrap()
-                .insert("schema_version", (SCHEMA_VERSION + 1).to_le_bytes().as_slice())
+                .insert(
+                    "schema_version",
+                    (SCHEMA_VERSION + 1).to_le_bytes().as_slice(),
+                )
                 .unwrap();
             w.commit().unwrap();
         }
