@@ -372,7 +372,7 @@ pub async fn put(
     let binding = tag.map(|t| TagBinding { tag: t, immutable });
     match ctx.app.store.put_manifest(repo, &record, &bytes, binding) {
         Ok(outcome) => {
-            tracing::info!(%repo, %digest, tag = ?tag.map(Tag::as_str), ?outcome, actor = %record.pushed_by, "manifest pushed");
+            tracing::info!(%repo, %digest, tag = tag.map_or("", Tag::as_str), ?outcome, actor = %record.pushed_by, "manifest pushed");
         }
         Err(StoreError::TagConflict { existing }) => {
             return Err(tag_conflict(

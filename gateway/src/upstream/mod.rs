@@ -5,6 +5,7 @@
 mod verify;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -177,6 +178,7 @@ impl Upstream {
         headers: &HeaderMap,
         body: UpBody,
         scope: &str,
+        progress: Option<Arc<Progress>>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let mut req = Request::builder().method(method.clone()).uri(uri.clone());
         if let Some(h) = req.headers_mut() {
@@ -188,13 +190,38 @@ impl Upstream {
         let req = req
             .body(body)
             .map_err(|e| UpstreamError::Invalid(e.to_string()))?;
-        self.timed("request", async {
+        let call = async {
             self.client.request(req).await.map_err(|e| {
                 self.metrics.upstream_error("connect");
                 UpstreamError::Unavailable(e.to_string())
             })
-        })
-        .await
+        };
+        match progress {
+            None => self.timed("request", call).await,
+            Some(p) => self.idle_bounded(call, &p).await,
+        }
+    }
+
+    /// Runs a request whose body streams for as long as it takes, failing only when neither a
+    /// body chunk has gone out nor the answer has come for longer than the time-out.
+    async fn idle_bounded<F, T>(&self, call: F, progress: &Progress) -> Result<T, UpstreamError>
+    where
+        F: std::future::Future<Output = Result<T, UpstreamError>>,
+    {
+        let mut call = std::pin::pin!(call);
+        let tick = (self.timeout / 4).max(Duration::from_millis(50));
+        loop {
+            tokio::select! {
+                r = &mut call => return r,
+                _ = tokio::time::sleep(tick) => {
+                    if progress.idle() > self.timeout {
+                        self.metrics.upstream_error("timeout");
+                        tracing::warn!(timeout = ?self.timeout, "upstream upload stalled");
+                        return Err(UpstreamError::Timeout(self.timeout));
+                    }
+                }
+            }
+        }
     }
 
     /// Sends a request to the upstream. `target` is a path (`/v2/...`) or a `Location` it
@@ -214,7 +241,9 @@ impl Upstream {
         };
         let resp = match (first, body) {
             (Some(b), body) => {
-                let resp = self.send_once(&method, &uri, &headers, b, scope).await?;
+                let resp = self
+                    .send_once(&method, &uri, &headers, b, scope, None)
+                    .await?;
                 if resp.status() != StatusCode::UNAUTHORIZED
                     || !self.fetch_token(&resp, scope).await?
                 {
@@ -223,10 +252,25 @@ impl Upstream {
                 let again = body
                     .replay()
                     .ok_or_else(|| UpstreamError::Invalid("body not replayable".into()))?;
-                self.send_once(&method, &uri, &headers, again, scope)
+                self.send_once(&method, &uri, &headers, again, scope, None)
                     .await?
             }
-            (None, ReqBody::Stream(s)) => self.send_once(&method, &uri, &headers, s, scope).await?,
+            (None, ReqBody::Stream(s)) => {
+                let progress = Arc::new(Progress::new());
+                let body = ProgressBody {
+                    inner: s,
+                    progress: Arc::clone(&progress),
+                };
+                self.send_once(
+                    &method,
+                    &uri,
+                    &headers,
+                    BodyExt::boxed_unsync(body),
+                    scope,
+                    Some(progress),
+                )
+                .await?
+            }
             (None, _) => unreachable!("only streamed bodies are not replayable"),
         };
         if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
@@ -346,6 +390,62 @@ impl Upstream {
                 }
             }
         })
+    }
+}
+
+/// When a streamed request body last made progress.
+#[derive(Debug)]
+struct Progress {
+    base: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            base: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        self.last_ms
+            .store(self.base.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn idle(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.base.elapsed().saturating_sub(last)
+    }
+}
+
+/// A request body that records each chunk it hands to the connection.
+struct ProgressBody {
+    inner: UpBody,
+    progress: Arc<Progress>,
+}
+
+impl http_body::Body for ProgressBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        if r.is_ready() {
+            self.progress.touch();
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
