@@ -1,0 +1,1521 @@
+//! End-to-end test harness for Tollgate.
+//!
+//! The tests under `tests/tests/` drive the *built* `tollgate` binary (they never build it
+//! themselves; `scripts/test.sh` builds first) with real clients — skopeo, python `oras`, plain
+//! HTTP — and, in upstream mode, a real CNCF distribution registry (`docker-registry` from Debian).
+//!
+//! * [`Tollgate::start`] spawns `tollgate serve` on a free loopback port with a temporary data
+//!   directory, waits for `/healthz`, reads the generated admin token, and kills the process on
+//!   drop (printing its log when the test failed).
+//! * [`Registry::start`] does the same for `docker-registry serve`.
+//! * [`TinyImage`] builds a tiny, unique one-layer OCI image in memory and can write it as an OCI
+//!   image layout ([`make_oci_layout`]).
+//! * [`Http`] is a small blocking HTTP client with Basic/Bearer auth and OCI helpers.
+//! * [`FakeUpstream`] is an in-test upstream that lies about blob contents or never answers.
+//!
+//! Environment:
+//! * `TOLLGATE_BIN` — the binary to test (default: `tollgate` next to the test executable's
+//!   target directory, else `<workspace>/target/debug/tollgate`).
+//! * `TOLLGATE_E2E_REQUIRE_TOOLS=1` — a missing external tool fails the test instead of skipping it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use reqwest::Method;
+use reqwest::blocking::{Client, RequestBuilder};
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use tempfile::TempDir;
+
+pub use reqwest;
+pub use serde_json;
+pub use tempfile;
+
+/// OCI image manifest media type.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image index media type.
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// OCI image config media type.
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// OCI gzip layer media type.
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// OCI empty descriptor media type.
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// Docker schema 2 manifest media type.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker manifest list media type.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The `Accept` header value used for every manifest GET/HEAD.
+pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+const PROXY_VARS: &[&str] = &[
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+];
+
+// ---------------------------------------------------------------------------------------------
+// small utilities
+// ---------------------------------------------------------------------------------------------
+
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The hex part of a `sha256:<hex>` digest.
+pub fn digest_hex(digest: &str) -> &str {
+    digest.split_once(':').map_or(digest, |(_, h)| h)
+}
+
+/// A string unique within this machine for the duration of the test run.
+pub fn unique() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// `n` bytes of deterministic but seed-dependent content.
+pub fn pseudo_random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// The workspace root (parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests crate has a parent directory")
+        .to_path_buf()
+}
+
+/// Directory of helper scripts shipped with the e2e crate (`tests/scripts`).
+pub fn scripts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts")
+}
+
+/// The `tollgate` binary under test.
+pub fn tollgate_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("TOLLGATE_BIN").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test-exe> -> target/<profile>/tollgate
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(profile_dir) = exe.parent().and_then(Path::parent)
+    {
+        let candidate = profile_dir.join("tollgate");
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    workspace_root()
+        .join("target")
+        .join("debug")
+        .join("tollgate")
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+fn current_test_name() -> String {
+    thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_string()
+}
+
+/// Whether missing external tools must fail the tests (`TOLLGATE_E2E_REQUIRE_TOOLS` set).
+pub fn tools_required() -> bool {
+    std::env::var("TOLLGATE_E2E_REQUIRE_TOOLS").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Whether an executable named `name` is on `PATH`.
+pub fn have_tool(name: &str) -> bool {
+    let Some(path) = std::env::var_os("PATH") else {
+        return false;
+    };
+    std::env::split_paths(&path).any(|dir| {
+        let p = dir.join(name);
+        fs::metadata(&p).is_ok_and(|m| m.is_file())
+    })
+}
+
+fn skip_or_fail(what: &str) -> bool {
+    if tools_required() {
+        panic!(
+            "{}: required tool missing: {what} (TOLLGATE_E2E_REQUIRE_TOOLS is set)",
+            current_test_name()
+        );
+    }
+    eprintln!(
+        "SKIPPED {}: missing {what}; install it (scripts/test.sh does) or set TOLLGATE_E2E_REQUIRE_TOOLS=1 to fail instead",
+        current_test_name()
+    );
+    false
+}
+
+/// Returns true if every tool is on `PATH`. Otherwise prints a skip message and returns false,
+/// or panics when `TOLLGATE_E2E_REQUIRE_TOOLS` is set.
+pub fn require_tools(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have_tool(t)).collect();
+    if missing.is_empty() {
+        true
+    } else {
+        skip_or_fail(&format!("tool(s) {}", missing.join(", ")))
+    }
+}
+
+/// Returns true if `python3 -c "import <module>"` works; otherwise skips or fails like
+/// [`require_tools`].
+pub fn require_python_module(module: &str) -> bool {
+    if !require_tools(&["python3"]) {
+        return false;
+    }
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        true
+    } else {
+        skip_or_fail(&format!("python module `{module}`"))
+    }
+}
+
+fn strip_proxies(cmd: &mut Command) -> &mut Command {
+    for v in PROXY_VARS {
+        cmd.env_remove(v);
+    }
+    cmd.env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+}
+
+/// Output of a finished external command.
+#[derive(Debug, Clone)]
+pub struct CmdOutput {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub description: String,
+}
+
+impl CmdOutput {
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+    pub fn stdout_str(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_str(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+    /// Panics with the full output unless the command succeeded.
+    pub fn ok(self) -> Self {
+        assert!(self.success(), "command failed: {self}");
+        self
+    }
+}
+
+impl fmt::Display for CmdOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}` -> {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.description,
+            self.status,
+            self.stdout_str(),
+            self.stderr_str()
+        )
+    }
+}
+
+/// Runs a command with a deadline (killing it when exceeded), proxies stripped from its
+/// environment, and stdout/stderr captured.
+pub fn run_command(cmd: &mut Command, timeout: Duration) -> CmdOutput {
+    let description = format!("{cmd:?}");
+    let dir = TempDir::new().expect("tempdir");
+    let out_path = dir.path().join("stdout");
+    let err_path = dir.path().join("stderr");
+    let out = File::create(&out_path).expect("create stdout file");
+    let err = File::create(&err_path).expect("create stderr file");
+    strip_proxies(cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot spawn {description}: {e}"));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let status = child.wait().expect("wait");
+            let stdout = fs::read(&out_path).unwrap_or_default();
+            let stderr = fs::read(&err_path).unwrap_or_default();
+            panic!(
+                "command timed out after {timeout:?}: {}",
+                CmdOutput {
+                    status,
+                    stdout,
+                    stderr,
+                    description
+                }
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    CmdOutput {
+        status,
+        stdout: fs::read(&out_path).unwrap_or_default(),
+        stderr: fs::read(&err_path).unwrap_or_default(),
+        description,
+    }
+}
+
+/// Runs `skopeo <args>` (120 s deadline); the caller checks the result.
+pub fn skopeo(args: &[&str]) -> CmdOutput {
+    run_command(Command::new("skopeo").args(args), Duration::from_secs(120))
+}
+
+/// Runs `python3 <script> <args>` with extra environment (180 s deadline).
+pub fn python3_script(script: &Path, args: &[&str], envs: &[(&str, &str)]) -> CmdOutput {
+    let mut cmd = Command::new("python3");
+    cmd.arg(script).args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.env("PYTHONUNBUFFERED", "1");
+    run_command(&mut cmd, Duration::from_secs(180))
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    let start = all.len().saturating_sub(lines);
+    all[start..].join("\n")
+}
+
+fn kill_child(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn wait_http_ok(url: &str, child: &mut Child, timeout: Duration) -> Result<(), String> {
+    let client = Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("process exited early with {status}"));
+        }
+        match client.get(url).send() {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            _ => {}
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{url} not ready after {timeout:?}"));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn looks_like_port_clash(log: &str) -> bool {
+    let l = log.to_ascii_lowercase();
+    l.contains("address already in use") || l.contains("addrinuse") || l.contains("os error 98")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tollgate process
+// ---------------------------------------------------------------------------------------------
+
+/// Options for [`Tollgate::start`].
+#[derive(Debug, Clone, Default)]
+pub struct TollgateOpts {
+    /// `--upstream <url>`.
+    pub upstream: Option<String>,
+    /// TOML text written to a file and passed as `--config <file>`.
+    pub config: Option<String>,
+    /// Further arguments appended to `tollgate serve ...`.
+    pub extra_args: Vec<String>,
+}
+
+impl TollgateOpts {
+    pub fn upstream(url: impl Into<String>) -> Self {
+        Self {
+            upstream: Some(url.into()),
+            ..Self::default()
+        }
+    }
+    pub fn config(toml: impl Into<String>) -> Self {
+        Self {
+            config: Some(toml.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// A running `tollgate serve` with its own temporary data directory.
+#[derive(Debug)]
+pub struct Tollgate {
+    child: Option<Child>,
+    port: u16,
+    root: TempDir,
+    opts: TollgateOpts,
+    /// The admin token generated on first start (read from `<data>/admin-token`).
+    pub admin_token: String,
+}
+
+impl Tollgate {
+    /// Spawns `tollgate serve` and waits until `/healthz` answers 200.
+    pub fn start(opts: TollgateOpts) -> Tollgate {
+        let root = tempfile::Builder::new()
+            .prefix("tollgate-e2e-")
+            .tempdir()
+            .expect("tempdir");
+        fs::create_dir_all(root.path().join("data")).expect("create data dir");
+        if let Some(cfg) = &opts.config {
+            fs::write(root.path().join("config.toml"), cfg).expect("write config");
+        }
+        let mut tg = Tollgate {
+            child: None,
+            port: 0,
+            root,
+            opts,
+            admin_token: String::new(),
+        };
+        tg.spawn();
+        tg
+    }
+
+    fn spawn(&mut self) {
+        let bin = tollgate_bin();
+        assert!(
+            bin.is_file(),
+            "tollgate binary not found at {} — build it first (`cargo build -p tollgate`, or run scripts/test.sh) or set TOLLGATE_BIN",
+            bin.display()
+        );
+        let mut last_err = String::new();
+        for _attempt in 0..4 {
+            let port = free_port();
+            let log_start = fs::metadata(self.log_path()).map_or(0, |m| m.len());
+            let log = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.log_path())
+                .expect("open log");
+            let mut cmd = Command::new(&bin);
+            cmd.arg("serve")
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--data")
+                .arg(self.data_dir());
+            if let Some(up) = &self.opts.upstream {
+                cmd.arg("--upstream").arg(up);
+            }
+            if self.opts.config.is_some() {
+                cmd.arg("--config").arg(self.config_path());
+            }
+            cmd.args(&self.opts.extra_args);
+            if std::env::var_os("RUST_LOG").is_none() {
+                cmd.env("RUST_LOG", "info");
+            }
+            cmd.env("NO_COLOR", "1");
+            strip_proxies(&mut cmd)
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(log.try_clone().expect("clone log")))
+                .stderr(Stdio::from(log));
+            let mut child = cmd
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", bin.display()));
+            let url = format!("http://127.0.0.1:{port}/healthz");
+            match wait_http_ok(&url, &mut child, Duration::from_secs(30)) {
+                Ok(()) => {
+                    self.child = Some(child);
+                    self.port = port;
+                    self.read_admin_token();
+                    return;
+                }
+                Err(e) => {
+                    kill_child(&mut child);
+                    let full = self.log();
+                    let new_part = full.get(log_start as usize..).unwrap_or(&full).to_string();
+                    last_err = format!("{e}\n--- tollgate log ---\n{}", tail(&new_part, 80));
+                    if looks_like_port_clash(&new_part) {
+                        continue;
+                    }
+                    break;
+                }
+            }
+        }
+        panic!("tollgate did not start: {last_err}");
+    }
+
+    fn read_admin_token(&mut self) {
+        let path = self.data_dir().join("admin-token");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(t) = fs::read_to_string(&path) {
+                let t = t.trim().to_string();
+                if !t.is_empty() {
+                    self.admin_token = t;
+                    return;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "{} was not written after start\n--- tollgate log ---\n{}",
+                    path.display(),
+                    tail(&self.log(), 80)
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the server (the data directory is kept).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill_child(&mut c);
+        }
+    }
+
+    /// Starts the server again on the same data directory (on a new port).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    /// `127.0.0.1:<port>`, the registry host for skopeo/oras.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+    pub fn config_path(&self) -> PathBuf {
+        self.root.path().join("config.toml")
+    }
+    pub fn log_path(&self) -> PathBuf {
+        self.root.path().join("tollgate.log")
+    }
+    /// Everything the server printed so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Client without credentials.
+    pub fn anon(&self) -> Http {
+        Http::new(self.base_url(), Auth::None)
+    }
+    /// Client with the admin token as Basic password.
+    pub fn admin(&self) -> Http {
+        self.basic("ci", &self.admin_token)
+    }
+    /// Client with `token` as Basic password for `user`.
+    pub fn basic(&self, user: &str, token: &str) -> Http {
+        Http::new(self.base_url(), Auth::Basic(user.into(), token.into()))
+    }
+    /// Client with `Authorization: Bearer <token>`.
+    pub fn bearer(&self, token: &str) -> Http {
+        Http::new(self.base_url(), Auth::Bearer(token.into()))
+    }
+
+    /// Creates a token through `POST /api/v1/tokens` and returns it.
+    pub fn create_token(&self, name: &str, roles: &[&str]) -> String {
+        let r = self.admin().send(
+            self.admin()
+                .request(Method::POST, "/api/v1/tokens")
+                .json(&json!({"name": name, "roles": roles})),
+        );
+        r.expect_status(201, "POST /api/v1/tokens");
+        let v = r.json();
+        assert_eq!(v["name"], name, "token create response: {r}");
+        v["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token in response: {r}"))
+            .to_string()
+    }
+
+    /// Revokes a token through `DELETE /api/v1/tokens/{name}`.
+    pub fn revoke_token(&self, name: &str) {
+        let r = self.admin().delete(&format!("/api/v1/tokens/{name}"));
+        r.expect_status(204, "DELETE /api/v1/tokens/{name}");
+    }
+
+    /// Runs the binary with other arguments (e.g. `token create --data ...`).
+    pub fn cli(&self, args: &[&str]) -> CmdOutput {
+        let mut cmd = Command::new(tollgate_bin());
+        cmd.args(args);
+        run_command(&mut cmd, Duration::from_secs(60))
+    }
+
+    /// The `/metrics` text.
+    pub fn metrics(&self) -> String {
+        let r = self.admin().get("/metrics");
+        r.expect_status(200, "GET /metrics");
+        r.text()
+    }
+
+    /// Sum of every sample of metric `name` (any labels) in `/metrics`, if present.
+    pub fn metric_value(&self, name: &str) -> Option<f64> {
+        metric_sum(&self.metrics(), name)
+    }
+}
+
+/// Sum of every sample of metric `name` (any labels) in Prometheus text.
+pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with(' ') || rest.starts_with('{')) {
+            continue;
+        }
+        let value_part = match rest.rfind('}') {
+            Some(i) => &rest[i + 1..],
+            None => rest,
+        };
+        if let Some(v) = value_part
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
+}
+
+impl Drop for Tollgate {
+    fn drop(&mut self) {
+        self.stop();
+        if thread::panicking() {
+            eprintln!(
+                "===== tollgate log ({}) for failed test {} =====\n{}\n===== end of tollgate log =====",
+                self.log_path().display(),
+                current_test_name(),
+                tail(&self.log(), 200)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// docker-registry (CNCF distribution 2.8.2)
+// ---------------------------------------------------------------------------------------------
+
+/// A real upstream registry: `docker-registry serve` with filesystem storage and deletes enabled.
+#[derive(Debug)]
+pub struct Registry {
+    child: Child,
+    port: u16,
+    root: TempDir,
+}
+
+impl Registry {
+    /// Starts the registry on a free port and waits for `GET /v2/` → 200.
+    pub fn start() -> Registry {
+        let root = tempfile::Builder::new()
+            .prefix("tollgate-e2e-registry-")
+            .tempdir()
+            .expect("tempdir");
+        let data = root.path().join("data");
+        fs::create_dir_all(&data).expect("mkdir");
+        let mut last_err = String::new();
+        for _attempt in 0..4 {
+            let port = free_port();
+            let cfg = format!(
+                r#"# CNCF distribution 2.8.2 (Debian docker-registry) — loopback test registry
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: {data}
+  delete:
+    enabled: true
+  cache:
+    blobdescriptor: inmemory
+  maintenance:
+    uploadpurging:
+      enabled: false
+    readonly:
+      enabled: false
+http:
+  addr: 127.0.0.1:{port}
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: false
+"#,
+                data = data.display()
+            );
+            let cfg_path = root.path().join("config.yml");
+            fs::write(&cfg_path, cfg).expect("write registry config");
+            let log_path = root.path().join("registry.log");
+            let log = File::create(&log_path).expect("registry log");
+            let mut cmd = Command::new("docker-registry");
+            cmd.arg("serve").arg(&cfg_path);
+            strip_proxies(&mut cmd)
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(log.try_clone().expect("clone")))
+                .stderr(Stdio::from(log));
+            let mut child = cmd.spawn().expect("spawn docker-registry");
+            match wait_http_ok(
+                &format!("http://127.0.0.1:{port}/v2/"),
+                &mut child,
+                Duration::from_secs(20),
+            ) {
+                Ok(()) => return Registry { child, port, root },
+                Err(e) => {
+                    kill_child(&mut child);
+                    let log = fs::read_to_string(&log_path).unwrap_or_default();
+                    last_err = format!("{e}\n--- registry log ---\n{}", tail(&log, 40));
+                    if looks_like_port_clash(&log) {
+                        continue;
+                    }
+                    break;
+                }
+            }
+        }
+        panic!("docker-registry did not start: {last_err}");
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+    /// Unauthenticated client talking to the registry directly.
+    pub fn http(&self) -> Http {
+        Http::new(self.url(), Auth::None)
+    }
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.root.path().join("registry.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        kill_child(&mut self.child);
+        if thread::panicking() {
+            eprintln!(
+                "===== docker-registry log for failed test {} =====\n{}\n===== end =====",
+                current_test_name(),
+                tail(&self.log(), 100)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP helper
+// ---------------------------------------------------------------------------------------------
+
+/// Credentials for [`Http`].
+#[derive(Debug, Clone)]
+pub enum Auth {
+    None,
+    Basic(String, String),
+    Bearer(String),
+}
+
+/// A small blocking HTTP client bound to a base URL.
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: Client,
+    base: String,
+    auth: Auth,
+}
+
+impl Http {
+    pub fn new(base: impl Into<String>, auth: Auth) -> Http {
+        let client = Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(90))
+            .build()
+            .expect("reqwest client");
+        Http {
+            client,
+            base: base.into().trim_end_matches('/').to_string(),
+            auth,
+        }
+    }
+
+    /// Same server, other credentials.
+    pub fn with_auth(&self, auth: Auth) -> Http {
+        Http {
+            client: self.client.clone(),
+            base: self.base.clone(),
+            auth,
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Resolves a path (`/v2/...`), a relative `Location` or an absolute URL.
+    pub fn url(&self, path_or_url: &str) -> String {
+        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
+            path_or_url.to_string()
+        } else if path_or_url.starts_with('/') {
+            format!("{}{}", self.base, path_or_url)
+        } else {
+            format!("{}/{}", self.base, path_or_url)
+        }
+    }
+
+    /// A request with credentials applied.
+    pub fn request(&self, method: Method, path_or_url: &str) -> RequestBuilder {
+        let rb = self.client.request(method, self.url(path_or_url));
+        match &self.auth {
+            Auth::None => rb,
+            Auth::Basic(u, p) => rb.basic_auth(u, Some(p)),
+            Auth::Bearer(t) => rb.bearer_auth(t),
+        }
+    }
+
+    /// Sends and reads the whole response; panics on a transport error.
+    pub fn send(&self, rb: RequestBuilder) -> Resp {
+        self.try_send(rb)
+            .unwrap_or_else(|e| panic!("HTTP request failed: {e}"))
+    }
+
+    /// Sends and reads the whole response; a transport error (including a body cut short)
+    /// is returned as `Err`.
+    pub fn try_send(&self, rb: RequestBuilder) -> Result<Resp, String> {
+        let (client, req) = rb.build_split();
+        let req = req.map_err(|e| format!("building request: {e}"))?;
+        let method = req.method().to_string();
+        let url = req.url().to_string();
+        let mut resp = client
+            .execute(req)
+            .map_err(|e| format!("{method} {url}: {e:?}"))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let mut body = Vec::new();
+        resp.read_to_end(&mut body).map_err(|e| {
+            format!(
+                "{method} {url}: status {status} but body read failed after {} bytes: {e:?}",
+                body.len()
+            )
+        })?;
+        Ok(Resp {
+            method,
+            url,
+            status,
+            headers,
+            body,
+        })
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        self.send(self.request(Method::GET, path))
+    }
+    pub fn head(&self, path: &str) -> Resp {
+        self.send(self.request(Method::HEAD, path))
+    }
+    pub fn delete(&self, path: &str) -> Resp {
+        self.send(self.request(Method::DELETE, path))
+    }
+    pub fn post(&self, path: &str, body: Vec<u8>) -> Resp {
+        self.send(
+            self.request(Method::POST, path)
+                .header("Content-Type", "application/octet-stream")
+                .body(body),
+        )
+    }
+
+    // ----- OCI helpers -----
+
+    /// `POST /v2/<repo>/blobs/uploads/` → 202; returns the absolute upload URL.
+    pub fn start_upload(&self, repo: &str) -> String {
+        let r = self.send(
+            self.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/"))
+                .header("Content-Length", "0"),
+        );
+        r.expect_status(202, "start upload");
+        self.url(&r.location())
+    }
+
+    /// Monolithic upload (POST then PUT ?digest=); asserts 201 and returns the digest.
+    pub fn push_blob(&self, repo: &str, data: &[u8]) -> String {
+        let digest = sha256_digest(data);
+        let loc = self.start_upload(repo);
+        let r = self.send(
+            self.request(Method::PUT, &with_query(&loc, &format!("digest={digest}")))
+                .header("Content-Type", "application/octet-stream")
+                .body(data.to_vec()),
+        );
+        r.expect_status(201, &format!("PUT blob {digest} into {repo}"));
+        digest
+    }
+
+    /// `PUT /v2/<repo>/manifests/<reference>`.
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Resp {
+        self.send(
+            self.request(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"))
+                .header("Content-Type", media_type)
+                .body(bytes.to_vec()),
+        )
+    }
+
+    /// `GET /v2/<repo>/manifests/<reference>` with a broad `Accept`.
+    pub fn get_manifest(&self, repo: &str, reference: &str) -> Resp {
+        self.send(
+            self.request(Method::GET, &format!("/v2/{repo}/manifests/{reference}"))
+                .header("Accept", MANIFEST_ACCEPT),
+        )
+    }
+
+    /// `HEAD /v2/<repo>/manifests/<reference>` with a broad `Accept`.
+    pub fn head_manifest(&self, repo: &str, reference: &str) -> Resp {
+        self.send(
+            self.request(Method::HEAD, &format!("/v2/{repo}/manifests/{reference}"))
+                .header("Accept", MANIFEST_ACCEPT),
+        )
+    }
+
+    /// Pushes the image's blobs and its manifest under `tag`; asserts 201 and returns the
+    /// manifest digest.
+    pub fn push_image(&self, repo: &str, tag: &str, image: &TinyImage) -> String {
+        self.push_blob(repo, &image.config.data);
+        self.push_blob(repo, &image.layer.data);
+        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &image.manifest);
+        r.expect_status(201, &format!("PUT manifest {repo}:{tag}"));
+        image.digest.clone()
+    }
+}
+
+/// Appends `query` (`k=v`) to a URL that may already carry a query string.
+pub fn with_query(url: &str, query: &str) -> String {
+    if url.contains('?') {
+        format!("{url}&{query}")
+    } else {
+        format!("{url}?{query}")
+    }
+}
+
+/// One entry of an OCI error body.
+#[derive(Debug, Clone)]
+pub struct OciError {
+    pub code: String,
+    pub message: String,
+    pub detail: Value,
+}
+
+impl OciError {
+    /// `detail` (any JSON) and `message` rendered as text.
+    pub fn detail_text(&self) -> String {
+        match &self.detail {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A complete HTTP response.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub method: String,
+    pub url: String,
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl fmt::Display for Resp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} {} -> {}", self.method, self.url, self.status)?;
+        for (k, v) in &self.headers {
+            writeln!(f, "  {}: {}", k, v.to_str().unwrap_or("<binary>"))?;
+        }
+        let text = String::from_utf8_lossy(&self.body);
+        let shown: String = text.chars().take(1500).collect();
+        write!(f, "  body ({} bytes): {}", self.body.len(), shown)
+    }
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+    pub fn header_all(&self, name: &str) -> Vec<String> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_string)
+            .collect()
+    }
+    /// The `Location` header (panics if missing).
+    pub fn location(&self) -> String {
+        self.header("Location")
+            .unwrap_or_else(|| panic!("no Location header in {self}"))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    /// Body as JSON (panics with the response if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("response body is not JSON ({e}): {self}"))
+    }
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+    /// The OCI `errors` array (empty if the body is not an OCI error envelope).
+    pub fn errors(&self) -> Vec<OciError> {
+        let Ok(v) = serde_json::from_slice::<Value>(&self.body) else {
+            return Vec::new();
+        };
+        v["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| OciError {
+                        code: e["code"].as_str().unwrap_or_default().to_string(),
+                        message: e["message"].as_str().unwrap_or_default().to_string(),
+                        detail: e.get("detail").cloned().unwrap_or(Value::Null),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Asserts the status code.
+    #[track_caller]
+    pub fn expect_status(&self, status: u16, what: &str) -> &Self {
+        assert_eq!(
+            self.status, status,
+            "{what}: expected HTTP {status}, got:\n{self}"
+        );
+        self
+    }
+
+    /// Asserts the status and that the OCI error envelope holds `code`; returns that entry.
+    #[track_caller]
+    pub fn expect_oci_error(&self, status: u16, code: &str, what: &str) -> OciError {
+        self.expect_status(status, what);
+        let errors = self.errors();
+        assert!(
+            !errors.is_empty(),
+            "{what}: expected an OCI error body {{\"errors\":[...]}}, got:\n{self}"
+        );
+        errors
+            .iter()
+            .find(|e| e.code == code)
+            .cloned()
+            .unwrap_or_else(|| panic!("{what}: expected error code {code}, got:\n{self}"))
+    }
+
+    /// Asserts 403 `DENIED` whose `detail` mentions `reason` (a policy reason code).
+    #[track_caller]
+    pub fn expect_denied(&self, reason: &str, what: &str) {
+        let e = self.expect_oci_error(403, "DENIED", what);
+        assert!(
+            e.detail_text().contains(reason),
+            "{what}: expected DENIED detail to contain {reason:?}, got detail {} / message {:?}:\n{self}",
+            e.detail,
+            e.message
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// OCI content builders
+// ---------------------------------------------------------------------------------------------
+
+/// A blob with its media type and digest.
+#[derive(Debug, Clone)]
+pub struct Blob {
+    pub media_type: String,
+    pub digest: String,
+    pub data: Vec<u8>,
+}
+
+impl Blob {
+    pub fn new(media_type: &str, data: Vec<u8>) -> Blob {
+        Blob {
+            media_type: media_type.to_string(),
+            digest: sha256_digest(&data),
+            data,
+        }
+    }
+    /// The OCI empty blob `{}`.
+    pub fn empty() -> Blob {
+        Blob::new(OCI_EMPTY, b"{}".to_vec())
+    }
+    /// OCI descriptor JSON.
+    pub fn descriptor(&self) -> Value {
+        json!({"mediaType": self.media_type, "digest": self.digest, "size": self.data.len()})
+    }
+}
+
+/// A tiny, unique one-layer OCI image (port of `make-oci-layout.sh`).
+#[derive(Debug, Clone)]
+pub struct TinyImage {
+    pub config: Blob,
+    pub layer: Blob,
+    /// Exact manifest bytes.
+    pub manifest: Vec<u8>,
+    /// Digest of `manifest`.
+    pub digest: String,
+}
+
+impl Default for TinyImage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TinyImage {
+    /// Builds a new image whose layer contains `etc/hello.txt` with unique content.
+    pub fn new() -> TinyImage {
+        let hello = format!("hello from tollgate {}\n", unique());
+        let tar_bytes = build_tar(&[("etc/hello.txt", hello.as_bytes())]);
+        let diff_id = sha256_digest(&tar_bytes);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(&tar_bytes).expect("gzip");
+        let layer = Blob::new(OCI_LAYER_GZIP, gz.finish().expect("gzip finish"));
+        let config_json = format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{{"Cmd":["/bin/true"]}},"rootfs":{{"type":"layers","diff_ids":["{diff_id}"]}}}}"#
+        );
+        let config = Blob::new(OCI_CONFIG, config_json.into_bytes());
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{}","size":{}}},"layers":[{{"mediaType":"{OCI_LAYER_GZIP}","digest":"{}","size":{}}}]}}"#,
+            config.digest,
+            config.data.len(),
+            layer.digest,
+            layer.data.len()
+        )
+        .into_bytes();
+        let digest = sha256_digest(&manifest);
+        TinyImage {
+            config,
+            layer,
+            manifest,
+            digest,
+        }
+    }
+
+    /// Another manifest over the same blobs, made distinct by an annotation; returns
+    /// `(bytes, digest)`.
+    pub fn variant(&self, annotation: &str) -> (Vec<u8>, String) {
+        let bytes = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": self.config.descriptor(),
+            "layers": [self.layer.descriptor()],
+            "annotations": {"org.opencontainers.image.description": annotation},
+        }))
+        .expect("json");
+        let digest = sha256_digest(&bytes);
+        (bytes, digest)
+    }
+
+    /// Descriptor of this image's manifest (for use as a `subject`).
+    pub fn manifest_descriptor(&self) -> Value {
+        json!({"mediaType": OCI_MANIFEST, "digest": self.digest, "size": self.manifest.len()})
+    }
+
+    /// Writes an OCI image layout at `dir` (replaced) with `tag` as `ref.name`.
+    pub fn write_layout(&self, dir: &Path, tag: &str) {
+        let _ = fs::remove_dir_all(dir);
+        let blobs = dir.join("blobs").join("sha256");
+        fs::create_dir_all(&blobs).expect("mkdir layout");
+        for (digest, data) in [
+            (&self.layer.digest, &self.layer.data),
+            (&self.config.digest, &self.config.data),
+            (&self.digest, &self.manifest),
+        ] {
+            fs::write(blobs.join(digest_hex(digest)), data).expect("write blob");
+        }
+        let index = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"{tag}"}}}}]}}"#,
+            self.digest,
+            self.manifest.len()
+        );
+        fs::write(dir.join("index.json"), index).expect("write index.json");
+        fs::write(
+            dir.join("oci-layout"),
+            "{\"imageLayoutVersion\":\"1.0.0\"}\n",
+        )
+        .expect("write oci-layout");
+    }
+}
+
+/// Builds a tiny unique image and writes it as an OCI layout at `dir`; like
+/// `make-oci-layout.sh DIR TAG`.
+pub fn make_oci_layout(dir: &Path, tag: &str) -> TinyImage {
+    let img = TinyImage::new();
+    img.write_layout(dir, tag);
+    img
+}
+
+/// Reads an OCI layout's `index.json` and returns the manifest digest for `ref.name == tag`
+/// (or the only manifest when there is one).
+pub fn layout_manifest_digest(dir: &Path, tag: &str) -> String {
+    let index: Value =
+        serde_json::from_slice(&fs::read(dir.join("index.json")).expect("read index.json"))
+            .expect("index.json is JSON");
+    let manifests = index["manifests"].as_array().expect("manifests array");
+    manifests
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .or_else(|| (manifests.len() == 1).then(|| &manifests[0]))
+        .and_then(|m| m["digest"].as_str())
+        .unwrap_or_else(|| panic!("no manifest for {tag} in {index}"))
+        .to_string()
+}
+
+/// Reads a blob from an OCI layout.
+pub fn layout_blob(dir: &Path, digest: &str) -> Vec<u8> {
+    fs::read(dir.join("blobs").join("sha256").join(digest_hex(digest)))
+        .unwrap_or_else(|e| panic!("layout {} lacks blob {digest}: {e}", dir.display()))
+}
+
+fn build_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut dirs: Vec<String> = Vec::new();
+    for (path, _) in files {
+        if let Some((dir, _)) = path.rsplit_once('/')
+            && !dirs.iter().any(|d| d == dir)
+        {
+            dirs.push(dir.to_string());
+        }
+    }
+    for dir in dirs {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(0o755);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_size(0);
+        builder
+            .append_data(&mut h, format!("{dir}/"), std::io::empty())
+            .expect("tar dir");
+    }
+    for (path, data) in files {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_size(data.len() as u64);
+        builder.append_data(&mut h, path, *data).expect("tar file");
+    }
+    builder.into_inner().expect("tar finish")
+}
+
+/// An OCI 1.1 artifact manifest: empty config, `artifactType`, one layer, optional subject
+/// and annotations. Returns `(bytes, digest)`.
+pub fn artifact_manifest(
+    artifact_type: &str,
+    layer: &Blob,
+    subject: Option<Value>,
+    annotations: &BTreeMap<String, String>,
+) -> (Vec<u8>, String) {
+    let mut m = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": Blob::empty().descriptor(),
+        "layers": [layer.descriptor()],
+    });
+    if let Some(s) = subject {
+        m["subject"] = s;
+    }
+    if !annotations.is_empty() {
+        m["annotations"] = json!(annotations);
+    }
+    let bytes = serde_json::to_vec(&m).expect("json");
+    let digest = sha256_digest(&bytes);
+    (bytes, digest)
+}
+
+// ---------------------------------------------------------------------------------------------
+// fake upstreams
+// ---------------------------------------------------------------------------------------------
+
+/// How a [`FakeUpstream`] behaves.
+#[derive(Debug, Clone, Copy)]
+pub enum FakeMode {
+    /// `/v2/` → 200; `GET|HEAD /v2/<name>/blobs/<digest>` → 200 with `blob_len` bytes that do
+    /// *not* hash to `<digest>` (and `Docker-Content-Digest: <digest>`); anything else → 404.
+    Lying { blob_len: usize },
+    /// Accepts connections and never answers.
+    Hanging,
+}
+
+/// An in-test upstream registry impostor on a std `TcpListener`.
+#[derive(Debug)]
+pub struct FakeUpstream {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl FakeUpstream {
+    pub fn start(mode: FakeMode) -> FakeUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake upstream");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (stop2, reqs2) = (stop.clone(), requests.clone());
+        let thread = thread::spawn(move || {
+            let mut held: Vec<TcpStream> = Vec::new();
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        match mode {
+                            FakeMode::Hanging => {
+                                reqs2
+                                    .lock()
+                                    .expect("lock")
+                                    .push("<connection accepted, never answered>".into());
+                                held.push(stream);
+                            }
+                            FakeMode::Lying { blob_len } => {
+                                let reqs3 = reqs2.clone();
+                                thread::spawn(move || serve_lying(stream, blob_len, &reqs3));
+                            }
+                        }
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            drop(held);
+        });
+        FakeUpstream {
+            port,
+            stop,
+            thread: Some(thread),
+            requests,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+    /// Request lines seen so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The bytes a lying upstream serves for any blob: `len` bytes of `'L'`.
+pub fn lying_bytes(len: usize) -> Vec<u8> {
+    vec![b'L'; len]
+}
+
+fn serve_lying(mut stream: TcpStream, blob_len: usize, requests: &Mutex<Vec<String>>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).into_owned();
+    let request_line = head.lines().next().unwrap_or_default().to_string();
+    requests.lock().expect("lock").push(request_line.clone());
+    // drain a request body, if any
+    let content_length = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut have = buf.len() - header_end;
+    while have < content_length {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => have += n,
+        }
+    }
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or_default();
+    let path = parts.next().unwrap_or_default();
+    let path = path.split('?').next().unwrap_or_default();
+    let is_head = method == "HEAD";
+    let blob_digest = path
+        .strip_prefix("/v2/")
+        .and_then(|p| p.rsplit_once("/blobs/"))
+        .map(|(_, d)| d)
+        .filter(|d| d.starts_with("sha256:"));
+    let response: Vec<u8> = if path == "/v2/" || path == "/v2" {
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDocker-Distribution-API-Version: registry/2.0\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_vec()
+    } else if let (Some(d), true) = (blob_digest, method == "GET" || is_head) {
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nDocker-Content-Digest: {d}\r\nContent-Length: {blob_len}\r\nConnection: close\r\n\r\n"
+        )
+        .into_bytes();
+        if !is_head {
+            r.extend_from_slice(&lying_bytes(blob_len));
+        }
+        r
+    } else {
+        let body =
+            r#"{"errors":[{"code":"NAME_UNKNOWN","message":"fake upstream knows nothing"}]}"#;
+        let mut r = format!(
+            "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        if !is_head {
+            r.extend_from_slice(body.as_bytes());
+        }
+        r
+    };
+    let _ = stream.write_all(&response);
+    let _ = stream.flush();
+    let _ = stream.shutdown(Shutdown::Write);
+    // give the peer a moment to read before the socket is dropped
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.read(&mut chunk);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiny_images_are_unique_and_consistent() {
+        let a = TinyImage::new();
+        let b = TinyImage::new();
+        assert_ne!(a.digest, b.digest);
+        assert_eq!(sha256_digest(&a.manifest), a.digest);
+        let m: Value = serde_json::from_slice(&a.manifest).unwrap();
+        assert_eq!(m["layers"][0]["digest"], a.layer.digest.as_str());
+        assert_eq!(m["config"]["size"], a.config.data.len());
+        let (v, d) = a.variant("x");
+        assert_eq!(sha256_digest(&v), d);
+        assert_ne!(d, a.digest);
+    }
+
+    #[test]
+    fn layout_roundtrip() {
+        let dir = TempDir::new().unwrap();
+        let img = make_oci_layout(&dir.path().join("l"), "v1");
+        assert_eq!(
+            layout_manifest_digest(&dir.path().join("l"), "v1"),
+            img.digest
+        );
+        assert_eq!(
+            layout_blob(&dir.path().join("l"), &img.layer.digest),
+            img.layer.data
+        );
+    }
+
+    #[test]
+    fn metric_parsing() {
+        let text = "# TYPE x counter\nx_total 2\nx_total{a=\"b\"} 3\nx_total_other 9\n";
+        assert_eq!(metric_sum(text, "x_total"), Some(5.0));
+        assert_eq!(metric_sum(text, "y_total"), None);
+    }
+
+    #[test]
+    fn query_appending() {
+        assert_eq!(with_query("/a", "d=1"), "/a?d=1");
+        assert_eq!(with_query("/a?x=2", "d=1"), "/a?x=2&d=1");
+    }
+}
