@@ -25,25 +25,28 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils) # bcrypt htpasswd for the Basic-auth upstream
 if [ "${#missing[@]}" -gt 0 ]; then
   step "installing ${missing[*]}"
   apt_install "${missing[@]}" ca-certificates
 fi
 
-if ! python3 -c 'import oras, requests' >/dev/null 2>&1; then
-  step "installing python oras==0.2.43"
+# oras drives the artifact test; cryptography signs tokens in tests/scripts/registry_token_server.py.
+if ! python3 -c 'import oras, requests, cryptography' >/dev/null 2>&1; then
+  step "installing python oras==0.2.43, requests, cryptography"
   if ! python3 -m pip --version >/dev/null 2>&1; then
     apt_install python3-pip
   fi
   # Debian's own python3 is "externally managed" (PEP 668); pyenv's is not.
-  python3 -m pip install -q oras==0.2.43 requests \
-    || python3 -m pip install -q --break-system-packages oras==0.2.43 requests
+  python3 -m pip install -q oras==0.2.43 requests cryptography \
+    || python3 -m pip install -q --break-system-packages oras==0.2.43 requests cryptography
 fi
 
 step "tools"
 docker-registry --version 2>&1 | head -n1 || true
 skopeo --version
-python3 -c 'import sys, oras.version; print("python", sys.version.split()[0], "oras", oras.version.__version__)'
+python3 -c 'import sys, oras.version, cryptography; print("python", sys.version.split()[0], "oras", oras.version.__version__, "cryptography", cryptography.__version__)'
+command -v htpasswd
 
 # --- Rust ------------------------------------------------------------------------------------
 step "cargo fmt --check"

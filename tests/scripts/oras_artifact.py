@@ -97,18 +97,12 @@ def main() -> int:
     assert r.status_code == 201, f"artifact manifest push: {r.status_code} {r.text}"
 
     # pull both back
-    out = tempfile.mkdtemp()
-    pulled = c.pull(target=f"{host}/{repo}:sbom-classic", outdir=out)
-    result["pulled_classic"] = [os.path.basename(p) for p in pulled]
-    for p in pulled:
-        with open(p, "rb") as f:
-            assert f.read() == sbom_bytes, f"classic pull content differs: {p}"
-    out2 = tempfile.mkdtemp()
-    pulled = c.pull(target=f"{host}/{repo}:sbom-v11", outdir=out2)
-    result["pulled_v11"] = [os.path.basename(p) for p in pulled]
-    for p in pulled:
-        with open(p, "rb") as f:
-            assert f.read() == sbom_bytes, f"v11 pull content differs: {p}"
+    for tag, key in (("sbom-classic", "pulled_classic"), ("sbom-v11", "pulled_v11")):
+        pulled = c.pull(target=f"{host}/{repo}:{tag}", outdir=tempfile.mkdtemp())
+        result[key] = [os.path.basename(p) for p in pulled]
+        for p in pulled:
+            with open(p, "rb") as f:
+                assert f.read() == sbom_bytes, f"{tag} pull content differs: {p}"
 
     m = requests.get(
         f"{base}/manifests/sbom-v11", headers={"Accept": MANIFEST, **auth_header}

@@ -6,8 +6,11 @@
 //!
 //! * [`Tollgate::start`] spawns `tollgate serve` on a free loopback port with a temporary data
 //!   directory, waits for `/healthz`, reads the generated admin token, and kills the process on
-//!   drop (printing its log when the test failed).
-//! * [`Registry::start`] does the same for `docker-registry serve`.
+//!   drop (printing its log when the test failed). [`Tollgate::prepare`] sets up the directories
+//!   without starting, so a test can seed the data directory through the CLI first.
+//! * [`Registry::start`] does the same for `docker-registry serve`;
+//!   [`Registry::start_with_config`] adds configuration (an `auth:` block).
+//! * [`TokenServer`] runs `scripts/registry_token_server.py`, a registry Bearer token issuer.
 //! * [`TinyImage`] builds a tiny, unique one-layer OCI image in memory and can write it as an OCI
 //!   image layout ([`make_oci_layout`]).
 //! * [`Http`] is a small blocking HTTP client with Basic/Bearer auth and OCI helpers.
@@ -315,6 +318,80 @@ pub fn skopeo(args: &[&str]) -> CmdOutput {
     run_command(Command::new("skopeo").args(args), Duration::from_secs(120))
 }
 
+/// Copies a fresh OCI layout to `<tollgate>/<repo>:<tag>` with skopeo (admin token), checks
+/// `skopeo inspect --raw` and a plain GET by tag, copies it back into a new layout and checks
+/// digests and blobs, then inspects by digest. `work` holds the layouts. Returns the image.
+pub fn skopeo_roundtrip(tg: &Tollgate, work: &Path, repo: &str, tag: &str) -> TinyImage {
+    let layout = work.join("layout");
+    let img = make_oci_layout(&layout, "v1");
+    let creds = format!("ci:{}", tg.admin_token);
+    let dest = format!("docker://{}/{repo}:{tag}", tg.host());
+
+    skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &format!("oci:{}:v1", layout.display()),
+        &dest,
+    ])
+    .ok();
+
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &dest,
+    ])
+    .ok();
+    assert_eq!(
+        sha256_digest(&raw.stdout),
+        img.digest,
+        "manifest bytes read back through Tollgate hash differently from the layout's manifest"
+    );
+    assert_eq!(raw.stdout, img.manifest, "manifest bytes changed");
+
+    // the same through plain HTTP: by tag, with the digest header
+    tg.admin()
+        .get_manifest(repo, tag)
+        .expect_status(200, "GET manifest by tag")
+        .expect_header("Docker-Content-Digest", &img.digest, "GET manifest by tag");
+
+    let back = work.join("back");
+    skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &creds,
+        &dest,
+        &format!("oci:{}:back", back.display()),
+    ])
+    .ok();
+    assert_eq!(layout_manifest_digest(&back, "back"), img.digest);
+    assert_eq!(layout_blob(&back, &img.digest), img.manifest);
+    assert_eq!(layout_blob(&back, &img.config.digest), img.config.data);
+    assert_eq!(layout_blob(&back, &img.layer.digest), img.layer.data);
+
+    // and by digest
+    let by_digest = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        "--creds",
+        &creds,
+        &format!("docker://{}/{repo}@{}", tg.host(), img.digest),
+    ])
+    .ok();
+    assert_eq!(by_digest.stdout, img.manifest);
+    img
+}
+
 /// Runs `python3 <script> <args>` with extra environment (180 s deadline).
 pub fn python3_script(script: &Path, args: &[&str], envs: &[(&str, &str)]) -> CmdOutput {
     let mut cmd = Command::new("python3");
@@ -338,6 +415,16 @@ fn kill_child(child: &mut Child) {
 }
 
 fn wait_http_ok(url: &str, child: &mut Child, timeout: Duration) -> Result<(), String> {
+    wait_http(url, child, timeout, |status| (200..300).contains(&status))
+}
+
+/// Polls `url` until `ready(status)` holds, the process exits, or `timeout` passes.
+fn wait_http(
+    url: &str,
+    child: &mut Child,
+    timeout: Duration,
+    ready: impl Fn(u16) -> bool,
+) -> Result<(), String> {
     let client = Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(2))
@@ -349,7 +436,7 @@ fn wait_http_ok(url: &str, child: &mut Child, timeout: Duration) -> Result<(), S
             return Err(format!("process exited early with {status}"));
         }
         match client.get(url).send() {
-            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) if ready(r.status().as_u16()) => return Ok(()),
             _ => {}
         }
         if Instant::now() > deadline {
@@ -362,6 +449,50 @@ fn wait_http_ok(url: &str, child: &mut Child, timeout: Duration) -> Result<(), S
 fn looks_like_port_clash(log: &str) -> bool {
     let l = log.to_ascii_lowercase();
     l.contains("address already in use") || l.contains("addrinuse") || l.contains("os error 98")
+}
+
+/// Starts a helper server on a free loopback port: `command(port)` builds it (and may write
+/// per-port files), its stdout and stderr go to `log_path`, and it is ready once
+/// `GET http://127.0.0.1:<port><ready_path>` answers a status `ready` accepts. A port taken in
+/// the meantime means another try; any other failure panics with the log's tail.
+fn spawn_helper_server(
+    what: &str,
+    log_path: &Path,
+    mut command: impl FnMut(u16) -> Command,
+    ready_path: &str,
+    ready: impl Fn(u16) -> bool + Copy,
+) -> (Child, u16) {
+    let mut last_err = String::new();
+    for _attempt in 0..4 {
+        let port = free_port();
+        let log = File::create(log_path).unwrap_or_else(|e| panic!("{what} log: {e}"));
+        let mut cmd = command(port);
+        strip_proxies(&mut cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("clone log")))
+            .stderr(Stdio::from(log));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {what}: {e}"));
+        match wait_http(
+            &format!("http://127.0.0.1:{port}{ready_path}"),
+            &mut child,
+            Duration::from_secs(30),
+            ready,
+        ) {
+            Ok(()) => return (child, port),
+            Err(e) => {
+                kill_child(&mut child);
+                let log = fs::read_to_string(log_path).unwrap_or_default();
+                last_err = format!("{e}\n--- {what} log ---\n{}", tail(&log, 40));
+                if looks_like_port_clash(&log) {
+                    continue;
+                }
+                break;
+            }
+        }
+    }
+    panic!("{what} did not start: {last_err}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,20 +525,35 @@ impl TollgateOpts {
     }
 }
 
-/// A running `tollgate serve` with its own temporary data directory.
+/// A running `tollgate serve` with its own temporary data directory. Its stderr (the log) goes
+/// to [`Tollgate::log_path`], its stdout (the first-start banner) to [`Tollgate::stdout_path`].
 #[derive(Debug)]
 pub struct Tollgate {
     child: Option<Child>,
     port: u16,
     root: TempDir,
     opts: TollgateOpts,
-    /// The admin token generated on first start (read from `<data>/admin-token`).
+    /// Whether starting must produce `<data>/admin-token` (false after [`Tollgate::prepare`]).
+    admin_token_required: bool,
+    /// The admin token generated on first start (read from `<data>/admin-token`); empty when
+    /// the server created none.
     pub admin_token: String,
 }
 
 impl Tollgate {
-    /// Spawns `tollgate serve` and waits until `/healthz` answers 200.
+    /// Spawns `tollgate serve` and waits until `/healthz` answers 200 and the admin token has
+    /// been written.
     pub fn start(opts: TollgateOpts) -> Tollgate {
+        let mut tg = Self::prepare(opts);
+        tg.admin_token_required = true;
+        tg.spawn();
+        tg
+    }
+
+    /// Creates the temporary data directory (and config file) without starting the server,
+    /// so a test can seed it first (e.g. [`Tollgate::cli_data`]`(&["token", "create", ...])`).
+    /// [`Tollgate::restart`] then starts it; `admin_token` is read if the server wrote one.
+    pub fn prepare(opts: TollgateOpts) -> Tollgate {
         let root = tempfile::Builder::new()
             .prefix("tollgate-e2e-")
             .tempdir()
@@ -416,15 +562,14 @@ impl Tollgate {
         if let Some(cfg) = &opts.config {
             fs::write(root.path().join("config.toml"), cfg).expect("write config");
         }
-        let mut tg = Tollgate {
+        Tollgate {
             child: None,
             port: 0,
             root,
             opts,
+            admin_token_required: false,
             admin_token: String::new(),
-        };
-        tg.spawn();
-        tg
+        }
     }
 
     fn spawn(&mut self) {
@@ -438,11 +583,14 @@ impl Tollgate {
         for _attempt in 0..4 {
             let port = free_port();
             let log_start = fs::metadata(self.log_path()).map_or(0, |m| m.len());
-            let log = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.log_path())
-                .expect("open log");
+            let append = |path: PathBuf| {
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("open log")
+            };
+            let (out, log) = (append(self.stdout_path()), append(self.log_path()));
             let mut cmd = Command::new(&bin);
             cmd.arg("serve")
                 .arg("--listen")
@@ -462,7 +610,7 @@ impl Tollgate {
             cmd.env("NO_COLOR", "1");
             strip_proxies(&mut cmd)
                 .stdin(Stdio::null())
-                .stdout(Stdio::from(log.try_clone().expect("clone log")))
+                .stdout(Stdio::from(out))
                 .stderr(Stdio::from(log));
             let mut child = cmd
                 .spawn()
@@ -472,7 +620,10 @@ impl Tollgate {
                 Ok(()) => {
                     self.child = Some(child);
                     self.port = port;
-                    self.read_admin_token();
+                    let token_file = self.data_dir().join("admin-token");
+                    if self.admin_token_required || token_file.exists() {
+                        self.read_admin_token();
+                    }
                     return;
                 }
                 Err(e) => {
@@ -503,8 +654,9 @@ impl Tollgate {
             }
             if Instant::now() > deadline {
                 panic!(
-                    "{} was not written after start\n--- tollgate log ---\n{}",
+                    "{} was not written after start\n--- tollgate stdout ---\n{}\n--- tollgate log ---\n{}",
                     path.display(),
+                    tail(&self.stdout(), 20),
                     tail(&self.log(), 80)
                 );
             }
@@ -548,12 +700,21 @@ impl Tollgate {
     pub fn config_path(&self) -> PathBuf {
         self.root.path().join("config.toml")
     }
+    /// Where the server's stderr (its log) goes.
     pub fn log_path(&self) -> PathBuf {
         self.root.path().join("tollgate.log")
     }
-    /// Everything the server printed so far.
+    /// Where the server's stdout goes.
+    pub fn stdout_path(&self) -> PathBuf {
+        self.root.path().join("tollgate.stdout")
+    }
+    /// Everything the server wrote to stderr so far (over all starts).
     pub fn log(&self) -> String {
         fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+    /// Everything the server wrote to stdout so far (over all starts).
+    pub fn stdout(&self) -> String {
+        fs::read_to_string(self.stdout_path()).unwrap_or_default()
     }
 
     /// Client without credentials.
@@ -597,9 +758,16 @@ impl Tollgate {
 
     /// Runs the binary with other arguments (e.g. `token create --data ...`).
     pub fn cli(&self, args: &[&str]) -> CmdOutput {
-        let mut cmd = Command::new(tollgate_bin());
-        cmd.args(args);
-        run_command(&mut cmd, Duration::from_secs(60))
+        tollgate_cli(args)
+    }
+
+    /// Runs the binary with `args` followed by `--data <this data directory>` (for the
+    /// `token` subcommands; stop the server first, the store is locked while it runs).
+    pub fn cli_data(&self, args: &[&str]) -> CmdOutput {
+        let data = self.data_dir();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--data", data.to_str().expect("UTF-8 data path")]);
+        tollgate_cli(&all)
     }
 
     /// The `/metrics` text.
@@ -643,14 +811,35 @@ pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
     found
 }
 
+/// Runs the `tollgate` binary with `args` (60 s deadline); the caller checks the result.
+pub fn tollgate_cli(args: &[&str]) -> CmdOutput {
+    let mut cmd = Command::new(tollgate_bin());
+    cmd.args(args).env("NO_COLOR", "1");
+    run_command(&mut cmd, Duration::from_secs(60))
+}
+
+/// The value of one exact series (`name{labels}` as printed) in Prometheus text, if present.
+pub fn metric_series(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
 impl Drop for Tollgate {
     fn drop(&mut self) {
         self.stop();
         if thread::panicking() {
             eprintln!(
-                "===== tollgate log ({}) for failed test {} =====\n{}\n===== end of tollgate log =====",
-                self.log_path().display(),
+                "===== tollgate stdout ({}) for failed test {} =====\n{}\n===== tollgate log ({}) =====\n{}\n===== end of tollgate log =====",
+                self.stdout_path().display(),
                 current_test_name(),
+                tail(&self.stdout(), 20),
+                self.log_path().display(),
                 tail(&self.log(), 200)
             );
         }
@@ -672,15 +861,20 @@ pub struct Registry {
 impl Registry {
     /// Starts the registry on a free port and waits for `GET /v2/` → 200.
     pub fn start() -> Registry {
+        Self::start_with_config("")
+    }
+
+    /// Like [`Registry::start`] with `extra_yaml` (top-level keys, e.g. an `auth:` block)
+    /// appended to the configuration; ready once `GET /v2/` answers 200 or 401.
+    pub fn start_with_config(extra_yaml: &str) -> Registry {
         let root = tempfile::Builder::new()
             .prefix("tollgate-e2e-registry-")
             .tempdir()
             .expect("tempdir");
         let data = root.path().join("data");
         fs::create_dir_all(&data).expect("mkdir");
-        let mut last_err = String::new();
-        for _attempt in 0..4 {
-            let port = free_port();
+        let cfg_path = root.path().join("config.yml");
+        let command = |port: u16| {
             let cfg = format!(
                 r#"# CNCF distribution 2.8.2 (Debian docker-registry) — loopback test registry
 version: 0.1
@@ -707,38 +901,23 @@ http:
 health:
   storagedriver:
     enabled: false
+{extra_yaml}
 "#,
                 data = data.display()
             );
-            let cfg_path = root.path().join("config.yml");
             fs::write(&cfg_path, cfg).expect("write registry config");
-            let log_path = root.path().join("registry.log");
-            let log = File::create(&log_path).expect("registry log");
             let mut cmd = Command::new("docker-registry");
             cmd.arg("serve").arg(&cfg_path);
-            strip_proxies(&mut cmd)
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log.try_clone().expect("clone")))
-                .stderr(Stdio::from(log));
-            let mut child = cmd.spawn().expect("spawn docker-registry");
-            match wait_http_ok(
-                &format!("http://127.0.0.1:{port}/v2/"),
-                &mut child,
-                Duration::from_secs(20),
-            ) {
-                Ok(()) => return Registry { child, port, root },
-                Err(e) => {
-                    kill_child(&mut child);
-                    let log = fs::read_to_string(&log_path).unwrap_or_default();
-                    last_err = format!("{e}\n--- registry log ---\n{}", tail(&log, 40));
-                    if looks_like_port_clash(&log) {
-                        continue;
-                    }
-                    break;
-                }
-            }
-        }
-        panic!("docker-registry did not start: {last_err}");
+            cmd
+        };
+        let (child, port) = spawn_helper_server(
+            "docker-registry",
+            &root.path().join("registry.log"),
+            command,
+            "/v2/",
+            |status| status == 200 || status == 401,
+        );
+        Registry { child, port, root }
     }
 
     pub fn port(&self) -> u16 {
@@ -752,7 +931,11 @@ health:
     }
     /// Unauthenticated client talking to the registry directly.
     pub fn http(&self) -> Http {
-        Http::new(self.url(), Auth::None)
+        self.http_as(Auth::None)
+    }
+    /// Client with credentials talking to the registry directly.
+    pub fn http_as(&self, auth: Auth) -> Http {
+        Http::new(self.url(), auth)
     }
     pub fn log(&self) -> String {
         fs::read_to_string(self.root.path().join("registry.log")).unwrap_or_default()
@@ -767,6 +950,113 @@ impl Drop for Registry {
                 "===== docker-registry log for failed test {} =====\n{}\n===== end =====",
                 current_test_name(),
                 tail(&self.log(), 100)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// registry token server
+// ---------------------------------------------------------------------------------------------
+
+/// The `service` the [`TokenServer`]'s registry configuration names.
+pub const TOKEN_SERVICE: &str = "test-registry";
+/// The `issuer` the token server signs as (fixed in the script).
+pub const TOKEN_ISSUER: &str = "tollgate-test-issuer";
+
+/// `scripts/registry_token_server.py`: the registry Bearer token flow. It issues ES256 tokens
+/// granting every requested action to Basic `user:password` at `GET /token`, answers 401 to
+/// anything else, counts what it issued at `GET /count`, and writes its signing certificate for
+/// the registry's `rootcertbundle`. Needs python `cryptography`.
+#[derive(Debug)]
+pub struct TokenServer {
+    child: Child,
+    port: u16,
+    root: TempDir,
+}
+
+impl TokenServer {
+    /// Starts the server on a free port and waits for `GET /count` → 200.
+    pub fn start(user: &str, password: &str) -> TokenServer {
+        let root = tempfile::Builder::new()
+            .prefix("tollgate-e2e-token-")
+            .tempdir()
+            .expect("tempdir");
+        let cert = root.path().join("token-signer.pem");
+        let command = |port: u16| {
+            let mut cmd = Command::new("python3");
+            cmd.arg(scripts_dir().join("registry_token_server.py"))
+                .arg(port.to_string())
+                .arg(&cert)
+                .args([user, password])
+                .env("PYTHONUNBUFFERED", "1");
+            cmd
+        };
+        let (child, port) = spawn_helper_server(
+            "registry_token_server.py",
+            &root.path().join("token-server.log"),
+            command,
+            "/count",
+            |status| status == 200,
+        );
+        assert!(cert.is_file(), "token server wrote no {}", cert.display());
+        TokenServer { child, port, root }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+    /// The PEM certificate whose key signs the tokens.
+    pub fn cert_path(&self) -> PathBuf {
+        self.root.path().join("token-signer.pem")
+    }
+    /// The registry `auth:` block delegating to this server (for
+    /// [`Registry::start_with_config`]).
+    pub fn registry_auth_yaml(&self) -> String {
+        format!(
+            "auth:\n  token:\n    realm: {}/token\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+            self.url(),
+            self.cert_path().display()
+        )
+    }
+    /// How many tokens the server has issued so far.
+    pub fn issued(&self) -> u64 {
+        let r = Http::new(self.url(), Auth::None).get("/count");
+        r.expect_status(200, "GET /count on the token server");
+        r.json()["issued"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no issued count: {r}"))
+    }
+    /// `GET /token?service=...&scope=<scope>` with Basic `user:password`; the raw answer.
+    pub fn request_token(&self, user: &str, password: &str, scope: &str) -> Resp {
+        let http = Http::new(self.url(), Auth::Basic(user.into(), password.into()));
+        http.send(
+            http.request(Method::GET, "/token")
+                .query(&[("service", TOKEN_SERVICE), ("scope", scope)]),
+        )
+    }
+    /// A token for `scope` (asserts that the server issues one).
+    pub fn token(&self, user: &str, password: &str, scope: &str) -> String {
+        let r = self.request_token(user, password, scope);
+        r.expect_status(200, &format!("token for {scope}"));
+        r.json()["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no token in {r}"))
+            .to_string()
+    }
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.root.path().join("token-server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        kill_child(&mut self.child);
+        if thread::panicking() {
+            eprintln!(
+                "===== token server log for failed test {} =====\n{}\n===== end =====",
+                current_test_name(),
+                tail(&self.log(), 60)
             );
         }
     }
@@ -894,25 +1184,58 @@ impl Http {
 
     // ----- OCI helpers -----
 
+    /// Empty `POST /v2/<repo>/blobs/uploads/[?<query>]` (`query` may be empty, or e.g.
+    /// `mount=<digest>&from=<repo>`); the raw answer.
+    pub fn post_upload(&self, repo: &str, query: &str) -> Resp {
+        let mut path = format!("/v2/{repo}/blobs/uploads/");
+        if !query.is_empty() {
+            path = with_query(&path, query);
+        }
+        self.send(
+            self.request(Method::POST, &path)
+                .header("Content-Length", "0"),
+        )
+    }
+
     /// `POST /v2/<repo>/blobs/uploads/` → 202; returns the absolute upload URL.
     pub fn start_upload(&self, repo: &str) -> String {
-        let r = self.send(
-            self.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/"))
-                .header("Content-Length", "0"),
-        );
+        let r = self.post_upload(repo, "");
         r.expect_status(202, "start upload");
         self.url(&r.location())
+    }
+
+    /// `PATCH <location>` with `data` as the chunk starting at byte `start`
+    /// (`Content-Range: <start>-<end>`); the raw answer.
+    pub fn patch_chunk(&self, location: &str, start: usize, data: &[u8]) -> Resp {
+        self.send(
+            self.request(Method::PATCH, location)
+                .header("Content-Type", "application/octet-stream")
+                .header(
+                    "Content-Range",
+                    format!("{}-{}", start, start + data.len() - 1),
+                )
+                .body(data.to_vec()),
+        )
+    }
+
+    /// Closing `PUT <location>?digest=<digest>` with `body` (empty after chunks, the whole
+    /// blob for a monolithic upload); the raw answer.
+    pub fn put_upload(&self, location: &str, digest: &str, body: Vec<u8>) -> Resp {
+        self.send(
+            self.request(
+                Method::PUT,
+                &with_query(location, &format!("digest={digest}")),
+            )
+            .header("Content-Type", "application/octet-stream")
+            .body(body),
+        )
     }
 
     /// Monolithic upload (POST then PUT ?digest=); asserts 201 and returns the digest.
     pub fn push_blob(&self, repo: &str, data: &[u8]) -> String {
         let digest = sha256_digest(data);
         let loc = self.start_upload(repo);
-        let r = self.send(
-            self.request(Method::PUT, &with_query(&loc, &format!("digest={digest}")))
-                .header("Content-Type", "application/octet-stream")
-                .body(data.to_vec()),
-        );
+        let r = self.put_upload(&loc, &digest, data.to_vec());
         r.expect_status(201, &format!("PUT blob {digest} into {repo}"));
         digest
     }
@@ -946,6 +1269,62 @@ impl Http {
             self.request(Method::HEAD, &format!("/v2/{repo}/manifests/{reference}"))
                 .header("Accept", MANIFEST_ACCEPT),
         )
+    }
+
+    /// Asserts that `repo` holds `image`: its manifest by digest and both blobs, byte for byte.
+    #[track_caller]
+    pub fn expect_image(&self, repo: &str, image: &TinyImage, what: &str) {
+        let r = self.get_manifest(repo, &image.digest);
+        r.expect_status(200, &format!("{what}: GET manifest {}", image.digest));
+        assert!(
+            r.body == image.manifest,
+            "{what}: manifest bytes differ:\n{r}"
+        );
+        for blob in [&image.config, &image.layer] {
+            let r = self.get(&format!("/v2/{repo}/blobs/{}", blob.digest));
+            r.expect_status(200, &format!("{what}: GET blob {}", blob.digest));
+            assert!(
+                r.body == blob.data,
+                "{what}: blob {} differs ({} bytes)",
+                blob.digest,
+                r.body.len()
+            );
+        }
+    }
+
+    /// Asserts that `repo` holds no part of `image`: manifest by digest and both blobs 404.
+    #[track_caller]
+    pub fn expect_no_image(&self, repo: &str, image: &TinyImage, what: &str) {
+        self.get_manifest(repo, &image.digest)
+            .expect_status(404, &format!("{what}: GET manifest {}", image.digest));
+        for blob in [&image.config, &image.layer] {
+            self.head(&format!("/v2/{repo}/blobs/{}", blob.digest))
+                .expect_status(404, &format!("{what}: HEAD blob {}", blob.digest));
+        }
+    }
+
+    /// `GET /v2/<repo>/referrers/<subject>?artifactType=<artifact_type>`; asserts 200 and
+    /// that the filter is announced (`OCI-Filters-Applied: artifactType`). Returns the response
+    /// and the listed descriptors.
+    #[track_caller]
+    pub fn filtered_referrers(
+        &self,
+        repo: &str,
+        subject: &str,
+        artifact_type: &str,
+    ) -> (Resp, Vec<Value>) {
+        let what = format!("GET referrers of {subject} with artifactType={artifact_type}");
+        let r = self.get(&format!(
+            "/v2/{repo}/referrers/{subject}?artifactType={}",
+            artifact_type.replace('+', "%2B")
+        ));
+        r.expect_status(200, &what)
+            .expect_header("OCI-Filters-Applied", "artifactType", &what);
+        let listed = r.json()["manifests"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("{what}: no manifests array:\n{r}"));
+        (r, listed)
     }
 
     /// Pushes the image's blobs and its manifest under `tag`; asserts 201 and returns the
@@ -1085,6 +1464,50 @@ impl Resp {
             .unwrap_or_else(|| panic!("{what}: expected error code {code}, got:\n{self}"))
     }
 
+    /// Asserts that header `name` is present with exactly the value `expected`.
+    #[track_caller]
+    pub fn expect_header(&self, name: &str, expected: &str, what: &str) -> &Self {
+        assert_eq!(
+            self.header(name).as_deref(),
+            Some(expected),
+            "{what}: expected header {name}: {expected}, got:\n{self}"
+        );
+        self
+    }
+
+    /// Asserts the headers that describe served content: `Docker-Content-Digest`,
+    /// `Content-Length` and, when given, `Content-Type` — for a GET and a HEAD alike.
+    #[track_caller]
+    pub fn expect_content_headers(
+        &self,
+        digest: &str,
+        length: usize,
+        media_type: Option<&str>,
+        what: &str,
+    ) -> &Self {
+        self.expect_header("Docker-Content-Digest", digest, what);
+        self.expect_header("Content-Length", &length.to_string(), what);
+        if let Some(media_type) = media_type {
+            self.expect_header("Content-Type", media_type, what);
+        }
+        self
+    }
+
+    /// Asserts a gateway-style failure: a status among `allowed` (502/503/504) with an OCI
+    /// error body.
+    #[track_caller]
+    pub fn expect_gateway_error(&self, allowed: &[u16], what: &str) -> &Self {
+        assert!(
+            allowed.contains(&self.status),
+            "{what}: expected one of {allowed:?}, got:\n{self}"
+        );
+        assert!(
+            !self.errors().is_empty(),
+            "{what}: expected an OCI error body {{\"errors\":[...]}}, got:\n{self}"
+        );
+        self
+    }
+
     /// Asserts 403 `DENIED` whose `detail` mentions `reason` (a policy reason code).
     #[track_caller]
     pub fn expect_denied(&self, reason: &str, what: &str) {
@@ -1178,12 +1601,18 @@ impl TinyImage {
     /// Another manifest over the same blobs, made distinct by an annotation; returns
     /// `(bytes, digest)`.
     pub fn variant(&self, annotation: &str) -> (Vec<u8>, String) {
+        self.annotated("org.opencontainers.image.description", annotation)
+    }
+
+    /// A manifest over the same blobs carrying the annotation `key: value` (which may be
+    /// large); returns `(bytes, digest)`.
+    pub fn annotated(&self, key: &str, value: &str) -> (Vec<u8>, String) {
         let bytes = serde_json::to_vec(&json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
             "config": self.config.descriptor(),
             "layers": [self.layer.descriptor()],
-            "annotations": {"org.opencontainers.image.description": annotation},
+            "annotations": {key: value},
         }))
         .expect("json");
         let digest = sha256_digest(&bytes);
@@ -1511,6 +1940,9 @@ mod tests {
         let text = "# TYPE x counter\nx_total 2\nx_total{a=\"b\"} 3\nx_total_other 9\n";
         assert_eq!(metric_sum(text, "x_total"), Some(5.0));
         assert_eq!(metric_sum(text, "y_total"), None);
+        assert_eq!(metric_series(text, "x_total{a=\"b\"}"), Some(3.0));
+        assert_eq!(metric_series(text, "x_total"), Some(2.0));
+        assert_eq!(metric_series(text, "x_total{a=\"c\"}"), None);
     }
 
     #[test]

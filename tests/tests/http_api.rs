@@ -12,29 +12,6 @@ fn start() -> Tollgate {
     Tollgate::start(TollgateOpts::default())
 }
 
-fn patch_chunk(http: &Http, location: &str, start: usize, data: &[u8]) -> Resp {
-    http.send(
-        http.request(Method::PATCH, location)
-            .header("Content-Type", "application/octet-stream")
-            .header(
-                "Content-Range",
-                format!("{}-{}", start, start + data.len() - 1),
-            )
-            .body(data.to_vec()),
-    )
-}
-
-fn put_upload(http: &Http, location: &str, digest: &str, body: Vec<u8>) -> Resp {
-    http.send(
-        http.request(
-            Method::PUT,
-            &with_query(location, &format!("digest={digest}")),
-        )
-        .header("Content-Type", "application/octet-stream")
-        .body(body),
-    )
-}
-
 #[test]
 fn health_metrics_and_admin_token_file() {
     let tg = start();
@@ -53,8 +30,8 @@ fn health_metrics_and_admin_token_file() {
         mode & 0o777
     );
     assert!(
-        tg.log().contains(&tg.admin_token),
-        "first start prints the admin token"
+        tg.stdout().contains(&tg.admin_token),
+        "first start prints the admin token on stdout"
     );
 
     let r = tg.admin().get("/v2/");
@@ -73,40 +50,35 @@ fn chunked_upload_roundtrip() {
     let (a, b) = data.split_at(123_457);
 
     let loc = http.start_upload("dev/chunked");
-    let r = patch_chunk(&http, &loc, 0, a);
-    r.expect_status(202, "PATCH chunk 1");
-    assert_eq!(
-        r.header("Range").as_deref(),
-        Some(format!("0-{}", a.len() - 1).as_str()),
-        "{r}"
+    let r = http.patch_chunk(&loc, 0, a);
+    r.expect_status(202, "PATCH chunk 1").expect_header(
+        "Range",
+        &format!("0-{}", a.len() - 1),
+        "PATCH chunk 1",
     );
     let loc = http.url(&r.location());
 
-    let r = patch_chunk(&http, &loc, a.len(), b);
-    r.expect_status(202, "PATCH chunk 2");
-    assert_eq!(
-        r.header("Range").as_deref(),
-        Some(format!("0-{}", data.len() - 1).as_str()),
-        "{r}"
+    let r = http.patch_chunk(&loc, a.len(), b);
+    r.expect_status(202, "PATCH chunk 2").expect_header(
+        "Range",
+        &format!("0-{}", data.len() - 1),
+        "PATCH chunk 2",
     );
     let loc = http.url(&r.location());
 
-    let r = put_upload(&http, &loc, &digest, Vec::new());
-    r.expect_status(201, "PUT closing chunked upload");
+    let r = http.put_upload(&loc, &digest, Vec::new());
+    r.expect_status(201, "PUT closing chunked upload")
+        .expect_header(
+            "Docker-Content-Digest",
+            &digest,
+            "PUT closing chunked upload",
+        );
     assert!(r.header("Location").is_some(), "{r}");
-    assert_eq!(
-        r.header("Docker-Content-Digest").as_deref(),
-        Some(digest.as_str()),
-        "{r}"
-    );
 
     let r = http.get(&format!("/v2/dev/chunked/blobs/{digest}"));
-    r.expect_status(200, "GET blob");
+    r.expect_status(200, "GET blob")
+        .expect_header("Docker-Content-Digest", &digest, "GET blob");
     assert!(r.body == data, "blob bytes differ ({} bytes)", r.body.len());
-    assert_eq!(
-        r.header("Docker-Content-Digest").as_deref(),
-        Some(digest.as_str())
-    );
 }
 
 #[test]
@@ -117,21 +89,21 @@ fn out_of_order_chunk_is_416_and_upload_is_resumable() {
     let digest = sha256_digest(&data);
 
     let loc = http.start_upload("dev/chunks");
-    let r = patch_chunk(&http, &loc, 0, &data[..10]);
+    let r = http.patch_chunk(&loc, 0, &data[..10]);
     r.expect_status(202, "first chunk");
     let loc = http.url(&r.location());
 
     // skip bytes 10..20
-    let r = patch_chunk(&http, &loc, 20, &data[20..]);
+    let r = http.patch_chunk(&loc, 20, &data[20..]);
     r.expect_oci_error(416, "RANGE_INVALID", "out-of-order chunk");
 
     // status of the upload: 204 + Range + Location
     let r = http.get(&loc);
-    r.expect_status(204, "GET upload status");
-    assert_eq!(r.header("Range").as_deref(), Some("0-9"), "{r}");
+    r.expect_status(204, "GET upload status")
+        .expect_header("Range", "0-9", "GET upload status");
     let loc = http.url(&r.location());
 
-    let r = patch_chunk(&http, &loc, 10, &data[10..20]);
+    let r = http.patch_chunk(&loc, 10, &data[10..20]);
     r.expect_status(202, "resumed chunk");
     let loc = http.url(&r.location());
     // the final chunk travels with the closing PUT
@@ -156,22 +128,14 @@ fn monolithic_and_single_post_uploads() {
     let data = pseudo_random_bytes(5000, 3);
     let digest = sha256_digest(&data);
     let loc = http.start_upload("dev/mono");
-    let r = put_upload(&http, &loc, &digest, data.clone());
+    let r = http.put_upload(&loc, &digest, data.clone());
     r.expect_status(201, "monolithic PUT");
     assert!(r.header("Location").is_some(), "{r}");
 
     let r = http.head(&format!("/v2/dev/mono/blobs/{digest}"));
-    r.expect_status(200, "HEAD blob");
-    assert_eq!(
-        r.header("Content-Length").as_deref(),
-        Some("5000"),
-        "HEAD blob Content-Length: {r}"
-    );
-    assert_eq!(
-        r.header("Docker-Content-Digest").as_deref(),
-        Some(digest.as_str())
-    );
-    assert!(r.body.is_empty());
+    r.expect_status(200, "HEAD blob")
+        .expect_content_headers(&digest, 5000, None, "HEAD blob");
+    assert!(r.body.is_empty(), "{r}");
     let r = http.get(&format!("/v2/dev/mono/blobs/{digest}"));
     r.expect_status(200, "GET blob");
     assert_eq!(r.body, data);
@@ -199,7 +163,7 @@ fn wrong_digest_is_rejected_and_nothing_becomes_visible() {
     let claimed = sha256_digest(b"something else entirely");
 
     let loc = http.start_upload("dev/wrong");
-    let r = put_upload(&http, &loc, &claimed, data.clone());
+    let r = http.put_upload(&loc, &claimed, data.clone());
     r.expect_oci_error(400, "DIGEST_INVALID", "PUT with wrong digest");
     for d in [&claimed, &real] {
         let r = http.head(&format!("/v2/dev/wrong/blobs/{d}"));
@@ -208,9 +172,9 @@ fn wrong_digest_is_rejected_and_nothing_becomes_visible() {
 
     // chunked, then a wrong digest on close
     let loc = http.start_upload("dev/wrong");
-    let r = patch_chunk(&http, &loc, 0, &data);
+    let r = http.patch_chunk(&loc, 0, &data);
     r.expect_status(202, "PATCH");
-    let r = put_upload(&http, &http.url(&r.location()), &claimed, Vec::new());
+    let r = http.put_upload(&http.url(&r.location()), &claimed, Vec::new());
     r.expect_oci_error(400, "DIGEST_INVALID", "closing PUT with wrong digest");
     for d in [&claimed, &real] {
         http.head(&format!("/v2/dev/wrong/blobs/{d}"))
@@ -236,13 +200,7 @@ fn cross_repository_mount() {
     let data = pseudo_random_bytes(2048, 6);
     let digest = http.push_blob("dev/source", &data);
 
-    let r = http.send(
-        http.request(
-            Method::POST,
-            &format!("/v2/dev/target/blobs/uploads/?mount={digest}&from=dev/source"),
-        )
-        .header("Content-Length", "0"),
-    );
+    let r = http.post_upload("dev/target", &format!("mount={digest}&from=dev/source"));
     r.expect_status(201, "mount of an existing blob");
     assert!(r.header("Location").is_some(), "{r}");
     let r = http.get(&format!("/v2/dev/target/blobs/{digest}"));
@@ -251,19 +209,14 @@ fn cross_repository_mount() {
 
     // a blob that exists nowhere: falls back to a normal upload session
     let missing = sha256_digest(b"never uploaded anywhere");
-    let r = http.send(
-        http.request(
-            Method::POST,
-            &format!("/v2/dev/target/blobs/uploads/?mount={missing}&from=dev/source"),
-        )
-        .header("Content-Length", "0"),
-    );
+    let r = http.post_upload("dev/target", &format!("mount={missing}&from=dev/source"));
     r.expect_status(202, "mount of an unknown blob");
     let loc = http.url(&r.location());
     // the session works
     let data = pseudo_random_bytes(100, 7);
     let digest = sha256_digest(&data);
-    put_upload(&http, &loc, &digest, data).expect_status(201, "PUT on fallback session");
+    http.put_upload(&loc, &digest, data)
+        .expect_status(201, "PUT on fallback session");
 }
 
 #[test]
@@ -346,11 +299,8 @@ fn error_codes() {
     http.get("/v2/dev/app/referrers/sha256:nothex")
         .expect_oci_error(400, "DIGEST_INVALID", "referrers with malformed digest");
     let loc = http.start_upload("dev/app");
-    put_upload(&http, &loc, "sha256:short", b"abc".to_vec()).expect_oci_error(
-        400,
-        "DIGEST_INVALID",
-        "PUT upload with malformed digest",
-    );
+    http.put_upload(&loc, "sha256:short", b"abc".to_vec())
+        .expect_oci_error(400, "DIGEST_INVALID", "PUT upload with malformed digest");
 
     // invalid names
     http.get_manifest("Dev/App", "latest").expect_oci_error(
@@ -382,16 +332,13 @@ fn error_codes() {
     let bogus_upload = "/v2/dev/app/blobs/uploads/00000000-0000-4000-8000-000000000000";
     http.get(bogus_upload)
         .expect_oci_error(404, "BLOB_UPLOAD_UNKNOWN", "status of unknown upload");
-    patch_chunk(&http, bogus_upload, 0, b"abc").expect_oci_error(
+    http.patch_chunk(bogus_upload, 0, b"abc").expect_oci_error(
         404,
         "BLOB_UPLOAD_UNKNOWN",
         "PATCH unknown upload",
     );
-    put_upload(&http, bogus_upload, &sha256_digest(b"abc"), b"abc".to_vec()).expect_oci_error(
-        404,
-        "BLOB_UPLOAD_UNKNOWN",
-        "PUT unknown upload",
-    );
+    http.put_upload(bogus_upload, &sha256_digest(b"abc"), b"abc".to_vec())
+        .expect_oci_error(404, "BLOB_UPLOAD_UNKNOWN", "PUT unknown upload");
 
     // invalid manifests
     http.put_manifest("dev/app", "broken", OCI_MANIFEST, b"{not json")
@@ -428,15 +375,7 @@ fn oversized_manifest_is_413() {
     let img = TinyImage::new();
     http.push_blob("dev/big", &img.config.data);
     http.push_blob("dev/big", &img.layer.data);
-    let pad = "x".repeat(4 * 1024 * 1024 + 64 * 1024);
-    let bytes = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": img.config.descriptor(),
-        "layers": [img.layer.descriptor()],
-        "annotations": {"pad": pad},
-    }))
-    .unwrap();
+    let (bytes, _) = img.annotated("pad", &"x".repeat(4 * 1024 * 1024 + 64 * 1024));
     assert!(bytes.len() > 4 * 1024 * 1024);
     let r = http
         .try_send(
@@ -454,15 +393,8 @@ fn oversized_manifest_is_413() {
         .expect_status(404, "the oversized manifest was not stored");
 
     // a manifest just under 4 MiB is accepted (the spec says accept at least 4 MiB)
-    let pad = "y".repeat(4 * 1024 * 1024 - 4096);
-    let bytes = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": img.config.descriptor(),
-        "layers": [img.layer.descriptor()],
-        "annotations": {"pad": pad},
-    }))
-    .unwrap();
+    let (bytes, _) = img.annotated("pad", &"y".repeat(4 * 1024 * 1024 - 4096));
+    assert!(bytes.len() < 4 * 1024 * 1024);
     http.put_manifest("dev/big", "large", OCI_MANIFEST, &bytes)
         .expect_status(201, "manifest just under 4 MiB");
 }
@@ -485,66 +417,44 @@ fn manifest_bytes_are_preserved_with_headers() {
     let digest = sha256_digest(&bytes);
 
     let r = http.put_manifest("dev/exact", "latest", OCI_MANIFEST, &bytes);
-    r.expect_status(201, "PUT odd-whitespace manifest");
-    assert_eq!(
-        r.header("Docker-Content-Digest").as_deref(),
-        Some(digest.as_str()),
-        "{r}"
-    );
+    r.expect_status(201, "PUT odd-whitespace manifest")
+        .expect_header(
+            "Docker-Content-Digest",
+            &digest,
+            "PUT odd-whitespace manifest",
+        );
     assert!(r.header("Location").is_some(), "{r}");
 
     for reference in ["latest", digest.as_str()] {
         let r = http.get_manifest("dev/exact", reference);
-        r.expect_status(200, "GET manifest");
+        r.expect_status(200, "GET manifest").expect_content_headers(
+            &digest,
+            bytes.len(),
+            Some(OCI_MANIFEST),
+            &format!("GET manifest {reference}"),
+        );
         assert!(
             r.body == bytes,
             "GET {reference} returned different bytes:\n{}",
             r.text()
         );
-        assert_eq!(
-            r.header("Docker-Content-Digest").as_deref(),
-            Some(digest.as_str()),
-            "{r}"
-        );
-        assert_eq!(
-            r.header("Content-Length"),
-            Some(bytes.len().to_string()),
-            "{r}"
-        );
-        assert_eq!(
-            r.header("Content-Type").as_deref(),
-            Some(OCI_MANIFEST),
-            "{r}"
-        );
 
         let h = http.head_manifest("dev/exact", reference);
-        h.expect_status(200, "HEAD manifest");
-        assert_eq!(
-            h.header("Docker-Content-Digest").as_deref(),
-            Some(digest.as_str()),
-            "{h}"
-        );
-        assert_eq!(
-            h.header("Content-Length"),
-            Some(bytes.len().to_string()),
-            "{h}"
-        );
-        assert_eq!(
-            h.header("Content-Type").as_deref(),
-            Some(OCI_MANIFEST),
-            "{h}"
-        );
-        assert!(h.body.is_empty());
+        h.expect_status(200, "HEAD manifest")
+            .expect_content_headers(
+                &digest,
+                bytes.len(),
+                Some(OCI_MANIFEST),
+                &format!("HEAD manifest {reference}"),
+            );
+        assert!(h.body.is_empty(), "{h}");
     }
 
     // pushing by digest works too and yields the same bytes
     let (v, vd) = img.variant("by digest");
     let r = http.put_manifest("dev/exact", &vd, OCI_MANIFEST, &v);
-    r.expect_status(201, "PUT manifest by digest");
-    assert_eq!(
-        r.header("Docker-Content-Digest").as_deref(),
-        Some(vd.as_str())
-    );
+    r.expect_status(201, "PUT manifest by digest")
+        .expect_header("Docker-Content-Digest", &vd, "PUT manifest by digest");
     assert_eq!(http.get_manifest("dev/exact", &vd).body, v);
 }
 
@@ -631,12 +541,12 @@ fn referrers_over_http() {
     );
     for (m, d) in [(&sig_m, &sig_d), (&sbom_m, &sbom_d)] {
         let r = http.put_manifest("dev/ref", d, OCI_MANIFEST, m);
-        r.expect_status(201, "PUT referrer by digest");
-        assert_eq!(
-            r.header("OCI-Subject").as_deref(),
-            Some(subject.digest.as_str()),
-            "a manifest with a subject answers OCI-Subject: {r}"
-        );
+        r.expect_status(201, "PUT referrer by digest")
+            .expect_header(
+                "OCI-Subject",
+                &subject.digest,
+                "a manifest with a subject answers OCI-Subject",
+            );
     }
 
     // a subject that does not exist (yet) must be accepted
@@ -674,20 +584,8 @@ fn referrers_over_http() {
         "no filter applied: {r}"
     );
 
-    let r = http.get(&format!(
-        "/v2/dev/ref/referrers/{}?artifactType=application/vnd.cyclonedx%2Bjson",
-        subject.digest
-    ));
-    r.expect_status(200, "filtered referrers");
-    assert_eq!(
-        r.header("OCI-Filters-Applied").as_deref(),
-        Some("artifactType"),
-        "{r}"
-    );
-    let list = r.json()["manifests"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let (r, list) =
+        http.filtered_referrers("dev/ref", &subject.digest, "application/vnd.cyclonedx+json");
     assert_eq!(list.len(), 1, "{r}");
     assert_eq!(list[0]["digest"], sbom_d.as_str());
 }

@@ -80,37 +80,17 @@ fn oras_artifact_with_subject_is_listed_in_referrers() {
     );
 
     // filtered on the right type: still listed, and the filter is announced
-    let r = http.get(&format!(
-        "/v2/{repo}/referrers/{}?artifactType={ARTIFACT_TYPE}",
-        subject.digest
-    ));
-    r.expect_status(200, "GET referrers?artifactType=<its type>");
-    assert_eq!(
-        r.header("OCI-Filters-Applied").as_deref(),
-        Some("artifactType"),
-        "{r}"
-    );
-    let idx = r.json();
+    let (r, listed) = http.filtered_referrers(repo, &subject.digest, ARTIFACT_TYPE);
     assert!(
-        idx["manifests"]
-            .as_array()
-            .is_some_and(|m| m.iter().any(|e| e["digest"] == artifact_digest.as_str())),
+        listed
+            .iter()
+            .any(|e| e["digest"] == artifact_digest.as_str()),
         "{r}"
     );
 
     // filtered on another type: filtered out
-    let r = http.get(&format!(
-        "/v2/{repo}/referrers/{}?artifactType=application/vnd.example.other",
-        subject.digest
-    ));
-    r.expect_status(200, "GET referrers?artifactType=other");
-    assert_eq!(
-        r.header("OCI-Filters-Applied").as_deref(),
-        Some("artifactType"),
-        "{r}"
-    );
-    let idx = r.json();
-    let listed = idx["manifests"].as_array().expect("manifests array");
+    let (r, listed) =
+        http.filtered_referrers(repo, &subject.digest, "application/vnd.example.other");
     assert!(
         listed
             .iter()

@@ -27,12 +27,8 @@ fn immutable_tag_cannot_be_rebound() {
     let r = http.put_manifest("dev/app", "1.0.0", OCI_MANIFEST, &other);
     r.expect_denied("tag-immutable", "rebinding immutable tag 1.0.0");
     let r = http.get_manifest("dev/app", "1.0.0");
-    r.expect_status(200, "GET 1.0.0 after refused rebind");
-    assert_eq!(
-        r.header("Docker-Content-Digest").as_deref(),
-        Some(first.as_str()),
-        "tag moved despite 403: {r}"
-    );
+    r.expect_status(200, "GET 1.0.0 after refused rebind")
+        .expect_header("Docker-Content-Digest", &first, "tag moved despite 403");
 
     // the very same bytes again: idempotent
     http.put_manifest("dev/app", "1.0.0", OCI_MANIFEST, &img.manifest)
@@ -43,12 +39,13 @@ fn immutable_tag_cannot_be_rebound() {
         .expect_status(201, "PUT latest #1");
     http.put_manifest("dev/app", "latest", OCI_MANIFEST, &other)
         .expect_status(201, "PUT latest #2 (different bytes)");
-    let r = http.get_manifest("dev/app", "latest");
-    assert_eq!(
-        r.header("Docker-Content-Digest").as_deref(),
-        Some(other_digest.as_str()),
-        "latest must point at the newest push: {r}"
-    );
+    http.get_manifest("dev/app", "latest")
+        .expect_status(200, "GET latest")
+        .expect_header(
+            "Docker-Content-Digest",
+            &other_digest,
+            "latest must point at the newest push",
+        );
 }
 
 #[test]
@@ -135,12 +132,9 @@ fn roles_are_enforced() {
     reader
         .get(&format!("/v2/dev/app/blobs/{}", img.layer.digest))
         .expect_status(200, "reader pulls a blob");
-    let r = reader.send(
-        reader
-            .request(Method::POST, "/v2/dev/app/blobs/uploads/")
-            .header("Content-Length", "0"),
-    );
-    r.expect_denied("role-missing", "reader starting an upload");
+    reader
+        .post_upload("dev/app", "")
+        .expect_denied("role-missing", "reader starting an upload");
     let (m2, _) = img.variant("reader push");
     reader
         .put_manifest("dev/app", "2.0.0", OCI_MANIFEST, &m2)
@@ -157,12 +151,9 @@ fn roles_are_enforced() {
     pusher
         .get_manifest("dev/app", "2.0.0")
         .expect_status(200, "pusher pulls");
-    let r = pusher.send(
-        pusher
-            .request(Method::POST, "/v2/prod/x/blobs/uploads/")
-            .header("Content-Length", "0"),
-    );
-    r.expect_denied("role-missing", "pusher:dev/* starting an upload in prod/x");
+    pusher
+        .post_upload("prod/x", "")
+        .expect_denied("role-missing", "pusher:dev/* starting an upload in prod/x");
     let (m3, _) = img.variant("prod push");
     pusher
         .put_manifest("prod/x", "2.0.0", OCI_MANIFEST, &m3)
@@ -212,11 +203,7 @@ fn authentication_is_required() {
             "401 must carry WWW-Authenticate: {r}"
         );
     }
-    let r = tg.anon().send(
-        tg.anon()
-            .request(Method::POST, "/v2/dev/app/blobs/uploads/")
-            .header("Content-Length", "0"),
-    );
+    let r = tg.anon().post_upload("dev/app", "");
     r.expect_status(401, "anonymous upload");
     assert!(r.header("WWW-Authenticate").is_some(), "{r}");
 
@@ -260,15 +247,11 @@ fn token_cli_create_and_revoke() {
     let mut tg = Tollgate::start(TollgateOpts::default());
     let admin_token = tg.admin_token.clone();
     tg.stop(); // the store is locked while serve runs
-    let data = tg.data_dir();
-    let data = data.to_str().unwrap();
 
     let out = tg
-        .cli(&[
+        .cli_data(&[
             "token",
             "create",
-            "--data",
-            data,
             "--name",
             "ci",
             "--role",
@@ -299,8 +282,7 @@ fn token_cli_create_and_revoke() {
         .expect_denied("role-missing", "CLI token pushing to prod");
 
     tg.stop();
-    tg.cli(&["token", "revoke", "--data", data, "--name", "ci"])
-        .ok();
+    tg.cli_data(&["token", "revoke", "--name", "ci"]).ok();
     tg.restart();
     tg.basic("ci", &token)
         .get_manifest("dev/app", "1.0.0")
@@ -346,11 +328,10 @@ fn concurrent_pushes_to_a_new_tag_have_one_winner() {
     }
     let winner = &winners[0].0;
     let r = http.get_manifest("dev/race", "1.0.0");
-    r.expect_status(200, "GET raced tag");
-    assert_eq!(
-        r.header("Docker-Content-Digest").as_deref(),
-        Some(winner.as_str()),
-        "the tag resolves to the winner: {r}"
+    r.expect_status(200, "GET raced tag").expect_header(
+        "Docker-Content-Digest",
+        winner,
+        "the tag resolves to the winner",
     );
     assert_eq!(sha256_digest(&r.body), *winner);
 }

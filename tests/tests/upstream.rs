@@ -6,49 +6,22 @@ use std::time::{Duration, Instant};
 use tollgate_e2e::reqwest::Method;
 use tollgate_e2e::*;
 
-fn patch_chunk(http: &Http, location: &str, start: usize, data: &[u8]) -> Resp {
-    http.send(
-        http.request(Method::PATCH, location)
-            .header("Content-Type", "application/octet-stream")
-            .header(
-                "Content-Range",
-                format!("{}-{}", start, start + data.len() - 1),
-            )
-            .body(data.to_vec()),
-    )
-}
-
-fn put_upload(http: &Http, location: &str, digest: &str, body: Vec<u8>) -> Resp {
-    http.send(
-        http.request(
-            Method::PUT,
-            &with_query(location, &format!("digest={digest}")),
-        )
-        .header("Content-Type", "application/octet-stream")
-        .body(body),
-    )
-}
-
-/// Asserts a gateway-style failure: 502/503(/504) with an OCI error body.
-#[track_caller]
-fn expect_gateway_error(r: &Resp, allowed: &[u16], what: &str) {
-    assert!(
-        allowed.contains(&r.status),
-        "{what}: expected one of {allowed:?}, got:\n{r}"
-    );
-    assert!(
-        !r.errors().is_empty(),
-        "{what}: expected an OCI error body {{\"errors\":[...]}}, got:\n{r}"
-    );
+/// A docker-registry and a Tollgate in front of it; None (the test is skipped) without
+/// docker-registry.
+fn tollgate_before_registry() -> Option<(Registry, Tollgate)> {
+    if !require_tools(&["docker-registry"]) {
+        return None;
+    }
+    let reg = Registry::start();
+    let tg = Tollgate::start(TollgateOpts::upstream(reg.url()));
+    Some((reg, tg))
 }
 
 #[test]
 fn chunked_push_through_tollgate_arrives_upstream() {
-    if !require_tools(&["docker-registry"]) {
+    let Some((reg, tg)) = tollgate_before_registry() else {
         return;
-    }
-    let reg = Registry::start();
-    let tg = Tollgate::start(TollgateOpts::upstream(reg.url()));
+    };
     let http = tg.admin();
     let up = reg.http();
     let img = TinyImage::new();
@@ -57,22 +30,16 @@ fn chunked_push_through_tollgate_arrives_upstream() {
     let data = &img.layer.data;
     let split = data.len() / 2;
     let loc = http.start_upload("dev/app");
-    let r = patch_chunk(&http, &loc, 0, &data[..split]);
+    let r = http.patch_chunk(&loc, 0, &data[..split]);
     r.expect_status(202, "PATCH chunk 1");
-    let r = patch_chunk(&http, &http.url(&r.location()), split, &data[split..]);
-    r.expect_status(202, "PATCH chunk 2");
-    assert_eq!(
-        r.header("Range"),
-        Some(format!("0-{}", data.len() - 1)),
-        "{r}"
+    let r = http.patch_chunk(&http.url(&r.location()), split, &data[split..]);
+    r.expect_status(202, "PATCH chunk 2").expect_header(
+        "Range",
+        &format!("0-{}", data.len() - 1),
+        "PATCH chunk 2",
     );
-    put_upload(
-        &http,
-        &http.url(&r.location()),
-        &img.layer.digest,
-        Vec::new(),
-    )
-    .expect_status(201, "closing PUT");
+    http.put_upload(&http.url(&r.location()), &img.layer.digest, Vec::new())
+        .expect_status(201, "closing PUT");
 
     let r = up.head(&format!("/v2/dev/app/blobs/{}", img.layer.digest));
     r.expect_status(200, "upstream HEAD of the chunked blob");
@@ -85,12 +52,13 @@ fn chunked_push_through_tollgate_arrives_upstream() {
     let mut loc = http.start_upload("dev/app");
     let mut offset = 0;
     for chunk in big.chunks(1024 * 1024 + 5) {
-        let r = patch_chunk(&http, &loc, offset, chunk);
+        let r = http.patch_chunk(&loc, offset, chunk);
         r.expect_status(202, "PATCH big chunk");
         offset += chunk.len();
         loc = http.url(&r.location());
     }
-    put_upload(&http, &loc, &big_digest, Vec::new()).expect_status(201, "close big upload");
+    http.put_upload(&loc, &big_digest, Vec::new())
+        .expect_status(201, "close big upload");
     let r = up.get(&format!("/v2/dev/app/blobs/{big_digest}"));
     r.expect_status(200, "upstream GET big blob");
     assert!(r.body == big, "big blob differs upstream");
@@ -107,21 +75,21 @@ fn chunked_push_through_tollgate_arrives_upstream() {
     r.expect_status(200, "pull big blob through Tollgate");
     assert!(r.body == big, "pulled bytes differ");
     let r = http.get_manifest("dev/app", "1.0.0");
-    r.expect_status(200, "pull manifest through Tollgate");
+    r.expect_status(200, "pull manifest through Tollgate")
+        .expect_content_headers(
+            &img.digest,
+            img.manifest.len(),
+            Some(OCI_MANIFEST),
+            "pull manifest through Tollgate",
+        );
     assert_eq!(r.body, img.manifest);
-    assert_eq!(
-        r.header("Docker-Content-Digest").as_deref(),
-        Some(img.digest.as_str())
-    );
 }
 
 #[test]
 fn wrong_digest_push_leaves_nothing_upstream() {
-    if !require_tools(&["docker-registry"]) {
+    let Some((reg, tg)) = tollgate_before_registry() else {
         return;
-    }
-    let reg = Registry::start();
-    let tg = Tollgate::start(TollgateOpts::upstream(reg.url()));
+    };
     let http = tg.admin();
     let up = reg.http();
     let data = pseudo_random_bytes(100_000, 12);
@@ -129,20 +97,18 @@ fn wrong_digest_push_leaves_nothing_upstream() {
     let claimed = sha256_digest(b"claimed but not sent");
 
     let loc = http.start_upload("dev/app");
-    put_upload(&http, &loc, &claimed, data.clone()).expect_oci_error(
-        400,
-        "DIGEST_INVALID",
-        "monolithic PUT with wrong digest",
-    );
+    http.put_upload(&loc, &claimed, data.clone())
+        .expect_oci_error(400, "DIGEST_INVALID", "monolithic PUT with wrong digest");
 
     let loc = http.start_upload("dev/app");
-    let r = patch_chunk(&http, &loc, 0, &data);
+    let r = http.patch_chunk(&loc, 0, &data);
     r.expect_status(202, "PATCH");
-    put_upload(&http, &http.url(&r.location()), &claimed, Vec::new()).expect_oci_error(
-        400,
-        "DIGEST_INVALID",
-        "chunked upload closed with wrong digest",
-    );
+    http.put_upload(&http.url(&r.location()), &claimed, Vec::new())
+        .expect_oci_error(
+            400,
+            "DIGEST_INVALID",
+            "chunked upload closed with wrong digest",
+        );
 
     for d in [&claimed, &real] {
         up.head(&format!("/v2/dev/app/blobs/{d}"))
@@ -214,7 +180,7 @@ fn hanging_upstream_times_out_with_gateway_error() {
     let started = Instant::now();
     let r = http.get(&format!("/v2/x/blobs/{digest}"));
     let took = started.elapsed();
-    expect_gateway_error(&r, &[502, 503, 504], "blob GET against a hanging upstream");
+    r.expect_gateway_error(&[502, 503, 504], "blob GET against a hanging upstream");
     assert!(took < Duration::from_secs(40), "answer took {took:?}");
 
     let data = b"some bytes".to_vec();
@@ -224,8 +190,7 @@ fn hanging_upstream_times_out_with_gateway_error() {
         data,
     );
     let took = started.elapsed();
-    expect_gateway_error(
-        &r,
+    r.expect_gateway_error(
         &[502, 503, 504],
         "single POST upload against a hanging upstream",
     );
@@ -245,7 +210,7 @@ fn upstream_down_gives_gateway_error() {
 
     let started = Instant::now();
     let r = http.get(&format!("/v2/x/blobs/{digest}"));
-    expect_gateway_error(&r, &[502, 503], "blob GET with the upstream down");
+    r.expect_gateway_error(&[502, 503], "blob GET with the upstream down");
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "took {:?}",
@@ -258,7 +223,7 @@ fn upstream_down_gives_gateway_error() {
         &format!("/v2/x/blobs/uploads/?digest={}", sha256_digest(&data)),
         data,
     );
-    expect_gateway_error(&r, &[502, 503], "single POST upload with the upstream down");
+    r.expect_gateway_error(&[502, 503], "single POST upload with the upstream down");
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "took {:?}",
