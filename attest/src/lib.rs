@@ -15,6 +15,7 @@
 mod digest;
 pub mod dsse;
 mod error;
+mod evidence;
 pub mod provenance;
 pub mod simple_signing;
 pub mod statement;
@@ -23,6 +24,7 @@ mod verify;
 
 pub use digest::{Algorithm, Digest, DigestError, DigestHasher};
 pub use error::VerifyError;
+pub use evidence::{Evidence, Verdict};
 pub use provenance::Provenance;
 pub use statement::Statement;
 pub use trust::{IdentityRule, NamedKey, SubjectMatcher, Trust};

@@ -1,6 +1,6 @@
 //! SLSA provenance (v0.2 and v1) normalised into one [`Provenance`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::VerifyError;
@@ -10,7 +10,7 @@ pub const SLSA_V02: &str = "https://slsa.dev/provenance/v0.2";
 pub const SLSA_V1: &str = "https://slsa.dev/provenance/v1";
 
 /// Where an artifact came from, whichever SLSA version said so.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Provenance {
     pub predicate_type: String,
     pub builder_id: String,

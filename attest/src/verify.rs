@@ -7,7 +7,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sigstore_types::{Bundle, Sha256Hash};
 use sigstore_verify::{
@@ -22,7 +22,7 @@ use crate::trust::Trust;
 use crate::{Algorithm, Digest, VerifyError};
 
 /// Who made a verified signature.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Signer {
     /// A configured public key, by its name.
@@ -32,7 +32,7 @@ pub enum Signer {
 }
 
 /// The transparency-log entry that anchored a signature, when one was verified.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TlogInfo {
     pub log_index: Option<u64>,
     /// Seconds since the Unix epoch.
@@ -402,22 +402,58 @@ pub fn verify_envelope(
     envelope_json: &[u8],
     subject: &Digest,
 ) -> Result<Verified, VerifyError> {
+    verify_attestation(trust, envelope_json, None, None, subject)
+}
+
+/// Verifies a DSSE envelope as cosign stores it in an `.att` layer: the envelope, and the
+/// layer's certificate and Rekor bundle annotations when present.
+pub fn verify_attestation(
+    trust: &Trust,
+    envelope_json: &[u8],
+    certificate: Option<&str>,
+    rekor_bundle: Option<&str>,
+    subject: &Digest,
+) -> Result<Verified, VerifyError> {
     let env = Envelope::parse(envelope_json)?;
     let statement = statement_of(&env.payload_type, &env.payload, subject)?;
-    // A bare envelope carries no log entry: key signatures are checked directly, keyless
-    // ones cannot be anchored in time.
     let pae = env.pae();
     let mut first_err = None;
     for s in &env.signatures {
-        let r = match &s.cert {
-            Some(_) => Err(keyless_needs_log()),
-            None => verify_key_direct(trust, &pae, &s.sig),
+        let cert = certificate.or(s.cert.as_deref());
+        let r = match (rekor_bundle, cert) {
+            // Without a log entry key signatures are checked directly; keyless ones cannot be
+            // anchored in time.
+            (None, Some(_)) => Err(keyless_needs_log()),
+            (None, None) => verify_key_direct(trust, &pae, &s.sig).map(|signer| (signer, None)),
+            (Some(rb), cert) => {
+                let mut material = json!({ "tlogEntries": [tlog_entry_from_rekor_bundle(rb)?] });
+                match cert {
+                    Some(pem) => {
+                        let certs = pem_certs(pem)?;
+                        material["x509CertificateChain"] =
+                            json!({ "certificates": [{ "rawBytes": certs[0] }] });
+                    }
+                    None => material["publicKey"] = json!({ "hint": "" }),
+                }
+                let content = json!({
+                    "payloadType": env.payload_type,
+                    "payload": b64(&env.payload),
+                    "signatures": [{ "sig": b64(&s.sig), "keyid": s.keyid.clone().unwrap_or_default() }],
+                });
+                let bundle = bundle_from(material, "dsseEnvelope", content)?;
+                verify_any(
+                    trust,
+                    &bundle,
+                    &Input::Digest(subject_input(subject)?),
+                    cert.is_some(),
+                )
+            }
         };
         match r {
-            Ok(signer) => {
+            Ok((signer, tlog)) => {
                 return Ok(Verified {
                     signer,
-                    tlog: None,
+                    tlog,
                     statement: Some(statement),
                 });
             }

@@ -30,6 +30,38 @@ pub struct FileConfig {
     pub repositories: Vec<FileRepository>,
     #[serde(default)]
     pub environments: Vec<FileEnvironment>,
+    pub trust: Option<FileTrust>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTrust {
+    /// A Sigstore `trusted_root.json` (Fulcio CAs, Rekor/CT keys, TSAs), relative to the file.
+    pub trusted_root: Option<Spanned<String>>,
+    #[serde(default)]
+    pub keys: Vec<FileKey>,
+    #[serde(default)]
+    pub identities: Vec<FileIdentity>,
+    #[serde(default)]
+    pub builders: Vec<Spanned<String>>,
+    /// Refuse pushed evidence that does not verify (default true).
+    pub refuse_unverified: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileKey {
+    pub name: Spanned<String>,
+    pub path: Option<Spanned<String>>,
+    pub pem: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileIdentity {
+    pub issuer: Spanned<String>,
+    pub subject: Option<Spanned<String>>,
+    pub subject_regex: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -115,6 +147,16 @@ pub struct Config {
     pub upstream: Option<UpstreamConfig>,
     pub repositories: Vec<RepositoryRule>,
     pub environments: Vec<Environment>,
+    pub trust: TrustConfig,
+}
+
+/// What evidence is verified against, and the digest that names this trust configuration
+/// in every verdict reached under it.
+#[derive(Debug, Clone)]
+pub struct TrustConfig {
+    pub trust: std::sync::Arc<tollgate_attest::Trust>,
+    pub digest: tollgate_attest::Digest,
+    pub refuse_unverified: bool,
 }
 
 /// A configuration error, located in its file where it has a location.
@@ -128,6 +170,19 @@ pub struct ConfigError {
 struct Source<'a> {
     name: &'a str,
     text: &'a str,
+}
+
+impl Source<'_> {
+    /// Resolves a path written in the file relative to the file's directory.
+    fn path(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            return p.to_path_buf();
+        }
+        Path::new(self.name)
+            .parent()
+            .map_or_else(|| p.to_path_buf(), |d| d.join(p))
+    }
 }
 
 impl Source<'_> {
@@ -393,6 +448,8 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         envs
     };
 
+    let trust = validate_trust(file.trust, src)?;
+
     Ok(Config {
         listen,
         data,
@@ -402,6 +459,112 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         upstream,
         repositories,
         environments,
+        trust,
+    })
+}
+
+fn validate_trust(t: Option<FileTrust>, src: &Source<'_>) -> Result<TrustConfig, ConfigError> {
+    use tollgate_attest::{IdentityRule, NamedKey, SubjectMatcher, Trust};
+    let t = t.unwrap_or(FileTrust {
+        trusted_root: None,
+        keys: Vec::new(),
+        identities: Vec::new(),
+        builders: Vec::new(),
+        refuse_unverified: None,
+    });
+    // What the digest covers: every piece of trust material, in order.
+    let mut fingerprint = serde_json::Map::new();
+    let root = match &t.trusted_root {
+        Some(p) => {
+            let path = src.path(p.get_ref());
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| src.at(p.span(), format!("trusted_root {}: {e}", path.display())))?;
+            fingerprint.insert(
+                "root".into(),
+                tollgate_attest::Digest::sha256_of(text.as_bytes())
+                    .to_string()
+                    .into(),
+            );
+            Some((text, p.span()))
+        }
+        None => None,
+    };
+    let mut keys = Vec::new();
+    let mut key_prints = Vec::new();
+    for k in &t.keys {
+        let pem = match (&k.path, &k.pem) {
+            (Some(p), None) => {
+                let path = src.path(p.get_ref());
+                std::fs::read_to_string(&path)
+                    .map_err(|e| src.at(p.span(), format!("key {}: {e}", path.display())))?
+            }
+            (None, Some(pem)) => pem.get_ref().clone(),
+            _ => return Err(src.at(k.name.span(), "a key needs exactly one of path or pem")),
+        };
+        let key = NamedKey::from_pem(k.name.get_ref(), &pem)
+            .map_err(|e| src.at(k.name.span(), e.to_string()))?;
+        if keys.iter().any(|x: &NamedKey| x.name == key.name) {
+            return Err(src.at(
+                k.name.span(),
+                format!("key {:?} is declared twice", key.name),
+            ));
+        }
+        key_prints.push(serde_json::json!([
+            key.name,
+            hex::encode(key.key.as_bytes())
+        ]));
+        keys.push(key);
+    }
+    fingerprint.insert("keys".into(), key_prints.into());
+    let mut identities = Vec::new();
+    let mut id_prints = Vec::new();
+    for i in &t.identities {
+        let subject = match (&i.subject, &i.subject_regex) {
+            (Some(s), None) => SubjectMatcher::Exact(s.get_ref().clone()),
+            (None, Some(r)) => SubjectMatcher::regex(r.get_ref())
+                .map_err(|e| src.at(r.span(), format!("subject_regex: {e}")))?,
+            _ => {
+                return Err(src.at(
+                    i.issuer.span(),
+                    "an identity needs exactly one of subject or subject_regex",
+                ));
+            }
+        };
+        id_prints.push(serde_json::json!([
+            i.issuer.get_ref(),
+            i.subject.as_ref().map(|s| s.get_ref()),
+            i.subject_regex.as_ref().map(|s| s.get_ref())
+        ]));
+        identities.push(IdentityRule {
+            issuer: i.issuer.get_ref().clone(),
+            subject,
+        });
+    }
+    fingerprint.insert("identities".into(), id_prints.into());
+    let builders: Vec<String> = t.builders.iter().map(|b| b.get_ref().clone()).collect();
+    fingerprint.insert("builders".into(), builders.clone().into());
+    let trust = Trust::new(
+        keys,
+        root.as_ref().map(|(text, _)| text.as_str()),
+        identities,
+        builders,
+    )
+    .map_err(|e| match &root {
+        Some((_, span)) => src.at(span.clone(), e.to_string()),
+        None => ConfigError {
+            location: src.name.to_string(),
+            message: e.to_string(),
+        },
+    })?;
+    let digest = tollgate_attest::Digest::sha256_of(
+        serde_json::Value::Object(fingerprint)
+            .to_string()
+            .as_bytes(),
+    );
+    Ok(TrustConfig {
+        trust: std::sync::Arc::new(trust),
+        digest,
+        refuse_unverified: t.refuse_unverified.unwrap_or(true),
     })
 }
 

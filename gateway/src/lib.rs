@@ -15,6 +15,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod evidence;
 pub mod metrics;
 pub mod oci;
 pub mod serve;

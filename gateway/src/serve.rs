@@ -92,15 +92,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .with_context(|| format!("listening on {}", config.listen))?
-        .tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let bound = listener.local_addr()?;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let mode = match &config.upstream {
         Some(u) => format!("upstream {}", u.url),
         None => format!("embedded store in {}", config.data.display()),
     };
-    tracing::info!(listen = %config.listen, %mode, "tollgate serving");
+    tracing::info!(listen = %bound, %mode, "tollgate serving");
     let app = Arc::new(App {
         auth: Auth::new(Arc::clone(&store), config.anonymous_pull),
         config,
@@ -109,6 +110,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics,
         uploads: Uploads::default(),
     });
+    match crate::evidence::reverify_stale(&app) {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(verdicts = n, trust = %app.config.trust.digest, "re-verified evidence under the current trust configuration")
+        }
+        Err(e) => tracing::error!(error = %e, "re-verifying evidence failed"),
+    }
     let sweeper = Arc::clone(&app);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
@@ -161,8 +169,17 @@ pub fn token_create(data: &Path, name: &str, roles: &[String]) -> anyhow::Result
     Ok(token)
 }
 
+/// Opens the store of an existing data directory (commands that only read or revoke must not
+/// create one).
+fn open_existing(data: &Path) -> anyhow::Result<RedbStore> {
+    if !data.join(STORE_FILE).exists() {
+        bail!("{} holds no Tollgate store", data.display());
+    }
+    open_store(data)
+}
+
 pub fn token_revoke(data: &Path, name: &str) -> anyhow::Result<()> {
-    let store = open_store(data)?;
+    let store = open_existing(data)?;
     if !store.revoke_token(name)? {
         bail!("no token named {name:?}");
     }
@@ -170,5 +187,5 @@ pub fn token_revoke(data: &Path, name: &str) -> anyhow::Result<()> {
 }
 
 pub fn token_list(data: &Path) -> anyhow::Result<Vec<tollgate_store::TokenRecord>> {
-    Ok(open_store(data)?.list_tokens()?)
+    Ok(open_existing(data)?.list_tokens()?)
 }

@@ -17,6 +17,20 @@ pub enum ReasonCode {
     DeleteDisabled,
     /// The caller's token has no role granting this action on this repository.
     RoleMissing,
+    // Evidence verdicts, one per `tollgate_attest::VerifyError` code.
+    EvidenceMalformed,
+    SignatureInvalid,
+    SignerUntrusted,
+    CertificateExpired,
+    CertificateUntrusted,
+    TlogEntryInvalid,
+    TlogEntryMissing,
+    SubjectMismatch,
+    ProvenanceBuilderUntrusted,
+    ProvenanceSourceMismatch,
+    TimestampUntrusted,
+    EvidenceUnsupported,
+    TrustMaterialMissing,
 }
 
 impl ReasonCode {
@@ -26,6 +40,19 @@ impl ReasonCode {
         ReasonCode::ArtifactImmutable,
         ReasonCode::DeleteDisabled,
         ReasonCode::RoleMissing,
+        ReasonCode::EvidenceMalformed,
+        ReasonCode::SignatureInvalid,
+        ReasonCode::SignerUntrusted,
+        ReasonCode::CertificateExpired,
+        ReasonCode::CertificateUntrusted,
+        ReasonCode::TlogEntryInvalid,
+        ReasonCode::TlogEntryMissing,
+        ReasonCode::SubjectMismatch,
+        ReasonCode::ProvenanceBuilderUntrusted,
+        ReasonCode::ProvenanceSourceMismatch,
+        ReasonCode::TimestampUntrusted,
+        ReasonCode::EvidenceUnsupported,
+        ReasonCode::TrustMaterialMissing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -35,7 +62,30 @@ impl ReasonCode {
             ReasonCode::ArtifactImmutable => "artifact-immutable",
             ReasonCode::DeleteDisabled => "delete-disabled",
             ReasonCode::RoleMissing => "role-missing",
+            ReasonCode::EvidenceMalformed => "evidence-malformed",
+            ReasonCode::SignatureInvalid => "signature-invalid",
+            ReasonCode::SignerUntrusted => "signer-untrusted",
+            ReasonCode::CertificateExpired => "certificate-expired",
+            ReasonCode::CertificateUntrusted => "certificate-untrusted",
+            ReasonCode::TlogEntryInvalid => "tlog-entry-invalid",
+            ReasonCode::TlogEntryMissing => "tlog-entry-missing",
+            ReasonCode::SubjectMismatch => "subject-mismatch",
+            ReasonCode::ProvenanceBuilderUntrusted => "provenance-builder-untrusted",
+            ReasonCode::ProvenanceSourceMismatch => "provenance-source-mismatch",
+            ReasonCode::TimestampUntrusted => "timestamp-untrusted",
+            ReasonCode::EvidenceUnsupported => "evidence-unsupported",
+            ReasonCode::TrustMaterialMissing => "trust-material-missing",
         }
+    }
+
+    /// The code for a string form, as stored in records.
+    pub fn from_code(code: &str) -> Option<ReasonCode> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == code)
+    }
+
+    /// The reason for an evidence verification failure.
+    pub fn of(e: &tollgate_attest::VerifyError) -> ReasonCode {
+        Self::from_code(e.code()).unwrap_or(ReasonCode::EvidenceMalformed)
     }
 }
 
@@ -66,6 +116,17 @@ mod tests {
                 "{s}"
             );
             assert_eq!(serde_json::to_string(c).unwrap(), format!("\"{s}\""));
+            assert_eq!(ReasonCode::from_code(s), Some(*c));
+        }
+    }
+
+    #[test]
+    fn every_evidence_code_has_a_reason() {
+        for code in tollgate_attest::VerifyError::CODES {
+            assert!(
+                ReasonCode::from_code(code).is_some(),
+                "{code} has no ReasonCode"
+            );
         }
     }
 }

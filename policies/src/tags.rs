@@ -46,7 +46,13 @@ fn is_digest_tag(tag: &Tag) -> bool {
 }
 
 impl TagRules {
+    /// Whether `tag` may never be rebound. Digest tags (cosign's `.sig`/`.att`/`.sbom`, the
+    /// referrers fallback) grow as evidence is appended, so they are never immutable; the
+    /// evidence they carried is kept by subject and protected with it.
     pub fn is_immutable(&self, tag: &Tag) -> bool {
+        if is_digest_tag(tag) {
+            return false;
+        }
         let t = tag.as_str();
         self.immutable.iter().any(|p| p.matches(t)) && !self.mutable.iter().any(|p| p.matches(t))
     }
@@ -84,6 +90,7 @@ mod tests {
         assert!(r.is_immutable(&tag("1.0.0")));
         assert!(r.is_immutable(&tag("main")));
         assert!(!r.is_immutable(&tag("latest")));
+        assert!(!r.is_immutable(&tag(&format!("sha256-{}.sig", "a".repeat(64)))));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! # tollgate-store
 //!
 //! Owns persistence. Narrow traits say what Tollgate keeps — [`ArtifactStore`] (manifests,
-//! tags, blob links, referrers), [`TokenStore`] (API tokens, only as hashes) — and each backend
+//! tags, blob links, referrers), [`EvidenceStore`] (verdicts on signatures and attestations, by
+//! subject), [`TokenStore`] (API tokens, only as hashes) — and each backend
 //! implements all of them and passes the one shared test suite (`testsuite`): [`RedbStore`],
 //! the embedded default (ACID, durable on commit), and [`MemoryStore`] for tests and ephemeral
 //! runs. [`FsBlobs`] keeps blob bytes content-addressed on local disk for embedded mode.
@@ -25,5 +26,8 @@ pub use model::*;
 pub const SCHEMA_VERSION: u64 = 1;
 
 /// Everything a backend provides.
-pub trait Store: ArtifactStore + TokenStore + Send + Sync + std::fmt::Debug {}
-impl<T: ArtifactStore + TokenStore + Send + Sync + std::fmt::Debug> Store for T {}
+pub trait Store:
+    ArtifactStore + EvidenceStore + TokenStore + Send + Sync + std::fmt::Debug
+{
+}
+impl<T: ArtifactStore + EvidenceStore + TokenStore + Send + Sync + std::fmt::Debug> Store for T {}

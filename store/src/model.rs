@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use tollgate_attest::Digest;
+use tollgate_attest::{Digest, Evidence, Verdict};
 use tollgate_policies::{RepoName, RoleGrant, Tag};
 
 /// Errors a backend reports. Conflicts are values the caller turns into answers; the rest are
@@ -140,4 +140,34 @@ pub trait TokenStore {
     fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
     /// Marks the token revoked; false if no such token.
     fn revoke_token(&self, name: &str) -> Result<bool>;
+}
+
+/// A piece of evidence about `subject` and the verdict reached on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceRecord {
+    pub subject: Digest,
+    /// The manifest that carried the evidence, or the sha256 of a posted document.
+    pub evidence_digest: Digest,
+    /// Which layer (signature) of that manifest.
+    pub index: u32,
+    /// Where it was pushed; `None` when posted through the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<RepoName>,
+    pub evidence: Evidence,
+    pub verdict: Verdict,
+    /// The trust configuration the verdict was reached under.
+    pub trust_digest: Digest,
+    pub recorded_at_ms: i64,
+}
+
+/// Verified evidence, by the subject it speaks about (which need not exist yet).
+pub trait EvidenceStore {
+    /// Records (or replaces) the verdict on one piece of evidence.
+    fn put_evidence(&self, rec: &EvidenceRecord) -> Result<()>;
+    /// Everything recorded about `subject`, in evidence-digest order.
+    fn evidence_for(&self, subject: &Digest) -> Result<Vec<EvidenceRecord>>;
+    /// Every record, for re-verification when trust changes.
+    fn all_evidence(&self) -> Result<Vec<EvidenceRecord>>;
+    /// Drops what a deleted evidence manifest said.
+    fn delete_evidence(&self, subject: &Digest, evidence_digest: &Digest) -> Result<usize>;
 }

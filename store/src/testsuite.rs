@@ -8,7 +8,8 @@ use tollgate_attest::Digest;
 use tollgate_policies::{RepoName, Tag};
 
 use crate::{
-    ArtifactStore, ManifestRecord, StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore,
+    ArtifactStore, EvidenceRecord, EvidenceStore, ManifestRecord, StoreError, TagBinding,
+    TagOutcome, TokenRecord, TokenStore,
 };
 
 #[macro_export]
@@ -26,6 +27,7 @@ macro_rules! __backend_suite {
             blob_links,
             tokens,
             concurrent_binders_one_winner,
+            evidence_by_subject,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -274,4 +276,49 @@ pub fn concurrent_binders_one_winner<S: ArtifactStore + Send + Sync + 'static>(s
         Some(winners[0].1.clone())
     );
     assert_eq!(s.list_artifacts(&r).unwrap().len(), 1);
+}
+
+pub fn evidence_by_subject<S: EvidenceStore>(s: S) {
+    let subject = Digest::sha256_of(b"image");
+    let other = Digest::sha256_of(b"other image");
+    let sig = Digest::sha256_of(b"sig manifest");
+    let rec = |subject: &Digest, index: u32, verified: bool| EvidenceRecord {
+        subject: subject.clone(),
+        evidence_digest: sig.clone(),
+        index,
+        repository: Some(repo("dev/app")),
+        evidence: tollgate_attest::Evidence::SigstoreBundle {
+            bundle: "{}".into(),
+        },
+        verdict: tollgate_attest::Verdict {
+            verified,
+            reason: (!verified).then(|| "signer-untrusted".to_string()),
+            message: None,
+            signer: None,
+            tlog: None,
+            predicate_type: None,
+            provenance: None,
+        },
+        trust_digest: Digest::sha256_of(b"trust"),
+        recorded_at_ms: 1,
+    };
+    // evidence may arrive before (and without) its subject
+    s.put_evidence(&rec(&subject, 0, true)).unwrap();
+    s.put_evidence(&rec(&subject, 1, false)).unwrap();
+    s.put_evidence(&rec(&other, 0, true)).unwrap();
+    let got = s.evidence_for(&subject).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].verdict.reason.as_deref(), Some("signer-untrusted"));
+    // re-recording replaces
+    s.put_evidence(&rec(&subject, 1, true)).unwrap();
+    assert!(
+        s.evidence_for(&subject)
+            .unwrap()
+            .iter()
+            .all(|r| r.verdict.verified)
+    );
+    assert_eq!(s.all_evidence().unwrap().len(), 3);
+    assert_eq!(s.delete_evidence(&subject, &sig).unwrap(), 2);
+    assert!(s.evidence_for(&subject).unwrap().is_empty());
+    assert_eq!(s.evidence_for(&other).unwrap().len(), 1);
 }

@@ -516,7 +516,7 @@ fn referrers_over_http() {
 
     http.push_blob("dev/ref", &Blob::empty().data);
     let sig = Blob::new(
-        "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "application/vnd.example.signature.v1+json",
         b"{\"sig\":1}".to_vec(),
     );
     let sbom = Blob::new(
@@ -528,7 +528,7 @@ fn referrers_over_http() {
     let mut ann = BTreeMap::new();
     ann.insert("org.example.kind".to_string(), "signature".to_string());
     let (sig_m, sig_d) = artifact_manifest(
-        "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "application/vnd.example.signature.v1+json",
         &sig,
         Some(subject.manifest_descriptor()),
         &ann,
@@ -571,7 +571,7 @@ fn referrers_over_http() {
         .expect("sig listed");
     assert_eq!(
         sig_entry["artifactType"],
-        "application/vnd.dev.sigstore.bundle.v0.3+json"
+        "application/vnd.example.signature.v1+json"
     );
     assert_eq!(sig_entry["size"], sig_m.len());
     assert_eq!(

@@ -9,7 +9,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_policies::{Action, RoleGrant};
-use tollgate_store::{ArtifactEntry, StoreError};
+use tollgate_store::{ArtifactEntry, EvidenceRecord, StoreError};
 
 use crate::app::{AppState, now_ms};
 use crate::auth::{self, Principal};
@@ -20,6 +20,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/artifacts", get(list_artifacts))
         .route("/artifacts/{digest}", get(get_artifact))
+        .route(
+            "/artifacts/{digest}/attestations",
+            axum::routing::post(post_attestation),
+        )
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{name}", delete(revoke_token))
         .route("/environments", get(environments))
@@ -69,6 +73,77 @@ fn entry_json(e: &ArtifactEntry) -> Value {
     })
 }
 
+fn evidence_json(r: &EvidenceRecord) -> Value {
+    let v = &r.verdict;
+    let mut out = json!({
+        "kind": r.evidence.kind(),
+        "verified": v.verified,
+        "reason": v.reason,
+        "message": v.message,
+        "signer": v.signer,
+        "evidence_digest": r.evidence_digest,
+        "repository": r.repository,
+        "trust_digest": r.trust_digest,
+        "recorded_at": rfc3339(r.recorded_at_ms),
+    });
+    if let Some(t) = &v.tlog {
+        out["tlog"] = json!({
+            "log_index": t.log_index,
+            "integrated_time": rfc3339(t.integrated_time.saturating_mul(1000)),
+        });
+    }
+    if let Some(p) = &v.predicate_type {
+        out["predicate_type"] = json!(p);
+    }
+    if let Some(p) = &v.provenance {
+        out["provenance"] = json!(p);
+    }
+    out
+}
+
+/// The record of one digest: where it is, and the evidence about it with its verdicts.
+pub fn artifact_record(
+    app: &AppState,
+    p: Option<&Principal>,
+    d: &tollgate_attest::Digest,
+) -> ApiResult<Option<Value>> {
+    let entries: Vec<Value> = app
+        .store
+        .artifact(d)?
+        .iter()
+        .filter(|e| app.auth.authorize(p, Action::Pull, &e.repository).is_ok())
+        .map(entry_json)
+        .collect();
+    let evidence = app.store.evidence_for(d)?;
+    // Evidence pushed into a repository is shown to those who may read it; posted
+    // evidence (no repository) to any authenticated caller.
+    let visible: Vec<&EvidenceRecord> = evidence
+        .iter()
+        .filter(|r| {
+            r.repository
+                .as_ref()
+                .is_none_or(|repo| app.auth.authorize(p, Action::Pull, repo).is_ok())
+        })
+        .collect();
+    if entries.is_empty() && visible.is_empty() {
+        return Ok(None);
+    }
+    let (attestations, signatures): (Vec<&EvidenceRecord>, Vec<&EvidenceRecord>) = visible
+        .iter()
+        .partition(|r| r.verdict.predicate_type.is_some());
+    let provenance = visible
+        .iter()
+        .find(|r| r.verdict.verified && r.verdict.provenance.is_some())
+        .map(|r| &r.verdict.provenance);
+    Ok(Some(json!({
+        "digest": d,
+        "repositories": entries,
+        "signatures": signatures.iter().map(|r| evidence_json(r)).collect::<Vec<_>>(),
+        "attestations": attestations.iter().map(|r| evidence_json(r)).collect::<Vec<_>>(),
+        "provenance": provenance,
+    })))
+}
+
 async fn get_artifact(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -77,25 +152,55 @@ async fn get_artifact(
     let p = principal(&app, &headers)?;
     let d = parse_digest(&digest)?;
     app.auth.require_principal(p.as_deref())?;
-    // Only the repositories the caller may read are shown; none visible reads as not found.
-    let entries: Vec<Value> = app
-        .store
-        .artifact(&d)?
-        .iter()
-        .filter(|e| {
-            app.auth
-                .authorize(p.as_deref(), Action::Pull, &e.repository)
-                .is_ok()
-        })
-        .map(entry_json)
-        .collect();
-    if entries.is_empty() {
-        return Err(ApiError::new(
+    match artifact_record(&app, p.as_deref(), &d)? {
+        Some(v) => Ok(axum::Json(v).into_response()),
+        None => Err(ApiError::new(
             ErrorCode::NotFound,
             format!("no artifact {d} in any repository you can read"),
+        )),
+    }
+}
+
+/// Evidence for any artifact — OCI or not — from build systems that do not push referrers:
+/// a DSSE envelope or a Sigstore bundle, verified now and recorded by subject digest.
+async fn post_attestation(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(digest): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let d = parse_digest(&digest)?;
+    let principal = app.auth.require_principal(p.as_deref())?;
+    // Pushing evidence needs push rights where the artifact lives, or anywhere for an
+    // artifact Tollgate holds in no repository.
+    let repos: Vec<_> = app
+        .store
+        .artifact(&d)?
+        .into_iter()
+        .map(|e| e.repository)
+        .collect();
+    let allowed = if repos.is_empty() {
+        principal.grants.iter().any(|g| g.role.allows(Action::Push))
+    } else {
+        repos.iter().any(|r| principal.may(Action::Push, r))
+    };
+    if !allowed {
+        return Err(ApiError::denied(
+            tollgate_policies::ReasonCode::RoleMissing,
+            format!("token {:?} may not add evidence to {d}", principal.name),
         ));
     }
-    Ok(axum::Json(json!({ "digest": d, "repositories": entries })).into_response())
+    if body.len() > 4 * 1024 * 1024 {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "evidence documents are limited to 4 MiB",
+        ));
+    }
+    let rec = crate::evidence::examine_posted(&app, &d, &body)?;
+    app.store.put_evidence(&rec)?;
+    tracing::info!(subject = %d, actor = %principal.name, kind = rec.evidence.kind(), verified = rec.verdict.verified, "evidence posted");
+    Ok((StatusCode::CREATED, axum::Json(evidence_json(&rec))).into_response())
 }
 
 #[derive(Deserialize)]

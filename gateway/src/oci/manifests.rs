@@ -353,11 +353,16 @@ pub async fn put(
             return Err(tag_conflict(t, repo, &existing));
         }
     }
-    match &ctx.app.backend {
-        Backend::Embedded(_) => check_references(ctx, repo, &parsed)?,
-        Backend::Upstream(_) => {
-            put_upstream(ctx, repo, &digest.to_string(), &parsed.media_type, &bytes).await?
-        }
+    if let Backend::Embedded(_) = &ctx.app.backend {
+        check_references(ctx, repo, &parsed)?;
+    }
+    // Evidence is verified once, here, before anything about it is accepted.
+    let evidence = match crate::evidence::subject_of(tag, parsed.subject.as_ref()) {
+        Some(subject) => crate::evidence::examine(ctx.app, repo, &digest, &subject, &bytes).await?,
+        None => Vec::new(),
+    };
+    if let Backend::Upstream(_) = &ctx.app.backend {
+        put_upstream(ctx, repo, &digest.to_string(), &parsed.media_type, &bytes).await?;
     }
     let record = ManifestRecord {
         digest: digest.clone(),
@@ -382,6 +387,9 @@ pub async fn put(
             ));
         }
         Err(e) => return Err(e.into()),
+    }
+    for rec in &evidence {
+        ctx.app.store.put_evidence(rec)?;
     }
     if let (Some(t), Backend::Upstream(_)) = (tag, &ctx.app.backend) {
         // The tag is ours now; mirror it upstream so direct readers of the upstream see it too.
@@ -543,6 +551,13 @@ pub async fn delete(ctx: &Ctx<'_>, repo: &RepoName, reference: &str) -> ApiResul
             if let Some(subject) = &rec.subject {
                 protect_subject(ctx, repo, subject, &d)?;
             }
+            // The subjects this manifest was evidence for, to drop its verdicts with it.
+            let tags = store.tags_of(repo, &d)?;
+            let subjects: Vec<Digest> = tags
+                .iter()
+                .filter_map(|t| crate::evidence::subject_of(Some(t), None))
+                .chain(rec.subject.clone())
+                .collect();
             if let Backend::Upstream(up) = &ctx.app.backend {
                 let resp = up
                     .send(
@@ -562,6 +577,9 @@ pub async fn delete(ctx: &Ctx<'_>, repo: &RepoName, reference: &str) -> ApiResul
                 }
             }
             store.delete_manifest(repo, &d)?;
+            for subject in &subjects {
+                store.delete_evidence(subject, &d)?;
+            }
             tracing::info!(%repo, digest = %d, actor = %ctx.actor(), "manifest deleted");
         }
     }

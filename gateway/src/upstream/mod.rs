@@ -76,6 +76,8 @@ pub struct Upstream {
     timeout: Duration,
     /// Bearer tokens by scope, with their expiry.
     tokens: Mutex<HashMap<String, (String, Instant)>>,
+    /// The upstream's last Bearer challenge (realm, service), to renew tokens proactively.
+    challenge: Mutex<Option<HashMap<String, String>>>,
     metrics: Arc<Metrics>,
 }
 
@@ -111,6 +113,7 @@ impl Upstream {
             basic,
             timeout: cfg.timeout,
             tokens: Mutex::new(HashMap::new()),
+            challenge: Mutex::new(None),
             metrics,
         })
     }
@@ -247,15 +250,19 @@ impl Upstream {
                 if resp.status() != StatusCode::UNAUTHORIZED
                     || !self.fetch_token(&resp, scope).await?
                 {
-                    return Ok(resp);
+                    resp
+                } else {
+                    let again = body
+                        .replay()
+                        .ok_or_else(|| UpstreamError::Invalid("body not replayable".into()))?;
+                    self.send_once(&method, &uri, &headers, again, scope, None)
+                        .await?
                 }
-                let again = body
-                    .replay()
-                    .ok_or_else(|| UpstreamError::Invalid("body not replayable".into()))?;
-                self.send_once(&method, &uri, &headers, again, scope, None)
-                    .await?
             }
             (None, ReqBody::Stream(s)) => {
+                // A streamed body cannot be replayed after a challenge: renew the token first
+                // if the upstream is known to want one and the cached one has lapsed.
+                self.ensure_token(scope).await?;
                 let progress = Arc::new(Progress::new());
                 let body = ProgressBody {
                     inner: s,
@@ -296,6 +303,30 @@ impl Upstream {
         let Some(params) = parse_bearer_challenge(challenge) else {
             return Ok(false);
         };
+        if let Ok(mut c) = self.challenge.lock() {
+            *c = Some(params.clone());
+        }
+        self.request_token(&params, scope).await
+    }
+
+    /// Fetches a token for `scope` ahead of a request that cannot be retried, when the
+    /// upstream has challenged before and no valid token is cached.
+    async fn ensure_token(&self, scope: &str) -> Result<(), UpstreamError> {
+        if self.cached_token(scope).is_some() {
+            return Ok(());
+        }
+        let known = self.challenge.lock().ok().and_then(|c| c.clone());
+        if let Some(params) = known {
+            self.request_token(&params, scope).await?;
+        }
+        Ok(())
+    }
+
+    async fn request_token(
+        &self,
+        params: &HashMap<String, String>,
+        scope: &str,
+    ) -> Result<bool, UpstreamError> {
         let Some(realm) = params.get("realm") else {
             return Ok(false);
         };

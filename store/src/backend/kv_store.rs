@@ -8,8 +8,8 @@ use tollgate_policies::{RepoName, Tag};
 
 use super::{Kv, KvRead, Table};
 use crate::{
-    ArtifactEntry, ArtifactStore, ManifestRecord, Result, SCHEMA_VERSION, StoreError, TagBinding,
-    TagOutcome, TokenRecord, TokenStore,
+    ArtifactEntry, ArtifactStore, EvidenceRecord, EvidenceStore, ManifestRecord, Result,
+    SCHEMA_VERSION, StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore,
 };
 
 /// The store over a key-value backend.
@@ -377,6 +377,52 @@ impl<K: Kv> TokenStore for KvStore<K> {
             rec.revoked = true;
             w.put(Table::Tokens, name, &encode(&rec)?)?;
             Ok(true)
+        })
+    }
+}
+
+fn evidence_key(subject: &Digest, evidence: &Digest, index: u32) -> String {
+    key3(
+        &subject.to_string(),
+        &evidence.to_string(),
+        &format!("{index:010}"),
+    )
+}
+
+fn decode_evidence(v: &[u8]) -> Result<EvidenceRecord> {
+    serde_json::from_slice(v).map_err(corrupt("evidence record"))
+}
+
+impl<K: Kv> EvidenceStore for KvStore<K> {
+    fn put_evidence(&self, rec: &EvidenceRecord) -> Result<()> {
+        let value = encode(rec)?;
+        let key = evidence_key(&rec.subject, &rec.evidence_digest, rec.index);
+        self.kv.write(|w| w.put(Table::Evidence, &key, &value))
+    }
+
+    fn evidence_for(&self, subject: &Digest) -> Result<Vec<EvidenceRecord>> {
+        let prefix = key2(&subject.to_string(), "");
+        let rows = self
+            .kv
+            .read(|r| r.scan(Table::Evidence, &prefix, None, usize::MAX))?;
+        rows.iter().map(|(_, v)| decode_evidence(v)).collect()
+    }
+
+    fn all_evidence(&self) -> Result<Vec<EvidenceRecord>> {
+        let rows = self
+            .kv
+            .read(|r| r.scan(Table::Evidence, "", None, usize::MAX))?;
+        rows.iter().map(|(_, v)| decode_evidence(v)).collect()
+    }
+
+    fn delete_evidence(&self, subject: &Digest, evidence_digest: &Digest) -> Result<usize> {
+        let prefix = key3(&subject.to_string(), &evidence_digest.to_string(), "");
+        self.kv.write(|w| {
+            let rows = w.scan(Table::Evidence, &prefix, None, usize::MAX)?;
+            for (k, _) in &rows {
+                w.delete(Table::Evidence, k)?;
+            }
+            Ok(rows.len())
         })
     }
 }

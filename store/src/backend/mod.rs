@@ -30,10 +30,12 @@ pub enum Table {
     Tokens,
     /// sha256 hex → name
     TokenHashes,
+    /// subject \0 evidence digest \0 index (10 digits) → EvidenceRecord JSON
+    Evidence,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 10] = [
+    pub(crate) const ALL: [Table; 11] = [
         Table::Meta,
         Table::Manifests,
         Table::RepoManifests,
@@ -44,6 +46,7 @@ impl Table {
         Table::Referrers,
         Table::Tokens,
         Table::TokenHashes,
+        Table::Evidence,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -58,6 +61,7 @@ impl Table {
             Table::Referrers => "referrers",
             Table::Tokens => "tokens",
             Table::TokenHashes => "token_hashes",
+            Table::Evidence => "evidence",
         }
     }
 
