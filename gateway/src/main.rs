@@ -38,6 +38,24 @@ enum Command {
         #[arg(long)]
         log_format: Option<String>,
     },
+    /// Verify a signature, bundle or attestation offline and print a JSON verdict
+    /// (exit 0 verified, 1 not verified, 2 usage or input error).
+    Verify(tollgate::verify_cli::VerifyArgs),
+    /// Show what a running gateway knows about an artifact: where it is, who signed it, and
+    /// which commit, CI job and builder produced it.
+    Inspect {
+        /// repo:tag, repo@sha256:… or sha256:…
+        reference: String,
+        /// The gateway's base URL
+        #[arg(long, default_value = "http://127.0.0.1:5000")]
+        url: String,
+        /// API token (or TOLLGATE_TOKEN)
+        #[arg(long, env = "TOLLGATE_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Print the record as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage API tokens in a data directory (while no gateway runs on it; otherwise use
     /// the /api/v1/tokens API).
     Token {
@@ -116,6 +134,36 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Verify(args) => {
+            return match tollgate::verify_cli::run(&args) {
+                Ok((verdict, ok)) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&verdict).unwrap_or_default()
+                    );
+                    if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("tollgate verify: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+        Command::Inspect {
+            reference,
+            url,
+            token,
+            json,
+        } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(tollgate::inspect::inspect(&url, &reference, &token, json)))
+            .map(|text| print!("{text}")),
         Command::Token { command } => match command {
             TokenCommand::Create { data, name, roles } => {
                 tollgate::serve::token_create(&data, &name, &roles).map(|t| println!("{t}"))

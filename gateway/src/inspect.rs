@@ -1,0 +1,190 @@
+//! `tollgate inspect REF`: the per-digest record of a running gateway, for a person.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+async fn call(
+    url: &str,
+    method: Method,
+    token: &str,
+) -> anyhow::Result<(StatusCode, http::HeaderMap, Bytes)> {
+    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let req = Request::builder()
+        .method(method)
+        .uri(url)
+        .header(header::ACCEPT, ACCEPT)
+        .header(
+            header::AUTHORIZATION,
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("inspect:{token}"))
+            ),
+        )
+        .body(Empty::new())?;
+    let resp = tokio::time::timeout(Duration::from_secs(30), client.request(req))
+        .await
+        .map_err(|_| anyhow::anyhow!("{url}: no answer within 30 s"))??;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = tokio::time::timeout(Duration::from_secs(30), resp.into_body().collect())
+        .await
+        .map_err(|_| anyhow::anyhow!("{url}: body not complete within 30 s"))??
+        .to_bytes();
+    Ok((status, headers, body))
+}
+
+fn oci_error(body: &[u8]) -> String {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["errors"][0]["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
+}
+
+/// Resolves `REF` (`repo:tag`, `repo@sha256:…` or `sha256:…`) to a digest.
+async fn resolve(base: &str, reference: &str, token: &str) -> anyhow::Result<String> {
+    if reference.starts_with("sha256:") || reference.starts_with("sha512:") {
+        return Ok(reference.to_string());
+    }
+    if let Some((_, d)) = reference.split_once('@') {
+        return Ok(d.to_string());
+    }
+    let (repo, tag) = match reference.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, t),
+        _ => (reference, "latest"),
+    };
+    let (status, headers, body) = call(
+        &format!("{base}/v2/{repo}/manifests/{tag}"),
+        Method::HEAD,
+        token,
+    )
+    .await?;
+    if !status.is_success() {
+        anyhow::bail!("{repo}:{tag}: {status} {}", oci_error(&body));
+    }
+    headers
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("{repo}:{tag}: the gateway sent no Docker-Content-Digest"))
+}
+
+fn line(label: &str, value: Option<&str>) -> String {
+    match value {
+        Some(v) if !v.is_empty() => format!("  {label:<14} {v}\n"),
+        _ => String::new(),
+    }
+}
+
+fn signer(v: &Value) -> String {
+    match v["kind"].as_str() {
+        Some("key") => format!("key {}", v["name"].as_str().unwrap_or("?")),
+        Some("identity") => format!(
+            "{} (issuer {})",
+            v["subject"].as_str().unwrap_or("?"),
+            v["issuer"].as_str().unwrap_or("?")
+        ),
+        _ => "unknown".into(),
+    }
+}
+
+/// Renders an artifact record for a person.
+pub fn render(record: &Value) -> String {
+    let mut out = format!("artifact {}\n", record["digest"].as_str().unwrap_or("?"));
+    for r in record["repositories"].as_array().into_iter().flatten() {
+        let tags: Vec<&str> = r["tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        out.push_str(&format!(
+            "  in {} tags [{}], pushed by {} at {}\n",
+            r["repository"].as_str().unwrap_or("?"),
+            tags.join(", "),
+            r["pushed_by"].as_str().unwrap_or("?"),
+            r["pushed_at"].as_str().unwrap_or("?")
+        ));
+    }
+    for (title, key) in [
+        ("signatures", "signatures"),
+        ("attestations", "attestations"),
+    ] {
+        let items: Vec<&Value> = record[key].as_array().into_iter().flatten().collect();
+        out.push_str(&format!("{title}: {}\n", items.len()));
+        for e in items {
+            let state = if e["verified"].as_bool() == Some(true) {
+                "verified".to_string()
+            } else {
+                format!("NOT verified ({})", e["reason"].as_str().unwrap_or("?"))
+            };
+            out.push_str(&format!(
+                "  - {} {state}, signer {}\n",
+                e["kind"].as_str().unwrap_or("?"),
+                signer(&e["signer"])
+            ));
+            if let Some(p) = e["predicate_type"].as_str() {
+                out.push_str(&format!("    predicate {p}\n"));
+            }
+            if let Some(t) = e.get("tlog").filter(|t| !t.is_null()) {
+                out.push_str(&format!(
+                    "    logged at index {} on {}\n",
+                    t["log_index"],
+                    t["integrated_time"].as_str().unwrap_or("?")
+                ));
+            }
+        }
+    }
+    match record.get("provenance").filter(|p| !p.is_null()) {
+        None => out.push_str("provenance: none verified\n"),
+        Some(p) => {
+            out.push_str("provenance:\n");
+            out.push_str(&line("builder", p["builder_id"].as_str()));
+            out.push_str(&line("build type", p["build_type"].as_str()));
+            out.push_str(&line("source", p["source_uri"].as_str()));
+            out.push_str(&line("ref", p["source_ref"].as_str()));
+            out.push_str(&line("commit", p["source_commit"].as_str()));
+            out.push_str(&line("CI job", p["invocation_id"].as_str()));
+            out.push_str(&line("run", p["run_url"].as_str()));
+            if let Some(env) = p.get("environment").filter(|e| !e.is_null()) {
+                out.push_str(&line("environment", Some(&env.to_string())));
+            }
+            out.push_str(&line("started", p["started_on"].as_str()));
+            out.push_str(&line("finished", p["finished_on"].as_str()));
+        }
+    }
+    out
+}
+
+pub async fn inspect(
+    base: &str,
+    reference: &str,
+    token: &str,
+    json: bool,
+) -> anyhow::Result<String> {
+    let base = base.trim_end_matches('/');
+    let digest = resolve(base, reference, token).await?;
+    let (status, _, body) = call(
+        &format!("{base}/api/v1/artifacts/{digest}"),
+        Method::GET,
+        token,
+    )
+    .await?;
+    if !status.is_success() {
+        anyhow::bail!("{digest}: {status} {}", oci_error(&body));
+    }
+    let record: Value = serde_json::from_slice(&body)?;
+    Ok(if json {
+        serde_json::to_string_pretty(&record)?
+    } else {
+        render(&record)
+    })
+}
