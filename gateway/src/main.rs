@@ -40,7 +40,7 @@ enum Command {
     },
     /// Verify a signature, bundle or attestation offline and print a JSON verdict
     /// (exit 0 verified, 1 not verified, 2 usage or input error).
-    Verify(tollgate::verify_cli::VerifyArgs),
+    Verify(Box<tollgate::verify_cli::VerifyArgs>),
     /// Show what a running gateway knows about an artifact: where it is, who signed it, and
     /// which commit, CI job and builder produced it.
     Inspect {
