@@ -31,21 +31,24 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt_install "${missing[@]}" ca-certificates
 fi
 
-# oras drives the artifact test; cryptography signs tokens in tests/scripts/registry_token_server.py.
-if ! python3 -c 'import oras, requests, cryptography' >/dev/null 2>&1; then
-  step "installing python oras==0.2.43, requests, cryptography"
+# oras drives the artifact test; cryptography signs tokens in tests/scripts/registry_token_server.py
+# and cosign signatures in tests/scripts/cosign_sign.py; in-toto (with securesystemslib) and
+# in-toto-attestation (with protobuf) make the DSSE SLSA provenance in tests/scripts/slsa_attest.py.
+PY_PACKAGES=(oras==0.2.43 requests cryptography in-toto==3.1.0 in-toto-attestation==0.9.3)
+if ! python3 -c 'import oras, requests, cryptography, in_toto, securesystemslib.signer, in_toto_attestation.v1.statement' >/dev/null 2>&1; then
+  step "installing python ${PY_PACKAGES[*]}"
   if ! python3 -m pip --version >/dev/null 2>&1; then
     apt_install python3-pip
   fi
   # Debian's own python3 is "externally managed" (PEP 668); pyenv's is not.
-  python3 -m pip install -q oras==0.2.43 requests cryptography \
-    || python3 -m pip install -q --break-system-packages oras==0.2.43 requests cryptography
+  python3 -m pip install -q "${PY_PACKAGES[@]}" \
+    || python3 -m pip install -q --break-system-packages "${PY_PACKAGES[@]}"
 fi
 
 step "tools"
 docker-registry --version 2>&1 | head -n1 || true
 skopeo --version
-python3 -c 'import sys, oras.version, cryptography; print("python", sys.version.split()[0], "oras", oras.version.__version__, "cryptography", cryptography.__version__)'
+python3 -c 'import sys, importlib.metadata as m, oras.version, cryptography; print("python", sys.version.split()[0], "oras", oras.version.__version__, "cryptography", cryptography.__version__, "in-toto", m.version("in-toto"), "in-toto-attestation", m.version("in-toto-attestation"), "securesystemslib", m.version("securesystemslib"))'
 command -v htpasswd
 
 # --- Rust ------------------------------------------------------------------------------------

@@ -66,6 +66,40 @@ impl Evidence {
         }
     }
 
+    /// Whether this is an attestation (a DSSE statement) rather than a plain signature,
+    /// whatever its verdict.
+    pub fn is_attestation(&self) -> bool {
+        match self {
+            Evidence::CosignSignature { .. } => false,
+            Evidence::DsseEnvelope { .. } => true,
+            Evidence::SigstoreBundle { bundle } => {
+                serde_json::from_str::<serde_json::Value>(bundle)
+                    .ok()
+                    .is_some_and(|v| v.get("dsseEnvelope").is_some())
+            }
+        }
+    }
+
+    /// The predicate type the evidence claims, read without trusting it (for showing what an
+    /// unverified attestation was about).
+    pub fn claimed_predicate_type(&self) -> Option<String> {
+        let envelope = match self {
+            Evidence::CosignSignature { .. } => return None,
+            Evidence::DsseEnvelope { envelope, .. } => {
+                serde_json::from_str::<serde_json::Value>(envelope).ok()?
+            }
+            Evidence::SigstoreBundle { bundle } => {
+                serde_json::from_str::<serde_json::Value>(bundle)
+                    .ok()?
+                    .get("dsseEnvelope")?
+                    .clone()
+            }
+        };
+        let payload = decode_base64(envelope.get("payload")?.as_str()?).ok()?;
+        let st: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+        st.get("predicateType")?.as_str().map(str::to_string)
+    }
+
     /// Recognises a posted document: a Sigstore bundle (it has `mediaType` and
     /// `verificationMaterial`) or a DSSE envelope (`payloadType`, `signatures`).
     pub fn from_document(bytes: &[u8]) -> Result<Self, VerifyError> {
@@ -127,7 +161,11 @@ impl Evidence {
     pub fn assess(&self, trust: &Trust, subject: &Digest) -> Verdict {
         let v = match self.verify(trust, subject) {
             Ok(v) => v,
-            Err(e) => return failed(&e, None, None),
+            Err(e) => {
+                let mut f = failed(&e, None, None);
+                f.predicate_type = self.claimed_predicate_type();
+                return f;
+            }
         };
         let predicate_type = v.statement.as_ref().map(|s| s.predicate_type.clone());
         let mut verdict = Verdict {

@@ -166,6 +166,14 @@ pub async fn examine(
         )
     })?;
     let trust = &app.config.trust;
+    // cosign re-pushes every earlier signature with each new one: evidence already on record
+    // for this subject is neither judged again nor recorded twice.
+    let known: Vec<Evidence> = app
+        .store
+        .evidence_for(subject)?
+        .into_iter()
+        .map(|r| r.evidence)
+        .collect();
     let mut records = Vec::new();
     for (index, layer) in doc.layers.iter().enumerate() {
         let d: Digest = match layer.digest.parse() {
@@ -188,6 +196,9 @@ pub async fn examine(
         let Some(evidence) = layer_evidence(layer, doc.artifact_type.as_deref(), &bytes) else {
             continue;
         };
+        if known.contains(&evidence) {
+            continue;
+        }
         let verdict = evidence.assess(&trust.trust, subject);
         tracing::info!(
             %repo, subject = %subject, evidence = %manifest_digest, index, kind = evidence.kind(),

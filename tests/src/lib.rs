@@ -15,6 +15,10 @@
 //!   image layout ([`make_oci_layout`]).
 //! * [`Http`] is a small blocking HTTP client with Basic/Bearer auth and OCI helpers.
 //! * [`FakeUpstream`] is an in-test upstream that lies about blob contents or never answers.
+//! * [`CosignImage`] builds cosign signature images (`.sig`); [`Tollgate::start_with_files`]
+//!   and [`Tollgate::restart_with_config`] put trust material beside the configuration file and
+//!   change the configuration across a restart; [`python3_json`] runs a helper script and reads
+//!   the JSON result it prints last.
 //!
 //! Environment:
 //! * `TOLLGATE_BIN` — the binary to test (default: `tollgate` next to the test executable's
@@ -403,6 +407,18 @@ pub fn python3_script(script: &Path, args: &[&str], envs: &[(&str, &str)]) -> Cm
     run_command(&mut cmd, Duration::from_secs(180))
 }
 
+/// Runs a helper script like [`python3_script`], asserts that it succeeded, and parses the
+/// JSON object it printed on the last line of stdout.
+#[track_caller]
+pub fn python3_json(script: &Path, args: &[&str], envs: &[(&str, &str)]) -> Value {
+    let out = python3_script(script, args, envs);
+    assert!(out.success(), "helper script failed: {out}");
+    let stdout = out.stdout_str();
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("helper script printed no JSON result ({e}): {out}"))
+}
+
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     let start = all.len().saturating_sub(lines);
@@ -677,6 +693,40 @@ impl Tollgate {
         self.spawn();
     }
 
+    /// Like [`Tollgate::start`], after writing `files` (`(name, bytes)`) into the directory
+    /// of the configuration file, so the configuration can name them by relative paths
+    /// (`path = "cosign.pub"`, `trusted_root = "trusted_root.json"`).
+    pub fn start_with_files(opts: TollgateOpts, files: &[(&str, &[u8])]) -> Tollgate {
+        let mut tg = Self::prepare(opts);
+        for (name, bytes) in files {
+            tg.write_config_file(name, bytes);
+        }
+        tg.admin_token_required = true;
+        tg.spawn();
+        tg
+    }
+
+    /// Replaces the configuration file with `toml` (and passes `--config` from now on),
+    /// then restarts on the same data directory. Files the new configuration names can be
+    /// put beside it first with [`Tollgate::write_config_file`].
+    pub fn restart_with_config(&mut self, toml: impl Into<String>) {
+        self.stop();
+        let toml = toml.into();
+        fs::write(self.config_path(), &toml).expect("write config");
+        self.opts.config = Some(toml);
+        self.spawn();
+    }
+
+    /// Writes `name` (a relative path) into the directory that holds the configuration file.
+    pub fn write_config_file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.config_dir().join(name);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).expect("mkdir beside config");
+        }
+        fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path
+    }
+
     /// Whether the server process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child
@@ -699,6 +749,10 @@ impl Tollgate {
     }
     pub fn config_path(&self) -> PathBuf {
         self.root.path().join("config.toml")
+    }
+    /// The directory of the configuration file (relative paths in it resolve from here).
+    pub fn config_dir(&self) -> PathBuf {
+        self.root.path().to_path_buf()
     }
     /// Where the server's stderr (its log) goes.
     pub fn log_path(&self) -> PathBuf {
@@ -1181,6 +1235,46 @@ impl Http {
                 .body(body),
         )
     }
+    /// `POST` with `Content-Type: application/json`.
+    pub fn post_json(&self, path: &str, body: Vec<u8>) -> Resp {
+        self.send(
+            self.request(Method::POST, path)
+                .header("Content-Type", "application/json")
+                .body(body),
+        )
+    }
+
+    /// `GET /api/v1/artifacts/{digest}`: the artifact record with its evidence.
+    pub fn artifact_record(&self, digest: &str) -> Resp {
+        self.get(&format!("/api/v1/artifacts/{digest}"))
+    }
+
+    /// `GET /v2/<repo>/tags/list` → 200; the tags (empty for an unknown repository).
+    pub fn tags(&self, repo: &str) -> Vec<String> {
+        let r = self.get(&format!("/v2/{repo}/tags/list"));
+        if r.status == 404 {
+            return Vec::new();
+        }
+        r.expect_status(200, &format!("GET tags of {repo}"));
+        r.json()["tags"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Pushes a [`CosignImage`]'s blobs, then its manifest under `reference`; the manifest
+    /// PUT's raw answer (blob uploads must succeed).
+    pub fn push_cosign_image(&self, repo: &str, reference: &str, image: &CosignImage) -> Resp {
+        self.push_blob(repo, &image.config.data);
+        for layer in &image.layers {
+            self.push_blob(repo, &layer.data);
+        }
+        self.put_manifest(repo, reference, OCI_MANIFEST, &image.manifest)
+    }
 
     // ----- OCI helpers -----
 
@@ -1508,6 +1602,20 @@ impl Resp {
         self
     }
 
+    /// Asserts 403 `DENIED` whose `detail.reason` is exactly `reason`; returns the entry.
+    #[track_caller]
+    pub fn expect_denied_reason(&self, reason: &str, what: &str) -> OciError {
+        let e = self.expect_oci_error(403, "DENIED", what);
+        assert_eq!(
+            e.detail["reason"].as_str(),
+            Some(reason),
+            "{what}: expected DENIED with detail.reason {reason:?}, got detail {} / message {:?}:\n{self}",
+            e.detail,
+            e.message
+        );
+        e
+    }
+
     /// Asserts 403 `DENIED` whose `detail` mentions `reason` (a policy reason code).
     #[track_caller]
     pub fn expect_denied(&self, reason: &str, what: &str) {
@@ -1739,6 +1847,91 @@ pub fn artifact_manifest(
     let bytes = serde_json::to_vec(&m).expect("json");
     let digest = sha256_digest(&bytes);
     (bytes, digest)
+}
+
+// ---------------------------------------------------------------------------------------------
+// evidence (cosign signature images, DSSE)
+// ---------------------------------------------------------------------------------------------
+
+/// Layer media type of a cosign signature (the blob is the simple-signing payload).
+pub const COSIGN_SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// Layer media type of a DSSE envelope (cosign `.att` layers, in-toto referrers).
+pub const DSSE_ENVELOPE: &str = "application/vnd.dsse.envelope.v1+json";
+/// Layer annotation holding a cosign signature (base64).
+pub const COSIGN_SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// Layer annotation holding cosign's Rekor offline bundle (JSON text).
+pub const COSIGN_BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
+/// Layer annotation holding a signing certificate (PEM).
+pub const COSIGN_CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+
+/// cosign's tag for evidence about `digest`: `sha256-<hex><suffix>` (`.sig`, `.att`).
+pub fn cosign_tag(digest: &str, suffix: &str) -> String {
+    format!("{}{suffix}", digest.replace(':', "-"))
+}
+
+/// A cosign signature image as `cosign sign` stores it: a config listing one diff id per
+/// layer, and one layer per signature with its annotations.
+#[derive(Debug, Clone)]
+pub struct CosignImage {
+    pub config: Blob,
+    pub layers: Vec<Blob>,
+    /// Exact manifest bytes.
+    pub manifest: Vec<u8>,
+    /// Digest of `manifest`.
+    pub digest: String,
+}
+
+impl CosignImage {
+    /// Builds the image from `(media type, blob, annotations)` per layer.
+    pub fn new(layers: &[(&str, Vec<u8>, BTreeMap<String, String>)]) -> CosignImage {
+        let diff_ids: Vec<String> = layers.iter().map(|(_, b, _)| sha256_digest(b)).collect();
+        let config = Blob::new(
+            OCI_CONFIG,
+            serde_json::to_vec(&json!({
+                "architecture": "", "os": "", "config": {},
+                "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            }))
+            .expect("json"),
+        );
+        let blobs: Vec<Blob> = layers
+            .iter()
+            .map(|(mt, b, _)| Blob::new(mt, b.clone()))
+            .collect();
+        let descriptors: Vec<Value> = blobs
+            .iter()
+            .zip(layers)
+            .map(|(blob, (_, _, ann))| {
+                let mut d = blob.descriptor();
+                if !ann.is_empty() {
+                    d["annotations"] = json!(ann);
+                }
+                d
+            })
+            .collect();
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": config.descriptor(),
+            "layers": descriptors,
+        }))
+        .expect("json");
+        let digest = sha256_digest(&manifest);
+        CosignImage {
+            config,
+            layers: blobs,
+            manifest,
+            digest,
+        }
+    }
+
+    /// A one-layer `.sig` image: `payload` with the signature (and further) annotations.
+    pub fn signature(payload: &[u8], annotations: &[(&str, &str)]) -> CosignImage {
+        let ann = annotations
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self::new(&[(COSIGN_SIMPLE_SIGNING, payload.to_vec(), ann)])
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

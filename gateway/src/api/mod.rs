@@ -128,9 +128,8 @@ pub fn artifact_record(
     if entries.is_empty() && visible.is_empty() {
         return Ok(None);
     }
-    let (attestations, signatures): (Vec<&EvidenceRecord>, Vec<&EvidenceRecord>) = visible
-        .iter()
-        .partition(|r| r.verdict.predicate_type.is_some());
+    let (attestations, signatures): (Vec<&EvidenceRecord>, Vec<&EvidenceRecord>) =
+        visible.iter().partition(|r| r.evidence.is_attestation());
     let provenance = visible
         .iter()
         .find(|r| r.verdict.verified && r.verdict.provenance.is_some())
