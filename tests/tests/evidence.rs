@@ -376,6 +376,33 @@ fn cosign_key_signature_is_verified_at_push() {
         "{v}"
     );
 
+    // a person reads the same record with `tollgate inspect`, by tag and by digest
+    let base = tg.base_url();
+    for reference in [format!("{REPO}:1.0.0"), img.digest.clone()] {
+        let out = tollgate_cli(&["inspect", "--url", &base, "--token", &token, &reference]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.success(),
+            "inspect {reference}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(&img.digest), "{text}");
+        assert!(text.contains("signatures: 1"), "{text}");
+        assert!(
+            text.contains("cosign-signature verified, signer key release"),
+            "{text}"
+        );
+    }
+    let out = tollgate_cli(&[
+        "inspect",
+        "--url",
+        &base,
+        "--token",
+        "tg_wrong",
+        &format!("{REPO}:1.0.0"),
+    ]);
+    assert!(!out.success(), "inspect with a bad token must fail");
+
     // any authenticated reader sees the record; nobody anonymous does
     let reader = tg.create_token("reader", &["reader:dev/*"]);
     let rv = record(&tg.basic("ci", &reader), &img.digest);
