@@ -205,22 +205,10 @@ pub async fn examine(
             verified = verdict.verified, reason = verdict.reason.as_deref().unwrap_or(""),
             "evidence verified"
         );
-        if !verdict.verified {
-            let reason = verdict
-                .reason
-                .as_deref()
-                .and_then(ReasonCode::from_code)
-                .unwrap_or(ReasonCode::EvidenceMalformed);
-            if trust.refuse_unverified && reason != ReasonCode::TrustMaterialMissing {
-                return Err(ApiError::denied(
-                    reason,
-                    format!(
-                        "{} for {subject} does not verify: {}",
-                        evidence.kind(),
-                        verdict.message.as_deref().unwrap_or(reason.as_str())
-                    ),
-                ));
-            }
+        if let Some(refusal) = refusal(trust, &verdict, || {
+            format!("{} for {subject}", evidence.kind())
+        }) {
+            return Err(refusal);
         }
         records.push(EvidenceRecord {
             subject: subject.clone(),
@@ -236,6 +224,31 @@ pub async fn examine(
     Ok(records)
 }
 
+/// The answer to evidence that did not verify, unless it is kept as unverified: when the
+/// trust configuration says so, or when nothing is configured to judge it.
+fn refusal(
+    trust: &crate::config::TrustConfig,
+    verdict: &tollgate_attest::Verdict,
+    what: impl FnOnce() -> String,
+) -> Option<ApiError> {
+    if verdict.verified {
+        return None;
+    }
+    let reason = verdict
+        .reason
+        .as_deref()
+        .and_then(ReasonCode::from_code)
+        .unwrap_or(ReasonCode::EvidenceMalformed);
+    if !trust.refuse_unverified || reason == ReasonCode::TrustMaterialMissing {
+        return None;
+    }
+    let message = verdict.message.as_deref().unwrap_or(reason.as_str());
+    Some(ApiError::denied(
+        reason,
+        format!("{} does not verify: {message}", what()),
+    ))
+}
+
 /// Verifies evidence posted through the API for `subject` (OCI or not).
 pub fn examine_posted(app: &App, subject: &Digest, body: &[u8]) -> ApiResult<EvidenceRecord> {
     let evidence = Evidence::from_document(body).map_err(|e| {
@@ -244,21 +257,10 @@ pub fn examine_posted(app: &App, subject: &Digest, body: &[u8]) -> ApiResult<Evi
     })?;
     let trust = &app.config.trust;
     let verdict = evidence.assess(&trust.trust, subject);
-    if !verdict.verified {
-        let reason = verdict
-            .reason
-            .as_deref()
-            .and_then(ReasonCode::from_code)
-            .unwrap_or(ReasonCode::EvidenceMalformed);
-        if trust.refuse_unverified && reason != ReasonCode::TrustMaterialMissing {
-            return Err(ApiError::denied(
-                reason,
-                verdict
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| reason.as_str().to_string()),
-            ));
-        }
+    if let Some(refusal) = refusal(trust, &verdict, || {
+        format!("{} for {subject}", evidence.kind())
+    }) {
+        return Err(refusal);
     }
     Ok(EvidenceRecord {
         subject: subject.clone(),

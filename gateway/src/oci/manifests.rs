@@ -178,17 +178,22 @@ fn manifest_response(method: &Method, media_type: &str, digest: &Digest, bytes: 
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// Parses a `/manifests/<reference>`: a malformed digest is `DIGEST_INVALID`, a malformed tag
+/// is `bad_tag` (unknown on reads, invalid on writes).
+fn parse_reference(reference: &str, bad_tag: ErrorCode) -> ApiResult<Reference> {
+    reference
+        .parse()
+        .map_err(|e: tollgate_policies::NameError| match e {
+            tollgate_policies::NameError::Digest(d) => {
+                ApiError::new(ErrorCode::DigestInvalid, d.to_string())
+            }
+            other => ApiError::new(bad_tag, other.to_string()),
+        })
+}
+
 pub async fn get(ctx: &Ctx<'_>, repo: &RepoName, reference: &str) -> ApiResult<Response> {
     ctx.authorize(Action::Pull, repo)?;
-    let reference: Reference =
-        reference
-            .parse()
-            .map_err(|e: tollgate_policies::NameError| match e {
-                tollgate_policies::NameError::Digest(d) => {
-                    ApiError::new(ErrorCode::DigestInvalid, d.to_string())
-                }
-                other => ApiError::new(ErrorCode::ManifestUnknown, other.to_string()),
-            })?;
+    let reference = parse_reference(reference, ErrorCode::ManifestUnknown)?;
     let store = &ctx.app.store;
     let digest = match &reference {
         Reference::Digest(d) => Some(d.clone()),
@@ -298,15 +303,7 @@ pub async fn put(
     body: Body,
 ) -> ApiResult<Response> {
     ctx.authorize(Action::Push, repo)?;
-    let reference: Reference =
-        reference
-            .parse()
-            .map_err(|e: tollgate_policies::NameError| match e {
-                tollgate_policies::NameError::Digest(d) => {
-                    ApiError::new(ErrorCode::DigestInvalid, d.to_string())
-                }
-                other => ApiError::new(ErrorCode::ManifestInvalid, other.to_string()),
-            })?;
+    let reference = parse_reference(reference, ErrorCode::ManifestInvalid)?;
     let rule = ctx.app.config.rule_for(repo);
     // Cheap refusals first, before reading the body.
     if let Reference::Tag(t) = &reference {
@@ -502,15 +499,7 @@ pub async fn delete(ctx: &Ctx<'_>, repo: &RepoName, reference: &str) -> ApiResul
             format!("deletes are disabled for {repo}"),
         ));
     }
-    let reference: Reference =
-        reference
-            .parse()
-            .map_err(|e: tollgate_policies::NameError| match e {
-                tollgate_policies::NameError::Digest(d) => {
-                    ApiError::new(ErrorCode::DigestInvalid, d.to_string())
-                }
-                other => ApiError::new(ErrorCode::ManifestUnknown, other.to_string()),
-            })?;
+    let reference = parse_reference(reference, ErrorCode::ManifestUnknown)?;
     let store = &ctx.app.store;
     match reference {
         Reference::Tag(t) => {
