@@ -13,7 +13,7 @@ use tollgate_policies::{Action, ReasonCode, RepoName};
 use super::{Ctx, empty, parse_digest};
 use crate::app::Backend;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::upstream::{ReqBody, VerifiedStream, scope};
+use crate::upstream::{ReqBody, scope, verified_stream};
 
 const CHUNK: usize = 256 * 1024;
 
@@ -135,7 +135,7 @@ pub async fn get(ctx: &Ctx<'_>, repo: &RepoName, digest: &str) -> ApiResult<Resp
             if ctx.method == Method::HEAD {
                 return b.body(Body::empty()).map_err(ApiError::internal);
             }
-            let stream = VerifiedStream::new(
+            let stream = verified_stream(
                 Box::pin(up.body_stream(resp.into_body())),
                 d.clone(),
                 len,
