@@ -45,11 +45,23 @@ if ! python3 -c 'import oras, requests, cryptography, in_toto, securesystemslib.
     || python3 -m pip install -q --break-system-packages "${PY_PACKAGES[@]}"
 fi
 
+# node runs the loopback Sigstore mock (Fulcio, Rekor, TSA, OIDC) in tests/sigstore-mock and its
+# @sigstore/cli signs keyless bundles for tests/tests/keyless.rs; npm ci installs both from the lock.
+if ! command -v node >/dev/null 2>&1; then
+  step "installing nodejs npm"
+  apt_install nodejs npm
+fi
+if [ ! -d tests/sigstore-mock/node_modules ]; then
+  step "npm ci --prefix tests/sigstore-mock"
+  npm ci --prefix tests/sigstore-mock --no-audit --no-fund
+fi
+
 step "tools"
 docker-registry --version 2>&1 | head -n1 || true
 skopeo --version
 python3 -c 'import sys, importlib.metadata as m, oras.version, cryptography; print("python", sys.version.split()[0], "oras", oras.version.__version__, "cryptography", cryptography.__version__, "in-toto", m.version("in-toto"), "in-toto-attestation", m.version("in-toto-attestation"), "securesystemslib", m.version("securesystemslib"))'
 command -v htpasswd
+echo "node $(node --version)"
 
 # --- Rust ------------------------------------------------------------------------------------
 step "cargo fmt --check"
@@ -64,4 +76,14 @@ cargo build --workspace
 step "cargo test (unit + end-to-end)"
 # The e2e tests find target/<profile>/tollgate next to their own executable (or $TOLLGATE_BIN);
 # in this script a missing external tool is a failure, never a skip.
-TOLLGATE_E2E_REQUIRE_TOOLS=1 cargo test --workspace
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+TOLLGATE_E2E_REQUIRE_TOOLS=1 cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (cargo prints one per test binary, the last often a
+# doc-test run with nothing in it).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\n%d passed, %d failed\n", p, f }' "$log"
+exit "$rc"
