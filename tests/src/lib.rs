@@ -19,6 +19,11 @@
 //!   and [`Tollgate::restart_with_config`] put trust material beside the configuration file and
 //!   change the configuration across a restart; [`python3_json`] runs a helper script and reads
 //!   the JSON result it prints last.
+//! * [`SigstoreMock`] runs `sigstore-mock/server.js` (node): a loopback Fulcio, Rekor, RFC 3161
+//!   TSA and GitHub-Actions-style OIDC token endpoint with fresh keys per instance; its
+//!   [`SigstoreMock::attest`] signs an in-toto statement keylessly with the real `@sigstore/cli`
+//!   into a Sigstore bundle (needs `npm ci --prefix tests/sigstore-mock`, which
+//!   `scripts/test.sh` runs).
 //!
 //! Environment:
 //! * `TOLLGATE_BIN` — the binary to test (default: `tollgate` next to the test executable's
@@ -2096,6 +2101,222 @@ fn serve_lying(mut stream: TcpStream, blob_len: usize, requests: &Mutex<Vec<Stri
     let _ = stream.read(&mut chunk);
 }
 
+// ---------------------------------------------------------------------------------------------
+// keyless Sigstore: mock Fulcio + Rekor + TSA + OIDC, and @sigstore/cli
+// ---------------------------------------------------------------------------------------------
+
+/// The certificate identity (SAN) [`SigstoreMock`]'s Fulcio issues.
+pub const MOCK_IDENTITY: &str = "ci@tollgate.test";
+/// The OIDC issuer [`SigstoreMock`]'s Fulcio records in its certificates.
+pub const MOCK_OIDC_ISSUER: &str = "https://oidc.tollgate.test";
+/// Media type (and artifact type) of a Sigstore bundle v0.3.
+pub const SIGSTORE_BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// `_type` of an in-toto Statement v1.
+pub const INTOTO_STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+
+/// `tests/sigstore-mock`: the mock server and its npm packages.
+pub fn sigstore_mock_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sigstore-mock")
+}
+
+/// Returns true if `node` is on `PATH` and the mock's npm packages are installed (the
+/// `@sigstore/cli` launcher and `@sigstore/mock`); otherwise skips or fails like
+/// [`require_tools`].
+pub fn require_sigstore_mock() -> bool {
+    if !require_tools(&["node"]) {
+        return false;
+    }
+    let dir = sigstore_mock_dir();
+    let installed = dir.join("node_modules/.bin/sigstore").is_file()
+        && dir
+            .join("node_modules/@sigstore/mock/package.json")
+            .is_file();
+    if installed {
+        true
+    } else {
+        skip_or_fail(&format!(
+            "npm packages in {} (`npm ci --prefix tests/sigstore-mock --no-audit --no-fund`)",
+            dir.display()
+        ))
+    }
+}
+
+/// An in-toto Statement v1 about one subject (`name`, `sha256:<hex>` digest).
+pub fn intoto_statement(name: &str, digest: &str, predicate_type: &str, predicate: Value) -> Value {
+    json!({
+        "_type": INTOTO_STATEMENT_V1,
+        "subject": [{"name": name, "digest": {"sha256": digest_hex(digest)}}],
+        "predicateType": predicate_type,
+        "predicate": predicate,
+    })
+}
+
+/// `sigstore-mock/server.js` on a free loopback port: mock Fulcio (`/api/v2/signingCert`),
+/// Rekor (`/api/v1/log/entries`), TSA (`/api/v1/timestamp`) and an OIDC token endpoint
+/// (`/oidc/token`) issuing tokens for [`MOCK_IDENTITY`] from [`MOCK_OIDC_ISSUER`]. Each instance
+/// makes its own keys and writes the matching `trusted_root.json`. Killed on drop (its log
+/// printed when the test failed).
+#[derive(Debug)]
+pub struct SigstoreMock {
+    child: Child,
+    port: u16,
+    root: TempDir,
+}
+
+impl SigstoreMock {
+    /// Starts the server and waits until `GET /oidc/token` answers 200 (it writes its files
+    /// before it listens).
+    pub fn start() -> SigstoreMock {
+        let root = tempfile::Builder::new()
+            .prefix("tollgate-e2e-sigstore-")
+            .tempdir()
+            .expect("tempdir");
+        let out = root.path().join("out");
+        fs::create_dir_all(&out).expect("mkdir");
+        let command = |port: u16| {
+            let mut cmd = Command::new("node");
+            cmd.arg(sigstore_mock_dir().join("server.js"))
+                .arg(port.to_string())
+                .arg(&out);
+            cmd
+        };
+        let (child, port) = spawn_helper_server(
+            "sigstore mock (node server.js)",
+            &root.path().join("sigstore-mock.log"),
+            command,
+            "/oidc/token",
+            |status| status == 200,
+        );
+        let mock = SigstoreMock { child, port, root };
+        assert!(
+            mock.trusted_root_path().is_file(),
+            "sigstore mock wrote no {}",
+            mock.trusted_root_path().display()
+        );
+        mock
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    /// `http://127.0.0.1:<port>`: the Fulcio, Rekor and TSA URL alike.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+    /// The `trusted_root.json` describing this instance's CA, log, CT log and TSA.
+    pub fn trusted_root_path(&self) -> PathBuf {
+        self.root.path().join("out").join("trusted_root.json")
+    }
+    /// The bytes of [`SigstoreMock::trusted_root_path`].
+    pub fn trusted_root(&self) -> Vec<u8> {
+        fs::read(self.trusted_root_path()).expect("read trusted_root.json")
+    }
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.root.path().join("sigstore-mock.log")).unwrap_or_default()
+    }
+
+    /// Signs `statement` keylessly with `@sigstore/cli attest` against this instance — an
+    /// identity token from the OIDC endpoint (the GitHub Actions environment contract), a
+    /// Fulcio certificate, a Rekor `intoto` entry and an RFC 3161 timestamp — and returns the
+    /// Sigstore bundle (v0.3, DSSE) it wrote.
+    pub fn attest(&self, statement: &Value) -> Vec<u8> {
+        let name = unique();
+        let dir = self.root.path().join("attest");
+        fs::create_dir_all(&dir).expect("mkdir");
+        let statement_path = dir.join(format!("{name}.statement.json"));
+        let bundle_path = dir.join(format!("{name}.bundle.json"));
+        fs::write(
+            &statement_path,
+            serde_json::to_vec(statement).expect("json"),
+        )
+        .expect("write statement");
+        let url = self.url();
+        let mut cmd = Command::new(sigstore_mock_dir().join("node_modules/.bin/sigstore"));
+        cmd.arg("attest")
+            .arg(&statement_path)
+            .args(["--fulcio-url", &url, "--rekor-url", &url])
+            .args(["--tsa-server-url", &url, "--timeout", "60"])
+            .arg("-o")
+            .arg(&bundle_path)
+            .env("CI", "true")
+            .env("ACTIONS_ID_TOKEN_REQUEST_URL", format!("{url}/oidc/token"))
+            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "x");
+        let out = run_command(&mut cmd, Duration::from_secs(180));
+        assert!(
+            out.success(),
+            "sigstore attest failed: {out}\n--- sigstore mock log ---\n{}",
+            tail(&self.log(), 40)
+        );
+        let bundle = fs::read(&bundle_path)
+            .unwrap_or_else(|e| panic!("sigstore attest wrote no bundle ({e}): {out}"));
+        let v: Value = serde_json::from_slice(&bundle)
+            .unwrap_or_else(|e| panic!("sigstore attest wrote no JSON bundle ({e}): {out}"));
+        assert_eq!(v["mediaType"], SIGSTORE_BUNDLE_V03, "bundle: {v}");
+        assert!(
+            v["dsseEnvelope"]["payload"].is_string(),
+            "bundle without a DSSE envelope: {v}"
+        );
+        bundle
+    }
+}
+
+impl Drop for SigstoreMock {
+    fn drop(&mut self) {
+        kill_child(&mut self.child);
+        if thread::panicking() {
+            eprintln!(
+                "===== sigstore mock log for failed test {} =====\n{}\n===== end =====",
+                current_test_name(),
+                tail(&self.log(), 60)
+            );
+        }
+    }
+}
+
+const BASE64_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 with padding.
+pub fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(
+                    BASE64_ALPHABET[(n >> (18 - 6 * i)) as usize & 63],
+                ));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes standard base64 (padding optional); `None` on any other character.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let v = BASE64_ALPHABET.iter().position(|&a| a == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -2136,6 +2357,21 @@ mod tests {
         assert_eq!(metric_series(text, "x_total{a=\"b\"}"), Some(3.0));
         assert_eq!(metric_series(text, "x_total"), Some(2.0));
         assert_eq!(metric_series(text, "x_total{a=\"c\"}"), None);
+    }
+
+    #[test]
+    fn base64_roundtrip() {
+        assert_eq!(base64_encode(b""), "");
+        assert_eq!(base64_encode(b"f"), "Zg==");
+        assert_eq!(base64_encode(b"fo"), "Zm8=");
+        assert_eq!(base64_encode(b"foo"), "Zm9v");
+        assert_eq!(base64_encode(b"foob"), "Zm9vYg==");
+        for n in 0..40 {
+            let data = pseudo_random_bytes(n, n as u64);
+            assert_eq!(base64_decode(&base64_encode(&data)), Some(data));
+        }
+        assert_eq!(base64_decode("Zm9vYg"), Some(b"foob".to_vec()));
+        assert_eq!(base64_decode("Zm9v!"), None);
     }
 
     #[test]
