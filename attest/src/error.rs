@@ -103,6 +103,8 @@ impl From<sigstore_verify::Error> for VerifyError {
             E::Timestamp(T::NoVerifiedTimestamp(_)) => VerifyError::TlogEntryMissing(msg),
             E::Timestamp(_) => VerifyError::TimestampUntrusted(msg),
             E::UnsupportedArtifact(_) | E::UnsupportedBundle(_) => VerifyError::Unsupported(msg),
+            // The trust material cannot judge this evidence: say so, don't blame the evidence.
+            E::InvalidTrustRoot(_) | E::TrustRoot(_) => VerifyError::NoTrustMaterial(msg),
             _ => VerifyError::Malformed(msg),
         }
     }

@@ -485,6 +485,11 @@ pub fn verify_provenance(trust: &Trust, v: &Verified) -> Result<Provenance, Veri
         Signer::Identity { subject, .. } => {
             let signer_name = subject.split_once('@').map_or(subject.as_str(), |(n, _)| n);
             let signer_ref = subject.split_once('@').map(|(_, r)| r);
+            if !subject.starts_with("https://") {
+                return Err(VerifyError::ProvenanceBuilderUntrusted(format!(
+                    "provenance was signed by {subject}, which is not a builder identity"
+                )));
+            }
             if !signer_ref.is_some_and(|r| r.starts_with("refs/tags/v")) {
                 return Err(VerifyError::ProvenanceBuilderUntrusted(format!(
                     "builder {subject} is not referenced at a release tag"

@@ -279,11 +279,19 @@ pub fn run(a: &VerifyArgs) -> Result<(serde_json::Value, bool), UsageError> {
     let v = best.ok_or_else(|| UsageError("no evidence found".into()))?;
     let ok = v.verified;
     let mut out = json!({ "subject": subject });
+    let integrated = v
+        .tlog
+        .as_ref()
+        .map(|t| crate::api::rfc3339(t.integrated_time.saturating_mul(1000)));
     if let (Some(obj), serde_json::Value::Object(vm)) = (
         out.as_object_mut(),
         serde_json::to_value(&v).unwrap_or_default(),
     ) {
         obj.extend(vm);
+    }
+    // Times read the same as in the API's records.
+    if let Some(t) = integrated {
+        out["tlog"]["integrated_time"] = json!(t);
     }
     Ok((out, ok))
 }

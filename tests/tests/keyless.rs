@@ -703,7 +703,11 @@ fn tollgate_verify_keyless_bundle_offline() {
     assert_eq!(v["predicate_type"], TEST_RESULT, "{out}");
     let (index, time) = bundle_tlog(&bundle);
     assert_eq!(v["tlog"]["log_index"], index, "{out}");
-    assert_eq!(v["tlog"]["integrated_time"], time, "{out}");
+    assert_eq!(
+        v["tlog"]["integrated_time"],
+        rfc3339(time).as_str(),
+        "{out}"
+    );
 
     let (code, v, out) = verify(
         &file,
