@@ -95,6 +95,13 @@ impl From<sigstore_verify::Error> for VerifyError {
             E::Certificate(C::NotYetValid { .. } | C::Expired { .. }) => {
                 VerifyError::CertificateExpired(msg)
             }
+            // webpki reports a leaf used outside its validity as a chain failure; only its
+            // text tells (CertExpired / CertNotValidYet at the verified signing time).
+            E::Certificate(C::ChainInvalid(ref m))
+                if m.contains("CertExpired") || m.contains("CertNotValidYet") =>
+            {
+                VerifyError::CertificateExpired(msg)
+            }
             E::Certificate(_) | E::TrustedCertificate(_) => VerifyError::CertificateUntrusted(msg),
             E::TransparencyLog(_) => VerifyError::TlogEntryInvalid(msg),
             E::Timestamp(T::OutsideAuthorityValidity { .. }) => {

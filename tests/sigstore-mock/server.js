@@ -8,6 +8,7 @@
 // TSA's genTime is whole seconds, as Go-built TSAs (sigstore's timestamp-authority) encode it;
 // @sigstore/mock adds milliseconds, which RFC 3161 allows but the Rust sigstore-tsa 0.15 parser
 // refuses. SIGSTORE_MOCK_TSA_FRACTIONAL=1 keeps the milliseconds.
+// SIGSTORE_MOCK_CA_OFFSET_SECS shifts Fulcio's clock (see below).
 const http = require('http'), fs = require('fs'), crypto = require('crypto');
 const m = require('@sigstore/mock');
 const { generateKeyPair } = require('@sigstore/mock/dist/util/key');
@@ -18,7 +19,10 @@ const b64u = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
 (async () => {
   const kp = generateKeyPair('prime256v1');
   const ctlog = await m.initializeCTLog(kp);
-  const ca = await m.initializeCA(kp, ctlog);
+  // SIGSTORE_MOCK_CA_OFFSET_SECS=-3600 makes Fulcio issue certificates that expired long before
+  // Rekor and the TSA stamp the signature: a signing time outside the certificate's validity.
+  const caOffset = Number(process.env.SIGSTORE_MOCK_CA_OFFSET_SECS || 0);
+  const ca = await m.initializeCA(kp, ctlog, caOffset ? new Date(Date.now() + caOffset * 1000) : undefined);
   const tlog = await m.initializeTLog(base, kp);
   const tsa = await m.initializeTSA(kp);
   if (process.env.SIGSTORE_MOCK_TSA_FRACTIONAL !== '1')

@@ -2167,6 +2167,12 @@ impl SigstoreMock {
     /// Starts the server and waits until `GET /oidc/token` answers 200 (it writes its files
     /// before it listens).
     pub fn start() -> SigstoreMock {
+        Self::start_with_env(&[])
+    }
+
+    /// [`SigstoreMock::start`] with extra environment for `server.js` (for example
+    /// `SIGSTORE_MOCK_CA_OFFSET_SECS`).
+    pub fn start_with_env(env: &[(&str, &str)]) -> SigstoreMock {
         let root = tempfile::Builder::new()
             .prefix("tollgate-e2e-sigstore-")
             .tempdir()
@@ -2177,7 +2183,8 @@ impl SigstoreMock {
             let mut cmd = Command::new("node");
             cmd.arg(sigstore_mock_dir().join("server.js"))
                 .arg(port.to_string())
-                .arg(&out);
+                .arg(&out)
+                .envs(env.iter().copied());
             cmd
         };
         let (child, port) = spawn_helper_server(

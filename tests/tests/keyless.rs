@@ -413,6 +413,49 @@ fn keyless_bundle_for_another_file_is_refused() {
     assert_no_record(&http, &b, "B after A's bundle was recorded");
 }
 
+/// Fulcio's clock an hour behind: the 10-minute certificate had expired long before Rekor and
+/// the TSA stamped the signature, so the signing time lies outside its validity.
+#[test]
+fn keyless_signature_made_after_the_certificate_expired_is_refused() {
+    if !require_sigstore_mock() {
+        return;
+    }
+    let work = TempDir::new().expect("tempdir");
+    let mock = SigstoreMock::start_with_env(&[("SIGSTORE_MOCK_CA_OFFSET_SECS", "-3600")]);
+    let tg = start_tollgate(&mock.trusted_root(), &[MOCK], &[]);
+    let pusher = tg.create_token("ci", &["pusher:*"]);
+    let http = tg.basic("ci", &pusher);
+    let (file, digest) = release_file(work.path(), "late.tar.gz", 7);
+    let bundle = mock.attest(&test_result_statement("late.tar.gz", &digest));
+    http.post_json(&attestations_path(&digest), bundle.clone())
+        .expect_denied_reason(
+            "certificate-expired",
+            "signed after the certificate expired",
+        );
+    assert_no_record(&http, &digest, "after certificate-expired");
+    // and the offline verifier agrees
+    let root = work.path().join("trusted_root.json");
+    std::fs::write(&root, mock.trusted_root()).expect("write root");
+    let bundle_path = work.path().join("late.bundle.json");
+    std::fs::write(&bundle_path, &bundle).expect("write bundle");
+    let out = tollgate_cli(&[
+        "verify",
+        "--trusted-root",
+        root.to_str().expect("utf-8"),
+        "--bundle",
+        bundle_path.to_str().expect("utf-8"),
+        "--artifact",
+        file.to_str().expect("utf-8"),
+        "--certificate-identity",
+        MOCK_IDENTITY,
+        "--certificate-oidc-issuer",
+        MOCK_OIDC_ISSUER,
+    ]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    assert_eq!(v["reason"], "certificate-expired", "{v}");
+}
+
 #[test]
 fn keyless_bundle_against_another_trusted_root_is_refused() {
     if !require_sigstore_mock() {
