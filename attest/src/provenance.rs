@@ -98,10 +98,10 @@ impl Provenance {
                     .get("invocation")
                     .and_then(|i| i.get("environment"))
                     .filter(|e| !e.is_null())
-                    .cloned();
+                    .map(trim_environment);
                 let run_url = environment
                     .as_ref()
-                    .and_then(github_run_url)
+                    .and_then(|e| github_run_url(e, source_uri.as_deref()))
                     .or_else(|| invocation_id.as_deref().and_then(run_url_from));
                 Ok(Provenance {
                     predicate_type: SLSA_V02.into(),
@@ -146,10 +146,11 @@ impl Provenance {
                     .or_else(|| s(p, &["runDetails", "metadata", "invocationID"]));
                 let internal = def.get("internalParameters").and_then(|i| i.get("github"));
                 let environment = internal.filter(|e| !e.is_null()).cloned();
-                let run_url = invocation_id
-                    .as_deref()
-                    .and_then(run_url_from)
-                    .or_else(|| environment.as_ref().and_then(github_run_url));
+                let run_url = invocation_id.as_deref().and_then(run_url_from).or_else(|| {
+                    environment
+                        .as_ref()
+                        .and_then(|e| github_run_url(e, source_uri.as_deref()))
+                });
                 Ok(Provenance {
                     predicate_type: SLSA_V1.into(),
                     builder_id,
@@ -178,10 +179,25 @@ impl Provenance {
     }
 }
 
-/// GitHub-style environments carry the server, repository and run id: the run's URL.
-fn github_run_url(env: &Value) -> Option<String> {
+/// The build environment as recorded: a GitHub environment without the whole triggering
+/// event, which is large and says nothing about where the build ran.
+fn trim_environment(env: &Value) -> Value {
+    let mut env = env.clone();
+    if let Some(m) = env.as_object_mut() {
+        m.remove("github_event_payload");
+    }
+    env
+}
+
+/// GitHub-style environments carry the server, repository and run id: the run's URL. Older
+/// ones name no repository; the source repository on github.com stands in.
+fn github_run_url(env: &Value, source_uri: Option<&str>) -> Option<String> {
     let server = s(env, &["github_server_url"]).unwrap_or_else(|| "https://github.com".into());
-    let repo = s(env, &["github_repository"])?;
+    let repo = s(env, &["github_repository"]).or_else(|| {
+        source_uri?
+            .strip_prefix("git+https://github.com/")
+            .map(str::to_string)
+    })?;
     let run = env.get("github_run_id").and_then(|v| {
         v.as_str()
             .map(str::to_string)
@@ -211,6 +227,58 @@ pub fn normalise_source_uri(uri: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The SLSA v0.2 statement of slsa-github-generator's generic generator (the shared
+    /// fixture), read for its facts; its signature is verified elsewhere.
+    #[test]
+    fn reads_slsa_v02_from_the_generic_generator() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/dsse-slsa/slsa-v0.2-dsse-embedded-cert/annotated-tag.intoto.jsonl"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let env = crate::dsse::Envelope::parse(text.lines().next().unwrap().as_bytes()).unwrap();
+        let st = Statement::parse(&env.payload).unwrap();
+        assert_eq!(st.type_, crate::statement::STATEMENT_V01);
+        assert_eq!(st.subject.len(), 2);
+        let p = Provenance::from_statement(&st).unwrap();
+        assert_eq!(
+            p.builder_id,
+            "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml@refs/tags/v1.2.2"
+        );
+        assert_eq!(
+            p.builder_name(),
+            "https://github.com/slsa-framework/slsa-github-generator/.github/workflows/generator_generic_slsa3.yml"
+        );
+        assert_eq!(
+            p.build_type.as_deref(),
+            Some("https://github.com/slsa-framework/slsa-github-generator/generic@v1")
+        );
+        assert_eq!(
+            p.source_uri.as_deref(),
+            Some("git+https://github.com/asraa/slsa-on-github-test")
+        );
+        assert_eq!(p.source_ref.as_deref(), Some("refs/tags/v1.5.0"));
+        assert_eq!(
+            p.source_commit.as_deref(),
+            Some("f24af35a7c714f1b4eeb53afefb57fa11bd5c95c")
+        );
+        assert_eq!(p.invocation_id.as_deref(), Some("4069568961-1"));
+        assert_eq!(
+            p.run_url.as_deref(),
+            Some("https://github.com/asraa/slsa-on-github-test/actions/runs/4069568961/attempts/1")
+        );
+        let env = p.environment.unwrap();
+        assert_eq!(env["github_ref"], "refs/tags/v1.5.0");
+        assert!(
+            env.get("github_event_payload").is_none(),
+            "the event payload is not kept"
+        );
+        assert_eq!(
+            normalise_source_uri("github.com/asraa/slsa-on-github-test"),
+            p.source_uri.unwrap()
+        );
+    }
 
     #[test]
     fn splits_refs() {
