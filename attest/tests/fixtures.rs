@@ -505,3 +505,50 @@ fn key_signed_envelope_verifies_and_forgeries_do_not() {
         "provenance-builder-untrusted"
     );
 }
+
+// ---- an ed25519 cosign key ----
+
+/// An ed25519 cosign signature made with OpenSSL (`openssl pkeyutl -sign -rawin` over the
+/// payload below), an independent signer; the signing library here makes no ed25519 keys.
+const ED25519_PUB: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAaoNF6wOS8ZrtBHidZo4124hlQdNxzvPeraaMrvvuaHc=\n-----END PUBLIC KEY-----\n";
+const ED25519_OTHER_PUB: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAvTBGUXDG2Dk6WL9X66o4WZEyZpgd+f7YNTBPTLMOCQw=\n-----END PUBLIC KEY-----\n";
+const ED25519_SIG: &str =
+    "R5AY/5dCaaFjZ8uHw9NsdBE2jCK63kaycHcEZjuH8JQ6cB4Ei6rDAJz7WKuSZjADjlAlACaDBvAB2L/975uSDQ==";
+
+#[test]
+fn cosign_signature_with_an_ed25519_key() {
+    let image = Digest::sha256_of(b"an image manifest");
+    let payload = format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"r/app"}},"image":{{"docker-manifest-digest":"{image}"}},"type":"cosign container image signature"}},"optional":null}}"#
+    );
+    let trust = Trust::new(
+        vec![NamedKey::from_pem("ed", ED25519_PUB).unwrap()],
+        None,
+        vec![],
+        vec![],
+    )
+    .unwrap();
+    let s = CosignSignature {
+        payload: payload.as_bytes(),
+        signature: ED25519_SIG,
+        certificate: None,
+        chain: None,
+        rekor_bundle: None,
+    };
+    let (v, _) = verify_cosign(&trust, &s, &image).unwrap();
+    assert_eq!(v.signer, Signer::Key { name: "ed".into() });
+    let wrong = Trust::new(
+        vec![NamedKey::from_pem("o", ED25519_OTHER_PUB).unwrap()],
+        None,
+        vec![],
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(code(verify_cosign(&wrong, &s, &image)), "signer-untrusted");
+    let edited = payload.replace("r/app", "r/evil");
+    let e = CosignSignature {
+        payload: edited.as_bytes(),
+        ..s
+    };
+    assert_eq!(code(verify_cosign(&trust, &e, &image)), "signer-untrusted");
+}
