@@ -2280,6 +2280,82 @@ impl Drop for SigstoreMock {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// keyless cosign signatures (legacy `.sig` tags) against the mock: scripts/cosign_keyless_sign.py
+// ---------------------------------------------------------------------------------------------
+
+/// Layer annotation holding the rest of a signing certificate's chain (PEM).
+pub const COSIGN_CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+
+/// [`require_sigstore_mock`] plus the python modules `cosign_keyless_sign.py` imports.
+pub fn require_keyless_cosign_signer() -> bool {
+    require_sigstore_mock()
+        && require_python_module("cryptography")
+        && require_python_module("requests")
+}
+
+/// The manifest PUT a helper script made (its JSON result, or the result's `push` object), as
+/// a [`Resp`] for the usual assertions.
+#[track_caller]
+pub fn script_push_resp(result: &Value) -> Resp {
+    let push = result.get("push").unwrap_or(result);
+    Resp {
+        method: "PUT".into(),
+        url: format!(
+            "(script) manifests/{}",
+            push["reference"].as_str().unwrap_or_default()
+        ),
+        status: push["status"]
+            .as_u64()
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or_else(|| panic!("no push status in script result {result}")),
+        headers: HeaderMap::new(),
+        body: push["body"]
+            .as_str()
+            .unwrap_or_default()
+            .as_bytes()
+            .to_vec(),
+    }
+}
+
+impl SigstoreMock {
+    /// Signs `digest` keylessly the way `cosign sign` (v1/v2, no key) does, with
+    /// `scripts/cosign_keyless_sign.py` against this instance (an OIDC token, a Fulcio
+    /// certificate for an ephemeral key, a Rekor `hashedrekord` entry and its offline bundle),
+    /// and pushes the `.sig` image to `repo` on `host` with Basic auth (`ci`, `token`);
+    /// `extra` are further script options (`--tag-digest`, `--tamper-bundle`, `--drop-bundle`,
+    /// `--out DIR`, `--no-push`). Returns the script's JSON result; the push's status is in
+    /// `result["push"]` (see [`script_push_resp`]).
+    #[track_caller]
+    pub fn cosign_keyless_sign(
+        &self,
+        host: &str,
+        token: &str,
+        repo: &str,
+        digest: &str,
+        extra: &[&str],
+    ) -> Value {
+        let url = self.url();
+        let mut args: Vec<&str> = vec![host, repo, "--digest", digest, "--sigstore", &url];
+        args.extend_from_slice(extra);
+        let out = python3_script(
+            &scripts_dir().join("cosign_keyless_sign.py"),
+            &args,
+            &[("TOLLGATE_TOKEN", token)],
+        );
+        assert!(
+            out.success(),
+            "cosign_keyless_sign.py failed: {out}\n--- sigstore mock log ---\n{}",
+            tail(&self.log(), 40)
+        );
+        let stdout = out.stdout_str();
+        let last = stdout.lines().last().unwrap_or_default();
+        serde_json::from_str(last).unwrap_or_else(|e| {
+            panic!("cosign_keyless_sign.py printed no JSON result ({e}): {out}")
+        })
+    }
+}
+
 const BASE64_ALPHABET: &[u8; 64] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

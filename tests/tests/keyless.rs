@@ -799,3 +799,348 @@ fn tollgate_verify_keyless_bundle_offline() {
     let (code, _, out) = verify(&file, &["--certificate-identity", MOCK_IDENTITY]);
     assert_eq!(code, Some(2), "identity without issuer: {out}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// legacy cosign keyless signatures: a `.sig` tag whose simple-signing layer carries a Fulcio
+// certificate and a Rekor offline bundle (`scripts/cosign_keyless_sign.py` against the mock)
+// ---------------------------------------------------------------------------------------------
+
+/// The `.sig` manifest digest a keyless signing script result pushed.
+fn sig_manifest_digest(result: &Value) -> String {
+    result["push"]["manifest_digest"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no push.manifest_digest in script result {result}"))
+        .to_string()
+}
+
+/// A verified keyless cosign signature entry of a record, for the script's `result`.
+#[track_caller]
+fn assert_verified_keyless_signature(e: &Value, result: &Value, ctx: &str) {
+    assert_eq!(e["kind"], "cosign-signature", "{ctx}: {e}");
+    assert_eq!(e["verified"], true, "{ctx}: {e}");
+    assert!(
+        e["reason"].is_null(),
+        "{ctx}: reason on a verified entry: {e}"
+    );
+    assert_eq!(
+        e["signer"],
+        json!({"kind": "identity", "subject": MOCK_IDENTITY, "issuer": MOCK_OIDC_ISSUER}),
+        "{ctx}: {e}"
+    );
+    assert_eq!(
+        e["tlog"]["log_index"], result["log_index"],
+        "{ctx}: tlog: {e}"
+    );
+    let time = result["integrated_time"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no integrated_time in script result {result}"));
+    assert_eq!(
+        e["tlog"]["integrated_time"],
+        rfc3339(time).as_str(),
+        "{ctx}: tlog: {e}"
+    );
+    assert_eq!(
+        e["evidence_digest"],
+        sig_manifest_digest(result).as_str(),
+        "{ctx}: {e}"
+    );
+    assert_eq!(e["repository"], REPO, "{ctx}: {e}");
+    assert!(
+        e["trust_digest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:")),
+        "{ctx}: trust_digest: {e}"
+    );
+}
+
+/// A refused keyless `.sig` push: exactly `reason`, and nothing of it kept — no manifest, no
+/// tag, no signature on `subject`'s record (the image itself stays on record).
+#[track_caller]
+fn assert_keyless_sig_refused(http: &Http, result: &Value, subject: &str, reason: &str, ctx: &str) {
+    let e = script_push_resp(result).expect_denied_reason(reason, ctx);
+    eprintln!("{ctx}: refused with {reason}: {}", e.message);
+    let manifest = sig_manifest_digest(result);
+    let tag = result["push"]["reference"]
+        .as_str()
+        .expect("push.reference");
+    http.get_manifest(REPO, &manifest)
+        .expect_status(404, &format!("{ctx}: refused .sig manifest by digest"));
+    http.get_manifest(REPO, tag)
+        .expect_status(404, &format!("{ctx}: tag {tag} of the refused .sig"));
+    assert!(
+        !http.tags(REPO).iter().any(|t| t == tag),
+        "{ctx}: tag {tag} listed after refusal"
+    );
+    let v = record(http, subject);
+    assert_eq!(
+        len(&v["signatures"]),
+        0,
+        "{ctx}: refused .sig left an entry: {v}"
+    );
+}
+
+/// `tollgate verify` of the pieces the script wrote (`result["files"]`) for `digest`, with the
+/// trusted root and extra arguments; `(exit code, JSON verdict, output)`.
+fn verify_keyless_signature(
+    root: &Path,
+    result: &Value,
+    digest: &str,
+    with_bundle: bool,
+    extra: &[&str],
+) -> (Option<i32>, Value, CmdOutput) {
+    let file = |name: &str| {
+        result["files"][name]
+            .as_str()
+            .unwrap_or_else(|| panic!("script wrote no {name}: {result}"))
+            .to_string()
+    };
+    let root = root.to_str().expect("UTF-8 path").to_string();
+    let (sig, payload, cert, chain) = (
+        file("signature.b64"),
+        file("payload.json"),
+        file("cert.pem"),
+        file("chain.pem"),
+    );
+    let bundle = file("bundle.json");
+    let mut args = vec![
+        "verify",
+        "--trusted-root",
+        &root,
+        "--signature",
+        &sig,
+        "--payload",
+        &payload,
+        "--certificate",
+        &cert,
+        "--chain",
+        &chain,
+        "--digest",
+        digest,
+    ];
+    if with_bundle {
+        args.extend(["--rekor-bundle", bundle.as_str()]);
+    }
+    args.extend_from_slice(extra);
+    let out = tollgate_cli(&args);
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code(), v, out)
+}
+
+#[test]
+fn cosign_keyless_signature_is_verified_at_push_and_offline() {
+    if !require_keyless_cosign_signer() {
+        return;
+    }
+    let work = TempDir::new().expect("tempdir");
+    let mock = SigstoreMock::start();
+    let tg = start_tollgate(&mock.trusted_root(), &[MOCK], &[]);
+    let pusher = tg.create_token("ci", &["pusher:*"]);
+    let reader = tg.create_token("reader", &["reader:dev/*"]);
+    let http = tg.basic("ci", &pusher);
+
+    let img = TinyImage::new();
+    let other = TinyImage::new();
+    http.push_image(REPO, "1.0.0", &img);
+    http.push_image(REPO, "2.0.0", &other);
+    let out_dir = work.path().join("sig");
+    let out = out_dir.to_str().expect("UTF-8 path");
+    let result = mock.cosign_keyless_sign(&tg.host(), &pusher, REPO, &img.digest, &["--out", out]);
+    assert_eq!(result["identity"], MOCK_IDENTITY, "{result}");
+    assert_eq!(result["issuer"], MOCK_OIDC_ISSUER, "{result}");
+    let r = script_push_resp(&result);
+    r.expect_status(201, "PUT keyless cosign .sig");
+    let sig_digest = sig_manifest_digest(&result);
+    let tag = cosign_tag(&img.digest, ".sig");
+    assert_eq!(result["push"]["reference"], tag.as_str(), "{result}");
+    assert_eq!(
+        result["push"]["docker_content_digest"],
+        sig_digest.as_str(),
+        "{result}"
+    );
+
+    // the .sig is served under its tag
+    let m = http.get_manifest(REPO, &tag);
+    m.expect_status(200, "GET the .sig tag");
+    assert_eq!(sha256_digest(&m.body), sig_digest, "{m}");
+    let layer = &m.json()["layers"][0];
+    assert_eq!(layer["mediaType"], COSIGN_SIMPLE_SIGNING, "{m}");
+    for k in [
+        COSIGN_SIGNATURE_ANNOTATION,
+        COSIGN_CERTIFICATE_ANNOTATION,
+        COSIGN_CHAIN_ANNOTATION,
+        COSIGN_BUNDLE_ANNOTATION,
+    ] {
+        assert!(layer["annotations"][k].is_string(), "no {k}: {m}");
+    }
+
+    // the image's record shows the verified keyless signature, to any authenticated reader
+    let v = record(&tg.basic("reader", &reader), &img.digest);
+    assert_eq!(len(&v["repositories"]), 1, "{v}");
+    assert_eq!(v["repositories"][0]["repository"], REPO, "{v}");
+    assert_eq!(v["repositories"][0]["tags"], json!(["1.0.0"]), "{v}");
+    assert_eq!(len(&v["signatures"]), 1, "{v}");
+    assert_eq!(len(&v["attestations"]), 0, "{v}");
+    assert_verified_keyless_signature(&v["signatures"][0], &result, "record");
+    // and nothing on the other image's
+    let v = record(&http, &other.digest);
+    assert_eq!(len(&v["signatures"]), 0, "{v}");
+
+    // offline, from the same pieces
+    let root = mock.trusted_root_path();
+    let exact = [
+        "--certificate-identity",
+        MOCK_IDENTITY,
+        "--certificate-oidc-issuer",
+        MOCK_OIDC_ISSUER,
+    ];
+    let (code, v, out) = verify_keyless_signature(&root, &result, &img.digest, true, &exact);
+    assert_eq!(
+        code,
+        Some(0),
+        "tollgate verify of the keyless signature: {out}"
+    );
+    assert_eq!(v["verified"], true, "{out}");
+    assert_eq!(v["subject"], img.digest.as_str(), "{out}");
+    assert_eq!(
+        v["signer"],
+        json!({"kind": "identity", "subject": MOCK_IDENTITY, "issuer": MOCK_OIDC_ISSUER}),
+        "{out}"
+    );
+    assert_eq!(v["tlog"]["log_index"], result["log_index"], "{out}");
+    assert_eq!(
+        v["tlog"]["integrated_time"],
+        rfc3339(result["integrated_time"].as_i64().expect("integrated_time")).as_str(),
+        "{out}"
+    );
+
+    // offline refusals: another identity, another image, no log entry
+    let (code, v, out) = verify_keyless_signature(
+        &root,
+        &result,
+        &img.digest,
+        true,
+        &[
+            "--certificate-identity",
+            "someone@else",
+            "--certificate-oidc-issuer",
+            MOCK_OIDC_ISSUER,
+        ],
+    );
+    assert_eq!(code, Some(1), "verify, wrong identity: {out}");
+    assert_eq!(v["reason"], "signer-untrusted", "{out}");
+    let (code, v, out) = verify_keyless_signature(&root, &result, &other.digest, true, &exact);
+    assert_eq!(code, Some(1), "verify against another image: {out}");
+    assert_eq!(v["reason"], "subject-mismatch", "{out}");
+    let (code, v, out) = verify_keyless_signature(&root, &result, &img.digest, false, &exact);
+    assert_eq!(code, Some(1), "verify without the Rekor bundle: {out}");
+    assert_eq!(v["reason"], "tlog-entry-missing", "{out}");
+}
+
+#[test]
+fn cosign_keyless_signature_from_an_untrusted_identity_is_refused() {
+    if !require_keyless_cosign_signer() {
+        return;
+    }
+    let mock = SigstoreMock::start();
+    let mut tg = start_tollgate(
+        &mock.trusted_root(),
+        &[Identity::Exact {
+            issuer: MOCK_OIDC_ISSUER,
+            subject: "someone@else",
+        }],
+        &[],
+    );
+    let pusher = tg.create_token("ci", &["pusher:*"]);
+    let http = tg.basic("ci", &pusher);
+    let img = TinyImage::new();
+    http.push_image(REPO, "1.0.0", &img);
+
+    let result = mock.cosign_keyless_sign(&tg.host(), &pusher, REPO, &img.digest, &[]);
+    assert_keyless_sig_refused(
+        &http,
+        &result,
+        &img.digest,
+        "signer-untrusted",
+        "trusted subject someone@else",
+    );
+
+    // trusting the mock's identity, the same kind of signature is accepted
+    tg.restart_with_config(trust_toml(&[MOCK], &[]));
+    let http = tg.basic("ci", &pusher);
+    let result = mock.cosign_keyless_sign(&tg.host(), &pusher, REPO, &img.digest, &[]);
+    script_push_resp(&result).expect_status(201, "PUT with the mock identity trusted");
+    let v = record(&http, &img.digest);
+    assert_eq!(len(&v["signatures"]), 1, "{v}");
+    assert_verified_keyless_signature(&v["signatures"][0], &result, "after trusting the mock");
+}
+
+#[test]
+fn cosign_keyless_signature_replayed_tampered_or_unlogged_is_refused() {
+    if !require_keyless_cosign_signer() {
+        return;
+    }
+    let mock = SigstoreMock::start();
+    let tg = start_tollgate(&mock.trusted_root(), &[MOCK], &[]);
+    let pusher = tg.create_token("ci", &["pusher:*"]);
+    let http = tg.basic("ci", &pusher);
+    let a = TinyImage::new();
+    let b = TinyImage::new();
+    http.push_image(REPO, "a", &a);
+    http.push_image(REPO, "b", &b);
+    let host = tg.host();
+
+    // A's signature under B's .sig tag
+    let replayed = mock.cosign_keyless_sign(
+        &host,
+        &pusher,
+        REPO,
+        &a.digest,
+        &["--tag-digest", &b.digest],
+    );
+    assert_eq!(
+        replayed["push"]["reference"],
+        cosign_tag(&b.digest, ".sig").as_str(),
+        "{replayed}"
+    );
+    assert_keyless_sig_refused(
+        &http,
+        &replayed,
+        &b.digest,
+        "subject-mismatch",
+        "A's keyless signature under B's .sig tag",
+    );
+
+    // the offline bundle's integratedTime moved by a second: its SET no longer verifies
+    let tampered = mock.cosign_keyless_sign(&host, &pusher, REPO, &a.digest, &["--tamper-bundle"]);
+    assert_keyless_sig_refused(
+        &http,
+        &tampered,
+        &a.digest,
+        "tlog-entry-invalid",
+        "tampered Rekor bundle",
+    );
+
+    // no Rekor bundle: nothing fixes when the short-lived certificate signed
+    let unlogged = mock.cosign_keyless_sign(&host, &pusher, REPO, &a.digest, &["--drop-bundle"]);
+    assert!(unlogged["rekor_bundle"].is_null(), "{unlogged}");
+    assert_keyless_sig_refused(
+        &http,
+        &unlogged,
+        &a.digest,
+        "tlog-entry-missing",
+        "keyless signature without a Rekor bundle",
+    );
+
+    // the untouched signature, where it belongs
+    let good = mock.cosign_keyless_sign(&host, &pusher, REPO, &a.digest, &[]);
+    script_push_resp(&good).expect_status(201, "A's keyless signature under A's .sig tag");
+    let v = record(&http, &a.digest);
+    assert_eq!(len(&v["signatures"]), 1, "{v}");
+    assert_verified_keyless_signature(&v["signatures"][0], &good, "A's record");
+    let v = record(&http, &b.digest);
+    assert_eq!(
+        len(&v["signatures"]),
+        0,
+        "B's record after A was signed: {v}"
+    );
+}
