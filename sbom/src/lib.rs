@@ -1,10 +1,32 @@
 //! # tollgate-sbom
 //!
 //! Owns the software bill of materials vocabulary of Tollgate: lenient models of CycloneDX
-//! (1.2–1.7) and SPDX (2.2/2.3) JSON normalised into one `Sbom`, package URLs (`Purl`), version
-//! ranges, and licence expressions evaluated with SPDX semantics.
+//! (1.2–1.7) and SPDX (2.2/2.3) JSON normalised into one [`Sbom`] ([`parse`]), package URLs
+//! ([`Purl`]), and licence expressions ([`LicenseExpr`]) judged with SPDX semantics against a
+//! [`LicensePolicy`]. Ecosystem version ranges for where-used queries belong here too; they are
+//! not written yet.
 //!
 //! It must not do I/O, read a clock or depend on any other Tollgate crate: it is a leaf, fed
-//! bytes by the gateway and read by `policies` and `store`.
-//!
-//! Nothing is implemented here yet: the SBOM issue fills it.
+//! bytes by the gateway and read by `policies` and `store`. SPDX 3 JSON-LD is recognised and
+//! refused, not read.
+
+mod cyclonedx;
+mod de;
+mod error;
+pub mod license;
+mod model;
+mod parse;
+pub mod purl;
+mod spdx2;
+
+pub use error::{MalformedKind, SbomError};
+pub use license::{
+    Combine, LicenseError, LicenseExpr, LicenseInfo, LicenseOrigin, LicensePolicy, LicenseState,
+    LicenseVerdict, Outcome, PolicyLicense, REASON_DENIED, REASON_UNKNOWN, UnknownLicense,
+    evaluate,
+};
+pub use model::{
+    Component, ComponentId, ComponentKind, Format, Hash, HashAlg, Sbom, Tool, Warning, WarningKind,
+};
+pub use parse::{DEFAULT_MAX_BYTES, ParseOptions, parse, parse_with};
+pub use purl::{Purl, PurlError};
