@@ -19,6 +19,7 @@ pub mod evidence;
 pub mod inspect;
 pub mod metrics;
 pub mod oci;
+pub mod sbom_cli;
 pub mod serve;
 pub mod upstream;
 pub mod verify_cli;

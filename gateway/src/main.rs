@@ -56,11 +56,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Inspect or check SBOM files (CycloneDX or SPDX JSON) offline.
+    Sbom {
+        #[command(subcommand)]
+        command: SbomCommand,
+    },
     /// Manage API tokens in a data directory (while no gateway runs on it; otherwise use
     /// the /api/v1/tokens API).
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SbomCommand {
+    /// Print format, spec version, component count and a licence summary as JSON.
+    Inspect { file: PathBuf },
+    /// Judge every component's licence; exit 1 on a violation (a CI gate).
+    Check {
+        file: PathBuf,
+        /// Allowed licence (SPDX id); when any is given, everything else fails. Repeatable.
+        #[arg(long)]
+        allow: Vec<String>,
+        /// Denied licence (SPDX id); repeatable.
+        #[arg(long)]
+        deny: Vec<String>,
+        /// What an unknown licence (NOASSERTION, free text, none) leads to: deny, warn or allow
+        #[arg(long, default_value = "warn")]
+        unknown: String,
     },
 }
 
@@ -164,6 +188,33 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(tollgate::inspect::inspect(&url, &reference, &token, json)))
             .map(|text| print!("{text}")),
+        Command::Sbom { command } => {
+            let r = match command {
+                SbomCommand::Inspect { file } => {
+                    tollgate::sbom_cli::inspect(&file).map(|v| (v, false))
+                }
+                SbomCommand::Check {
+                    file,
+                    allow,
+                    deny,
+                    unknown,
+                } => tollgate::sbom_cli::check(&file, &allow, &deny, &unknown),
+            };
+            return match r {
+                Ok((v, failed)) => {
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                    if failed {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(e) => {
+                    eprintln!("tollgate sbom: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Token { command } => match command {
             TokenCommand::Create { data, name, roles } => {
                 tollgate::serve::token_create(&data, &name, &roles).map(|t| println!("{t}"))
