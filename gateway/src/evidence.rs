@@ -33,21 +33,22 @@ fn is_bundle_type(t: &str) -> bool {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Layer {
-    media_type: String,
-    digest: String,
-    size: u64,
+pub(crate) struct Layer {
+    pub(crate) media_type: String,
+    pub(crate) digest: String,
+    pub(crate) size: u64,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
 }
 
+/// The layers of a pushed manifest (evidence or SBOM), as far as they are read here.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct EvidenceManifest {
+pub(crate) struct EvidenceManifest {
     #[serde(default)]
-    artifact_type: Option<String>,
+    pub(crate) artifact_type: Option<String>,
     #[serde(default)]
-    layers: Vec<Layer>,
+    pub(crate) layers: Vec<Layer>,
 }
 
 /// What a pushed manifest is evidence about, if anything: its subject digest.
@@ -60,10 +61,16 @@ pub fn subject_of(tag: Option<&Tag>, subject_field: Option<&Digest>) -> Option<D
     subject_field.cloned()
 }
 
-/// Reads a layer's bytes (bounded), from the blob store or the upstream, checked against its
-/// digest.
-async fn read_layer(app: &App, repo: &RepoName, d: &Digest, size: u64) -> ApiResult<Bytes> {
-    if size > MAX_LAYER {
+/// Reads a layer's bytes (at most `max`), from the blob store or the upstream, checked
+/// against its digest.
+pub(crate) async fn read_layer(
+    app: &App,
+    repo: &RepoName,
+    d: &Digest,
+    size: u64,
+    max: u64,
+) -> ApiResult<Bytes> {
+    if size > max {
         return Err(ApiError::denied(
             ReasonCode::EvidenceMalformed,
             format!("evidence layer {d} is {size} bytes, over the limit"),
@@ -94,7 +101,7 @@ async fn read_layer(app: &App, repo: &RepoName, d: &Digest, size: u64) -> ApiRes
                 )
                 .await?;
             match resp.status() {
-                StatusCode::OK => up.read_small(resp.into_body(), MAX_LAYER as usize).await?,
+                StatusCode::OK => up.read_small(resp.into_body(), max as usize).await?,
                 StatusCode::NOT_FOUND => {
                     return Err(ApiError::new(
                         ErrorCode::ManifestBlobUnknown,
@@ -192,7 +199,7 @@ pub async fn examine(
         if !recognised {
             continue;
         }
-        let bytes = read_layer(app, repo, &d, layer.size).await?;
+        let bytes = read_layer(app, repo, &d, layer.size, MAX_LAYER).await?;
         let Some(evidence) = layer_evidence(layer, doc.artifact_type.as_deref(), &bytes) else {
             continue;
         };

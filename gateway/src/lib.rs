@@ -20,6 +20,7 @@ pub mod inspect;
 pub mod metrics;
 pub mod oci;
 pub mod sbom_cli;
+pub mod sboms;
 pub mod serve;
 pub mod upstream;
 pub mod verify_cli;

@@ -3,8 +3,8 @@
 //! Owns the software bill of materials vocabulary of Tollgate: lenient models of CycloneDX
 //! (1.2–1.7) and SPDX (2.2/2.3) JSON normalised into one [`Sbom`] ([`parse`]), package URLs
 //! ([`Purl`]), and licence expressions ([`LicenseExpr`]) judged with SPDX semantics against a
-//! [`LicensePolicy`]. Ecosystem version ranges for where-used queries belong here too; they are
-//! not written yet.
+//! [`LicensePolicy`]. Version ordering per ecosystem and version ranges for where-used queries
+//! live in [`version`].
 //!
 //! It must not do I/O, read a clock or depend on any other Tollgate crate: it is a leaf, fed
 //! bytes by the gateway and read by `policies` and `store`. SPDX 3 JSON-LD is recognised and
@@ -18,6 +18,7 @@ mod model;
 mod parse;
 pub mod purl;
 mod spdx2;
+pub mod version;
 
 pub use error::{MalformedKind, SbomError};
 pub use license::{
@@ -30,3 +31,4 @@ pub use model::{
 };
 pub use parse::{DEFAULT_MAX_BYTES, ParseOptions, parse, parse_with};
 pub use purl::{Purl, PurlError};
+pub use version::{Ecosystem, VersionKey, VersionRange, VersionRangeError};

@@ -2,7 +2,7 @@
 //!
 //! Owns persistence. Narrow traits say what Tollgate keeps — [`ArtifactStore`] (manifests,
 //! tags, blob links, referrers), [`EvidenceStore`] (verdicts on signatures and attestations, by
-//! subject), [`TokenStore`] (API tokens, only as hashes) — and each backend
+//! subject), [`SbomStore`] (SBOMs and the where-used index), [`TokenStore`] (API tokens, only as hashes) — and each backend
 //! implements all of them and passes the one shared test suite (`testsuite`): [`RedbStore`],
 //! the embedded default (ACID, durable on commit), and [`MemoryStore`] for tests and ephemeral
 //! runs. [`FsBlobs`] keeps blob bytes content-addressed on local disk for embedded mode.
@@ -27,7 +27,10 @@ pub const SCHEMA_VERSION: u64 = 1;
 
 /// Everything a backend provides.
 pub trait Store:
-    ArtifactStore + EvidenceStore + TokenStore + Send + Sync + std::fmt::Debug
+    ArtifactStore + EvidenceStore + SbomStore + TokenStore + Send + Sync + std::fmt::Debug
 {
 }
-impl<T: ArtifactStore + EvidenceStore + TokenStore + Send + Sync + std::fmt::Debug> Store for T {}
+impl<T> Store for T where
+    T: ArtifactStore + EvidenceStore + SbomStore + TokenStore + Send + Sync + std::fmt::Debug
+{
+}

@@ -171,3 +171,60 @@ pub trait EvidenceStore {
     /// Drops what a deleted evidence manifest said.
     fn delete_evidence(&self, subject: &Digest, evidence_digest: &Digest) -> Result<usize>;
 }
+
+/// An SBOM held for an artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SbomRecord {
+    pub subject: Digest,
+    /// sha256 of the document as ingested.
+    pub sbom_digest: Digest,
+    /// `cyclonedx` or `spdx`.
+    pub format: String,
+    pub spec_version: String,
+    pub components: usize,
+    /// How it arrived: `referrer`, `cosign-sbom-tag`, `attestation` or `api`.
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<RepoName>,
+    pub recorded_at_ms: i64,
+}
+
+/// One component of one SBOM, as the where-used index returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentHit {
+    pub subject: Digest,
+    pub sbom_digest: Digest,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Canonical purl.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purl: Option<String>,
+    /// `type/namespace/name` of the purl: what where-used queries look up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    /// The licence expression, when one is stated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// SPDX ids in the expression, for the licence index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub license_ids: Vec<String>,
+}
+
+/// SBOMs by subject, and the where-used index over their components.
+pub trait SbomStore {
+    /// Records an SBOM and indexes its components, in one transaction. Idempotent: an SBOM
+    /// already held for this subject changes nothing (false).
+    fn put_sbom(
+        &self,
+        rec: &SbomRecord,
+        document: &[u8],
+        components: &[ComponentHit],
+    ) -> Result<bool>;
+    fn sboms_for(&self, subject: &Digest) -> Result<Vec<SbomRecord>>;
+    fn sbom_document(&self, sbom_digest: &Digest) -> Result<Option<Bytes>>;
+    /// Components whose purl package key (`type/namespace/name`) is `package`, up to `limit`.
+    fn components_by_package(&self, package: &str, limit: usize) -> Result<Vec<ComponentHit>>;
+    /// Components whose licence expression names `license_id`, up to `limit`.
+    fn components_by_license(&self, license_id: &str, limit: usize) -> Result<Vec<ComponentHit>>;
+}

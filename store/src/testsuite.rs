@@ -8,8 +8,8 @@ use tollgate_attest::Digest;
 use tollgate_policies::{RepoName, Tag};
 
 use crate::{
-    ArtifactStore, EvidenceRecord, EvidenceStore, ManifestRecord, StoreError, TagBinding,
-    TagOutcome, TokenRecord, TokenStore,
+    ArtifactStore, ComponentHit, EvidenceRecord, EvidenceStore, ManifestRecord, SbomRecord,
+    SbomStore, StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore,
 };
 
 #[macro_export]
@@ -28,6 +28,7 @@ macro_rules! __backend_suite {
             tokens,
             concurrent_binders_one_winner,
             evidence_by_subject,
+            sbom_where_used,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -321,4 +322,65 @@ pub fn evidence_by_subject<S: EvidenceStore>(s: S) {
     assert_eq!(s.delete_evidence(&subject, &sig).unwrap(), 2);
     assert!(s.evidence_for(&subject).unwrap().is_empty());
     assert_eq!(s.evidence_for(&other).unwrap().len(), 1);
+}
+
+pub fn sbom_where_used<S: SbomStore>(s: S) {
+    let (a, b) = (Digest::sha256_of(b"image a"), Digest::sha256_of(b"image b"));
+    let doc = br#"{"bomFormat":"CycloneDX"}"#;
+    let rec = |subject: &Digest| SbomRecord {
+        subject: subject.clone(),
+        sbom_digest: Digest::sha256_of(doc),
+        format: "cyclonedx".into(),
+        spec_version: "1.6".into(),
+        components: 2,
+        source: "api".into(),
+        repository: None,
+        recorded_at_ms: 1,
+    };
+    let hit = |subject: &Digest, name: &str, version: &str, license: &str| ComponentHit {
+        subject: subject.clone(),
+        sbom_digest: Digest::sha256_of(doc),
+        name: name.into(),
+        version: Some(version.into()),
+        purl: Some(format!(
+            "pkg:maven/org.apache.logging.log4j/{name}@{version}"
+        )),
+        package: Some(format!("maven/org.apache.logging.log4j/{name}")),
+        license: Some(license.into()),
+        license_ids: vec![license.into()],
+    };
+    let rows_a = [
+        hit(&a, "log4j-core", "2.14.1", "Apache-2.0"),
+        hit(&a, "log4j-api", "2.14.1", "Apache-2.0"),
+    ];
+    assert!(s.put_sbom(&rec(&a), doc, &rows_a).unwrap());
+    assert!(
+        !s.put_sbom(&rec(&a), doc, &rows_a).unwrap(),
+        "ingest is idempotent"
+    );
+    s.put_sbom(
+        &rec(&b),
+        doc,
+        &[hit(&b, "log4j-core", "2.17.1", "Apache-2.0")],
+    )
+    .unwrap();
+    let core = s
+        .components_by_package("maven/org.apache.logging.log4j/log4j-core", 100)
+        .unwrap();
+    let mut versions: Vec<_> = core.iter().map(|h| h.version.clone().unwrap()).collect();
+    versions.sort();
+    assert_eq!(versions, ["2.14.1", "2.17.1"]);
+    // a package key that extends another's must not match it
+    assert!(
+        s.components_by_package("maven/org.apache.logging.log4j/log4j", 100)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.components_by_license("Apache-2.0", 100).unwrap().len(), 3);
+    assert_eq!(s.components_by_license("Apache-2.0", 2).unwrap().len(), 2);
+    assert_eq!(s.sboms_for(&a).unwrap().len(), 1);
+    assert_eq!(
+        &s.sbom_document(&Digest::sha256_of(doc)).unwrap().unwrap()[..],
+        doc
+    );
 }

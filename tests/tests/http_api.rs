@@ -521,7 +521,8 @@ fn referrers_over_http() {
     );
     let sbom = Blob::new(
         "application/vnd.cyclonedx+json",
-        b"{\"bomFormat\":\"CycloneDX\"}".to_vec(),
+        b"{\"bomFormat\":\"CycloneDX\",\"specVersion\":\"1.6\",\"version\":1,\"components\":[]}"
+            .to_vec(),
     );
     http.push_blob("dev/ref", &sig.data);
     http.push_blob("dev/ref", &sbom.data);

@@ -24,6 +24,9 @@ pub fn router() -> Router<AppState> {
             "/artifacts/{digest}/attestations",
             axum::routing::post(post_attestation),
         )
+        .route("/artifacts/{digest}/sboms", axum::routing::post(post_sbom))
+        .route("/artifacts/{digest}/sbom", get(get_sbom))
+        .route("/sbom/components", get(sbom_components))
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{name}", delete(revoke_token))
         .route("/environments", get(environments))
@@ -125,7 +128,8 @@ pub fn artifact_record(
                 .is_none_or(|repo| app.auth.authorize(p, Action::Pull, repo).is_ok())
         })
         .collect();
-    if entries.is_empty() && visible.is_empty() {
+    let sboms = app.store.sboms_for(d)?;
+    if entries.is_empty() && visible.is_empty() && sboms.is_empty() {
         return Ok(None);
     }
     let (attestations, signatures): (Vec<&EvidenceRecord>, Vec<&EvidenceRecord>) =
@@ -140,6 +144,15 @@ pub fn artifact_record(
         "signatures": signatures.iter().map(|r| evidence_json(r)).collect::<Vec<_>>(),
         "attestations": attestations.iter().map(|r| evidence_json(r)).collect::<Vec<_>>(),
         "provenance": provenance,
+        "sboms": sboms.iter().map(|r| json!({
+            "sbom_digest": r.sbom_digest,
+            "format": r.format,
+            "spec_version": r.spec_version,
+            "components": r.components,
+            "source": r.source,
+            "repository": r.repository,
+            "recorded_at": rfc3339(r.recorded_at_ms),
+        })).collect::<Vec<_>>(),
     })))
 }
 
@@ -173,23 +186,7 @@ async fn post_attestation(
     let principal = app.auth.require_principal(p.as_deref())?;
     // Pushing evidence needs push rights where the artifact lives, or anywhere for an
     // artifact Tollgate holds in no repository.
-    let repos: Vec<_> = app
-        .store
-        .artifact(&d)?
-        .into_iter()
-        .map(|e| e.repository)
-        .collect();
-    let allowed = if repos.is_empty() {
-        principal.grants.iter().any(|g| g.role.allows(Action::Push))
-    } else {
-        repos.iter().any(|r| principal.may(Action::Push, r))
-    };
-    if !allowed {
-        return Err(ApiError::denied(
-            tollgate_policies::ReasonCode::RoleMissing,
-            format!("token {:?} may not add evidence to {d}", principal.name),
-        ));
-    }
+    may_add_to(&app, principal, &d)?;
     if body.len() > 4 * 1024 * 1024 {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
@@ -334,4 +331,185 @@ mod tests {
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(rfc3339(1_795_735_272_345), "2026-11-26T23:21:12.345Z");
     }
+}
+
+/// Who may add an SBOM or evidence to `d`: a pusher where the artifact lives, or any pusher
+/// for an artifact Tollgate holds in no repository.
+fn may_add_to(app: &AppState, principal: &Principal, d: &tollgate_attest::Digest) -> ApiResult<()> {
+    let repos: Vec<_> = app
+        .store
+        .artifact(d)?
+        .into_iter()
+        .map(|e| e.repository)
+        .collect();
+    let allowed = if repos.is_empty() {
+        principal.grants.iter().any(|g| g.role.allows(Action::Push))
+    } else {
+        repos.iter().any(|r| principal.may(Action::Push, r))
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::denied(
+            tollgate_policies::ReasonCode::RoleMissing,
+            format!("token {:?} may not add to {d}", principal.name),
+        ))
+    }
+}
+
+/// An SBOM for any artifact, OCI or not: parsed, recorded and indexed; idempotent.
+async fn post_sbom(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(digest): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let d = parse_digest(&digest)?;
+    let principal = app.auth.require_principal(p.as_deref())?;
+    may_add_to(&app, principal, &d)?;
+    if body.len() as u64 > crate::sboms::MAX_SBOM_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "SBOM documents are limited to 64 MiB",
+        ));
+    }
+    let sbom = crate::sboms::parse(&body)?;
+    let (rec, new) = crate::sboms::record(&app, &d, &body, &sbom, "api", None)?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        axum::Json(json!({
+            "subject": rec.subject,
+            "sbom_digest": rec.sbom_digest,
+            "format": rec.format,
+            "spec_version": rec.spec_version,
+            "components": rec.components,
+            "new": new,
+        })),
+    )
+        .into_response())
+}
+
+/// The SBOM held for an artifact, as it was ingested (the first one, or `?sbom=<digest>`).
+async fn get_sbom(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(digest): Path<String>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let d = parse_digest(&digest)?;
+    app.auth.require_principal(p.as_deref())?;
+    let records = app.store.sboms_for(&d)?;
+    let rec = match q.get("sbom") {
+        Some(want) => records.iter().find(|r| r.sbom_digest.to_string() == *want),
+        None => records.first(),
+    }
+    .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no SBOM for {d}")))?;
+    if let Some(f) = q.get("format").filter(|f| **f != rec.format) {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!(
+                "this SBOM is {}; converting it to {f} is not supported yet",
+                rec.format
+            ),
+        ));
+    }
+    let doc = app.store.sbom_document(&rec.sbom_digest)?.ok_or_else(|| {
+        ApiError::internal(format!(
+            "SBOM {} recorded without its document",
+            rec.sbom_digest
+        ))
+    })?;
+    let media_type = if rec.format == "spdx" {
+        "application/spdx+json"
+    } else {
+        "application/vnd.cyclonedx+json"
+    };
+    Ok(([(http::header::CONTENT_TYPE, media_type)], doc).into_response())
+}
+
+#[derive(Deserialize)]
+struct ComponentQuery {
+    purl: Option<String>,
+    license: Option<String>,
+    range: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Where-used: which artifacts (in which repositories and environments) contain a package,
+/// optionally in a version range, or carry a licence.
+async fn sbom_components(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ComponentQuery>,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_principal(p.as_deref())?;
+    let limit = q.limit.unwrap_or(10_000).min(100_000);
+    let hits = match (&q.purl, &q.license) {
+        (Some(purl), None) => {
+            let key = crate::sboms::package_key(purl)?;
+            let hits = app.store.components_by_package(&key, limit)?;
+            crate::sboms::filter_range(hits, purl, q.range.as_deref())?
+        }
+        (None, Some(license)) => app.store.components_by_license(license, limit)?,
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "give exactly one of purl= or license=",
+            ));
+        }
+    };
+    // Group by artifact; show only what the caller may read.
+    let mut out: Vec<Value> = Vec::new();
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for h in hits {
+        let key = h.subject.to_string();
+        let i = match seen.get(&key) {
+            Some(i) => *i,
+            None => {
+                let entries = app.store.artifact(&h.subject)?;
+                let visible: Vec<&ArtifactEntry> = entries
+                    .iter()
+                    .filter(|e| {
+                        app.auth
+                            .authorize(p.as_deref(), Action::Pull, &e.repository)
+                            .is_ok()
+                    })
+                    .collect();
+                if !entries.is_empty() && visible.is_empty() {
+                    continue;
+                }
+                let environments: Vec<&str> = app
+                    .config
+                    .environments
+                    .iter()
+                    .filter(|env| {
+                        visible
+                            .iter()
+                            .any(|e| e.repository.as_str().starts_with(&env.prefix))
+                    })
+                    .map(|env| env.name.as_str())
+                    .collect();
+                out.push(json!({
+                    "artifact": h.subject,
+                    "repositories": visible.iter().map(|e| json!({"repository": e.repository, "tags": e.tags})).collect::<Vec<_>>(),
+                    "environments": environments,
+                    "components": [],
+                }));
+                seen.insert(key, out.len() - 1);
+                out.len() - 1
+            }
+        };
+        if let Some(list) = out[i]["components"].as_array_mut() {
+            list.push(json!({ "name": h.name, "version": h.version, "purl": h.purl, "license": h.license, "sbom_digest": h.sbom_digest }));
+        }
+    }
+    Ok(axum::Json(json!({ "artifacts": out })).into_response())
 }

@@ -358,6 +358,8 @@ pub async fn put(
         Some(subject) => crate::evidence::examine(ctx.app, repo, &digest, &subject, &bytes).await?,
         None => Vec::new(),
     };
+    let sboms =
+        crate::sboms::examine_pushed(ctx.app, repo, tag, parsed.subject.as_ref(), &bytes).await?;
     if let Backend::Upstream(_) = &ctx.app.backend {
         put_upstream(ctx, repo, &digest.to_string(), &parsed.media_type, &bytes).await?;
     }
@@ -387,6 +389,9 @@ pub async fn put(
     }
     for rec in &evidence {
         ctx.app.store.put_evidence(rec)?;
+    }
+    for s in &sboms {
+        crate::sboms::record(ctx.app, &s.subject, &s.bytes, &s.sbom, s.source, Some(repo))?;
     }
     if let (Some(t), Backend::Upstream(_)) = (tag, &ctx.app.backend) {
         // The tag is ours now; mirror it upstream so direct readers of the upstream see it too.

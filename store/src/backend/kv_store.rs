@@ -8,8 +8,9 @@ use tollgate_policies::{RepoName, Tag};
 
 use super::{Kv, KvRead, Table};
 use crate::{
-    ArtifactEntry, ArtifactStore, EvidenceRecord, EvidenceStore, ManifestRecord, Result,
-    SCHEMA_VERSION, StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore,
+    ArtifactEntry, ArtifactStore, ComponentHit, EvidenceRecord, EvidenceStore, ManifestRecord,
+    Result, SCHEMA_VERSION, SbomRecord, SbomStore, StoreError, TagBinding, TagOutcome, TokenRecord,
+    TokenStore,
 };
 
 /// The store over a key-value backend.
@@ -424,5 +425,92 @@ impl<K: Kv> EvidenceStore for KvStore<K> {
             }
             Ok(rows.len())
         })
+    }
+}
+
+fn decode_hits(rows: Vec<(String, Vec<u8>)>) -> Result<Vec<ComponentHit>> {
+    rows.iter()
+        .map(|(_, v)| serde_json::from_slice(v).map_err(corrupt("component row")))
+        .collect()
+}
+
+impl<K: Kv> SbomStore for KvStore<K> {
+    fn put_sbom(
+        &self,
+        rec: &SbomRecord,
+        document: &[u8],
+        components: &[ComponentHit],
+    ) -> Result<bool> {
+        let subject = rec.subject.to_string();
+        let sbom = rec.sbom_digest.to_string();
+        let value = encode(rec)?;
+        let rows: Vec<(usize, Vec<u8>)> = components
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Ok((i, encode(c)?)))
+            .collect::<Result<_>>()?;
+        self.kv.write(|w| {
+            let key = key2(&subject, &sbom);
+            if w.get(Table::SbomSubjects, &key)?.is_some() {
+                return Ok(false);
+            }
+            w.put(Table::SbomSubjects, &key, &value)?;
+            if w.get(Table::SbomDocs, &sbom)?.is_none() {
+                w.put(Table::SbomDocs, &sbom, document)?;
+            }
+            for ((i, row), c) in rows.iter().zip(components) {
+                let idx = format!("{i:010}");
+                if let Some(p) = &c.package {
+                    w.put(
+                        Table::SbomPackages,
+                        &format!("{p}{SEP}{subject}{SEP}{sbom}{SEP}{idx}"),
+                        row,
+                    )?;
+                }
+                for id in &c.license_ids {
+                    w.put(
+                        Table::SbomLicenses,
+                        &format!("{id}{SEP}{subject}{SEP}{sbom}{SEP}{idx}"),
+                        row,
+                    )?;
+                }
+            }
+            Ok(true)
+        })
+    }
+
+    fn sboms_for(&self, subject: &Digest) -> Result<Vec<SbomRecord>> {
+        let rows = self.kv.read(|r| {
+            r.scan(
+                Table::SbomSubjects,
+                &key2(&subject.to_string(), ""),
+                None,
+                usize::MAX,
+            )
+        })?;
+        rows.iter()
+            .map(|(_, v)| serde_json::from_slice(v).map_err(corrupt("sbom record")))
+            .collect()
+    }
+
+    fn sbom_document(&self, sbom_digest: &Digest) -> Result<Option<Bytes>> {
+        Ok(self
+            .kv
+            .read(|r| r.get(Table::SbomDocs, &sbom_digest.to_string()))?
+            .map(Bytes::from))
+    }
+
+    fn components_by_package(&self, package: &str, limit: usize) -> Result<Vec<ComponentHit>> {
+        decode_hits(
+            self.kv
+                .read(|r| r.scan(Table::SbomPackages, &key2(package, ""), None, limit))?,
+        )
+    }
+
+    fn components_by_license(&self, license_id: &str, limit: usize) -> Result<Vec<ComponentHit>> {
+        decode_hits(
+            self.kv
+                .read(|r| r.scan(Table::SbomLicenses, &key2(license_id, ""), None, limit))?,
+        )
     }
 }

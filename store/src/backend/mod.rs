@@ -32,10 +32,18 @@ pub enum Table {
     TokenHashes,
     /// subject \0 evidence digest \0 index (10 digits) → EvidenceRecord JSON
     Evidence,
+    /// sbom digest → the SBOM document as ingested
+    SbomDocs,
+    /// subject \0 sbom digest → SbomRecord JSON
+    SbomSubjects,
+    /// package key \0 subject \0 sbom digest \0 index → ComponentHit JSON
+    SbomPackages,
+    /// licence id \0 subject \0 sbom digest \0 index → ComponentHit JSON
+    SbomLicenses,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 11] = [
+    pub(crate) const ALL: [Table; 15] = [
         Table::Meta,
         Table::Manifests,
         Table::RepoManifests,
@@ -47,6 +55,10 @@ impl Table {
         Table::Tokens,
         Table::TokenHashes,
         Table::Evidence,
+        Table::SbomDocs,
+        Table::SbomSubjects,
+        Table::SbomPackages,
+        Table::SbomLicenses,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -62,6 +74,10 @@ impl Table {
             Table::Tokens => "tokens",
             Table::TokenHashes => "token_hashes",
             Table::Evidence => "evidence",
+            Table::SbomDocs => "sbom_docs",
+            Table::SbomSubjects => "sbom_subjects",
+            Table::SbomPackages => "sbom_packages",
+            Table::SbomLicenses => "sbom_licenses",
         }
     }
 

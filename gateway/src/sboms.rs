@@ -1,0 +1,180 @@
+//! SBOM ingest and where-used queries: SBOMs arrive as OCI referrers, cosign `.sbom` tags or
+//! through the API; each is parsed once into the normalised model and its components indexed
+//! by package and by licence, so a question over everything Tollgate holds is answered from
+//! the index without re-reading documents.
+
+use tollgate_attest::Digest;
+use tollgate_policies::RepoName;
+use tollgate_sbom::{LicenseState, Sbom};
+use tollgate_store::{ComponentHit, SbomRecord};
+
+use crate::app::{App, now_ms};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+/// SBOMs are whole documents that must be in memory to parse; larger ones are refused.
+pub const MAX_SBOM_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Parses an SBOM document; a clear 400 with reason `sbom-malformed` when it is not one.
+pub fn parse(bytes: &[u8]) -> ApiResult<Sbom> {
+    tollgate_sbom::parse(bytes).map_err(|e| {
+        ApiError::new(ErrorCode::BadRequest, format!("SBOM rejected: {e}"))
+            .with_detail(serde_json::json!({ "reason": "sbom-malformed" }))
+    })
+}
+
+fn rows(subject: &Digest, sbom_digest: &Digest, sbom: &Sbom) -> Vec<ComponentHit> {
+    sbom.inventory()
+        .iter()
+        .map(|c| {
+            let present = c.licenses.state == LicenseState::Present;
+            let expr = c.licenses.expression.as_ref().filter(|_| present);
+            ComponentHit {
+                subject: subject.clone(),
+                sbom_digest: sbom_digest.clone(),
+                name: c.name.clone(),
+                version: c.version.clone(),
+                purl: c.purl.as_ref().map(ToString::to_string),
+                package: c.purl.as_ref().map(|p| p.package_key()),
+                license: expr.map(ToString::to_string),
+                license_ids: expr
+                    .map(|e| e.ids().into_iter().map(str::to_string).collect())
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// Records and indexes a parsed SBOM for `subject`. Idempotent: the same document for the same
+/// subject is recorded once.
+pub fn record(
+    app: &App,
+    subject: &Digest,
+    bytes: &[u8],
+    sbom: &Sbom,
+    source: &str,
+    repository: Option<&RepoName>,
+) -> ApiResult<(SbomRecord, bool)> {
+    let sbom_digest = Digest::sha256_of(bytes);
+    let rec = SbomRecord {
+        subject: subject.clone(),
+        sbom_digest: sbom_digest.clone(),
+        format: serde_json::to_value(sbom.format)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        spec_version: sbom.spec_version.clone(),
+        components: sbom.inventory().len(),
+        source: source.to_string(),
+        repository: repository.cloned(),
+        recorded_at_ms: now_ms(),
+    };
+    let new = app
+        .store
+        .put_sbom(&rec, bytes, &rows(subject, &sbom_digest, sbom))?;
+    tracing::info!(%subject, sbom = %sbom_digest, components = rec.components, source, new, "SBOM indexed");
+    Ok((rec, new))
+}
+
+/// Reads a purl query (`pkg:npm/lodash`, with or without a version) as the package key the
+/// index uses.
+pub fn package_key(purl: &str) -> ApiResult<String> {
+    let p: tollgate_sbom::Purl = purl
+        .parse()
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("purl {purl:?}: {e}")))?;
+    Ok(p.package_key())
+}
+
+/// An SBOM found in a pushed manifest, parsed and waiting to be recorded with it.
+#[derive(Debug)]
+pub struct PushedSbom {
+    pub subject: Digest,
+    pub bytes: bytes::Bytes,
+    pub sbom: Sbom,
+    pub source: &'static str,
+}
+
+/// Finds the SBOMs a pushed manifest carries — a referrer with an SBOM artifact or layer
+/// type, or a cosign `.sbom` tag — and parses them before the manifest is accepted, so a
+/// malformed SBOM is refused and nothing about it is half-indexed.
+pub async fn examine_pushed(
+    app: &App,
+    repo: &RepoName,
+    tag: Option<&tollgate_policies::Tag>,
+    subject_field: Option<&Digest>,
+    manifest: &[u8],
+) -> ApiResult<Vec<PushedSbom>> {
+    let from_tag = tag
+        .and_then(|t| Digest::from_tag_prefix(t.as_str()))
+        .filter(|(_, tail)| *tail == ".sbom")
+        .map(|(d, _)| d);
+    let (subject, source) = match (from_tag, subject_field) {
+        (Some(d), _) => (d, "cosign-sbom-tag"),
+        (None, Some(d)) => (d.clone(), "referrer"),
+        (None, None) => return Ok(Vec::new()),
+    };
+    let doc: crate::evidence::EvidenceManifest = match serde_json::from_slice(manifest) {
+        Ok(d) => d,
+        Err(_) => return Ok(Vec::new()),
+    };
+    let artifact_is_sbom = doc
+        .artifact_type
+        .as_deref()
+        .and_then(tollgate_sbom::Format::from_media_type)
+        .is_some();
+    let mut out = Vec::new();
+    for layer in &doc.layers {
+        let layer_is_sbom = tollgate_sbom::Format::from_media_type(&layer.media_type).is_some();
+        let sbom_layer = layer_is_sbom || (artifact_is_sbom && layer.media_type.ends_with("json"));
+        if !sbom_layer {
+            continue;
+        }
+        let d: Digest = layer
+            .digest
+            .parse()
+            .map_err(|e| ApiError::new(ErrorCode::ManifestInvalid, format!("layer digest: {e}")))?;
+        let bytes = crate::evidence::read_layer(app, repo, &d, layer.size, MAX_SBOM_BYTES).await?;
+        // On the OCI front a bad SBOM makes the manifest invalid, in OCI's own error code.
+        let sbom = parse(&bytes).map_err(|mut e| {
+            e.code = ErrorCode::ManifestInvalid;
+            e
+        })?;
+        out.push(PushedSbom {
+            subject: subject.clone(),
+            bytes,
+            sbom,
+            source,
+        });
+    }
+    Ok(out)
+}
+
+/// Narrows package hits to a version: the one the purl names (`pkg:npm/lodash@4.17.20`), and/or
+/// a range in the ecosystem's own ordering (`<4.17.21`, `>=2.0.0,<2.17.1`).
+pub fn filter_range(
+    hits: Vec<ComponentHit>,
+    purl: &str,
+    range: Option<&str>,
+) -> ApiResult<Vec<ComponentHit>> {
+    let p: tollgate_sbom::Purl = purl
+        .parse()
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("purl {purl:?}: {e}")))?;
+    let eco = tollgate_sbom::version::Ecosystem::for_purl_type(p.ty());
+    let range = range
+        .map(tollgate_sbom::version::VersionRange::parse)
+        .transpose()
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("range: {e}")))?;
+    let exact = p.version().map(str::to_string);
+    Ok(hits
+        .into_iter()
+        .filter(|h| {
+            let Some(v) = h.version.as_deref() else {
+                // A component of unknown version cannot be placed in a range.
+                return range.is_none() && exact.is_none();
+            };
+            exact
+                .as_deref()
+                .is_none_or(|e| tollgate_sbom::version::compare(eco, e, v).is_eq())
+                && range.as_ref().is_none_or(|r| r.matches(eco, v))
+        })
+        .collect())
+}

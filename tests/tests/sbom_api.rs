@@ -1,0 +1,171 @@
+//! SBOMs through the gateway: pushed as an OCI referrer of an image, posted through the API for
+//! a non-OCI artifact, and found again by where-used queries (by package, version range and
+//! licence), with malformed documents refused and nothing half-indexed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use tollgate_e2e::serde_json::{Value, json};
+use tollgate_e2e::*;
+
+fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/sbom")
+            .join(rel),
+    )
+    .expect("fixture")
+}
+
+const CDX: &str = "application/vnd.cyclonedx+json";
+
+fn components(http: &Http, query: &str) -> Value {
+    let r = http.get(&format!("/api/v1/sbom/components?{query}"));
+    r.expect_status(200, query);
+    r.json()
+}
+
+#[test]
+fn sbom_referrer_and_posted_sbom_answer_where_used() {
+    let tg = Tollgate::start(TollgateOpts::default());
+    let http = tg.admin();
+    let img = TinyImage::new();
+    http.push_image("prod/shop", "1.0.0", &img);
+
+    // the dropwizard CycloneDX SBOM as a referrer of the image
+    http.push_blob("prod/shop", &Blob::empty().data);
+    let sbom = Blob::new(CDX, fixture("cyclonedx/dropwizard-1.3.15.cdx-1.2.json"));
+    http.push_blob("prod/shop", &sbom.data);
+    let (m, d) = artifact_manifest(
+        CDX,
+        &sbom,
+        Some(img.manifest_descriptor()),
+        &BTreeMap::new(),
+    );
+    http.put_manifest("prod/shop", &d, OCI_MANIFEST, &m)
+        .expect_status(201, "SBOM referrer");
+    // pushing it again changes nothing
+    http.put_manifest("prod/shop", &d, OCI_MANIFEST, &m)
+        .expect_status(201, "SBOM referrer again");
+
+    let rec = http
+        .get(&format!("/api/v1/artifacts/{}", img.digest))
+        .json();
+    assert_eq!(rec["sboms"].as_array().map(Vec::len), Some(1), "{rec}");
+    assert_eq!(rec["sboms"][0]["components"], 167, "{rec}");
+    assert_eq!(rec["sboms"][0]["source"], "referrer", "{rec}");
+
+    // where is jackson-databind? in prod/shop, environment prod
+    let v = components(
+        &http,
+        "purl=pkg:maven/com.fasterxml.jackson.core/jackson-databind",
+    );
+    let arts = v["artifacts"].as_array().expect("artifacts");
+    assert_eq!(arts.len(), 1, "{v}");
+    assert_eq!(arts[0]["artifact"], img.digest.as_str());
+    assert_eq!(arts[0]["environments"], json!(["prod"]), "{v}");
+    assert_eq!(arts[0]["repositories"][0]["repository"], "prod/shop", "{v}");
+    let version = arts[0]["components"][0]["version"]
+        .as_str()
+        .expect("version")
+        .to_string();
+
+    // a version range in Maven ordering: the present version is inside <99 and outside <1
+    let v = components(
+        &http,
+        "purl=pkg:maven/com.fasterxml.jackson.core/jackson-databind&range=%3C99",
+    );
+    assert_eq!(v["artifacts"].as_array().map(Vec::len), Some(1), "{v}");
+    let v = components(
+        &http,
+        "purl=pkg:maven/com.fasterxml.jackson.core/jackson-databind&range=%3C1.0",
+    );
+    assert_eq!(v["artifacts"].as_array().map(Vec::len), Some(0), "{v}");
+    let v = components(
+        &http,
+        &format!("purl=pkg:maven/com.fasterxml.jackson.core/jackson-databind@{version}"),
+    );
+    assert_eq!(v["artifacts"].as_array().map(Vec::len), Some(1), "{v}");
+    // a package nobody has
+    let v = components(&http, "purl=pkg:npm/left-pad");
+    assert_eq!(v["artifacts"], json!([]), "{v}");
+
+    // the alpine SPDX SBOM posted for a tarball Tollgate never stored
+    let tarball = sha256_digest(b"alpine rootfs tarball");
+    let r = http.post(
+        &format!("/api/v1/artifacts/{tarball}/sboms"),
+        fixture("spdx/alpine-latest.syft.spdx-2.2.json"),
+    );
+    r.expect_status(201, "posted SPDX SBOM");
+    let again = http.post(
+        &format!("/api/v1/artifacts/{tarball}/sboms"),
+        fixture("spdx/alpine-latest.syft.spdx-2.2.json"),
+    );
+    again.expect_status(200, "the same SBOM again is idempotent");
+    let v = components(&http, "license=GPL-2.0-only");
+    let arts = v["artifacts"].as_array().expect("artifacts");
+    let alpine = arts
+        .iter()
+        .find(|a| a["artifact"] == tarball.as_str())
+        .expect("alpine listed");
+    assert_eq!(
+        alpine["components"].as_array().map(Vec::len),
+        Some(6),
+        "{v}"
+    );
+    let v = components(&http, "purl=pkg:alpine/busybox");
+    assert_eq!(
+        v["artifacts"][0]["components"][0]["version"], "1.35.0-r17",
+        "{v}"
+    );
+
+    // the document comes back as it went in
+    let r = http.get(&format!("/api/v1/artifacts/{tarball}/sbom"));
+    r.expect_status(200, "export");
+    assert_eq!(r.body, fixture("spdx/alpine-latest.syft.spdx-2.2.json"));
+}
+
+#[test]
+fn malformed_sboms_are_refused_and_nothing_is_indexed() {
+    let tg = Tollgate::start(TollgateOpts::default());
+    let http = tg.admin();
+    let img = TinyImage::new();
+    http.push_image("dev/app", "1.0.0", &img);
+    let whole = fixture("cyclonedx/laravel-7.12.0.cdx-1.4.json");
+    let truncated = whole[..whole.len() / 2].to_vec();
+
+    // through the API
+    let target = sha256_digest(b"some file");
+    let r = http.post(
+        &format!("/api/v1/artifacts/{target}/sboms"),
+        truncated.clone(),
+    );
+    r.expect_status(400, "truncated SBOM");
+    assert!(r.text().contains("sbom-malformed"), "{r}");
+    // as a referrer
+    http.push_blob("dev/app", &Blob::empty().data);
+    let bad = Blob::new(CDX, truncated);
+    http.push_blob("dev/app", &bad.data);
+    let (m, d) = artifact_manifest(CDX, &bad, Some(img.manifest_descriptor()), &BTreeMap::new());
+    let r = http.put_manifest("dev/app", &d, OCI_MANIFEST, &m);
+    r.expect_oci_error(400, "MANIFEST_INVALID", "truncated SBOM referrer");
+    assert!(r.text().contains("sbom-malformed"), "{r}");
+    http.get_manifest("dev/app", &d)
+        .expect_status(404, "the refused referrer is not stored");
+    let v = components(&http, "purl=pkg:composer/laravel/framework");
+    assert_eq!(v["artifacts"], json!([]), "nothing half-indexed: {v}");
+    let rec = http
+        .get(&format!("/api/v1/artifacts/{}", img.digest))
+        .json();
+    assert_eq!(rec["sboms"], json!([]), "{rec}");
+    // bad queries
+    http.get("/api/v1/sbom/components?purl=notapurl")
+        .expect_status(400, "bad purl");
+    http.get("/api/v1/sbom/components")
+        .expect_status(400, "no query");
+    http.get("/api/v1/sbom/components?purl=pkg:npm/x&range=%3C%3C1")
+        .expect_status(400, "bad range");
+    tg.anon()
+        .get("/api/v1/sbom/components?license=MIT")
+        .expect_status(401, "anonymous");
+}
