@@ -113,6 +113,19 @@ fn sbom_referrer_and_posted_sbom_answer_where_used() {
         Some(6),
         "{v}"
     );
+    // the deprecated spelling finds the same packages
+    let v2 = components(&http, "license=GPL-2.0");
+    let alpine2 = v2["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["artifact"] == tarball.as_str())
+        .cloned();
+    assert_eq!(
+        alpine2.and_then(|a| a["components"].as_array().map(Vec::len)),
+        Some(6),
+        "{v2}"
+    );
     let v = components(&http, "purl=pkg:alpine/busybox");
     assert_eq!(
         v["artifacts"][0]["components"][0]["version"], "1.35.0-r17",

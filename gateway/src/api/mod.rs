@@ -458,7 +458,14 @@ async fn sbom_components(
             let hits = app.store.components_by_package(&key, limit)?;
             crate::sboms::filter_range(hits, purl, q.range.as_deref())?
         }
-        (None, Some(license)) => app.store.components_by_license(license, limit)?,
+        (None, Some(license)) => {
+            // Deprecated spellings (`GPL-2.0+`) are looked up under the id the index keeps.
+            let id = match tollgate_sbom::LicenseExpr::parse(license).map(|e| e.ids()) {
+                Ok(ids) if ids.len() == 1 => ids[0].to_string(),
+                _ => license.clone(),
+            };
+            app.store.components_by_license(&id, limit)?
+        }
         _ => {
             return Err(ApiError::new(
                 ErrorCode::BadRequest,
