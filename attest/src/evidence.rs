@@ -80,9 +80,9 @@ impl Evidence {
         }
     }
 
-    /// The predicate type the evidence claims, read without trusting it (for showing what an
-    /// unverified attestation was about).
-    pub fn claimed_predicate_type(&self) -> Option<String> {
+    /// The in-toto statement the evidence carries, decoded but not trusted: callers use it
+    /// only for evidence that verified, or to show what unverified evidence claimed.
+    pub fn statement_unverified(&self) -> Option<serde_json::Value> {
         let envelope = match self {
             Evidence::CosignSignature { .. } => return None,
             Evidence::DsseEnvelope { envelope, .. } => {
@@ -96,8 +96,16 @@ impl Evidence {
             }
         };
         let payload = decode_base64(envelope.get("payload")?.as_str()?).ok()?;
-        let st: serde_json::Value = serde_json::from_slice(&payload).ok()?;
-        st.get("predicateType")?.as_str().map(str::to_string)
+        serde_json::from_slice(&payload).ok()
+    }
+
+    /// The predicate type the evidence claims, read without trusting it (for showing what an
+    /// unverified attestation was about).
+    pub fn claimed_predicate_type(&self) -> Option<String> {
+        self.statement_unverified()?
+            .get("predicateType")?
+            .as_str()
+            .map(str::to_string)
     }
 
     /// Recognises a posted document: a Sigstore bundle (it has `mediaType` and

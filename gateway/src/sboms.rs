@@ -178,3 +178,27 @@ pub fn filter_range(
         })
         .collect())
 }
+
+/// The SBOM an attestation carries as its predicate (`https://cyclonedx.org/bom`,
+/// `https://spdx.dev/Document`), for evidence that verified. `None` when it carries none.
+pub fn from_attestation(
+    rec: &tollgate_store::EvidenceRecord,
+) -> ApiResult<Option<(Vec<u8>, Sbom)>> {
+    if !rec.verdict.verified {
+        return Ok(None);
+    }
+    let Some(st) = rec.evidence.statement_unverified() else {
+        return Ok(None);
+    };
+    let is_sbom = st
+        .get("predicateType")
+        .and_then(|p| p.as_str())
+        .and_then(tollgate_sbom::Format::from_predicate_type)
+        .is_some();
+    let Some(predicate) = st.get("predicate").filter(|_| is_sbom) else {
+        return Ok(None);
+    };
+    let bytes = serde_json::to_vec(predicate).map_err(ApiError::internal)?;
+    let sbom = parse(&bytes)?;
+    Ok(Some((bytes, sbom)))
+}

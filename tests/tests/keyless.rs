@@ -10,7 +10,7 @@
 //! whose trusted root must not verify what the first issued.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tollgate_e2e::serde_json::{Value, json};
 use tollgate_e2e::tempfile::TempDir;
@@ -1142,5 +1142,61 @@ fn cosign_keyless_signature_replayed_tampered_or_unlogged_is_refused() {
         len(&v["signatures"]),
         0,
         "B's record after A was signed: {v}"
+    );
+}
+
+/// An SBOM carried as the predicate of a keyless attestation (`cosign attest --type cyclonedx`)
+/// is indexed once the attestation verifies, and found by where-used.
+#[test]
+fn sbom_attestation_is_indexed_when_it_verifies() {
+    if !require_sigstore_mock() {
+        return;
+    }
+    let work = TempDir::new().expect("tempdir");
+    let mock = SigstoreMock::start();
+    let tg = start_tollgate(&mock.trusted_root(), &[MOCK], &[]);
+    let pusher = tg.create_token("ci", &["pusher:*"]);
+    let http = tg.basic("ci", &pusher);
+    let (_, digest) = release_file(work.path(), "shop.tar.gz", 11);
+    let bom: Value = serde_json::from_slice(
+        &std::fs::read(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/sbom/cyclonedx/laravel-7.12.0.cdx-1.4.json"),
+        )
+        .expect("fixture"),
+    )
+    .expect("json");
+    let statement = intoto_statement("shop.tar.gz", &digest, "https://cyclonedx.org/bom", bom);
+    let bundle = mock.attest(&statement);
+    http.post_json(&attestations_path(&digest), bundle)
+        .expect_status(201, "SBOM attestation");
+    let rec = record(&http, &digest);
+    assert_eq!(rec["sboms"][0]["source"], "attestation", "{rec}");
+    assert_eq!(rec["sboms"][0]["components"], 62, "{rec}");
+    let r = http.get("/api/v1/sbom/components?purl=pkg:composer/laravel/framework");
+    r.expect_status(200, "where-used");
+    let v = r.json();
+    assert_eq!(v["artifacts"][0]["artifact"], digest.as_str(), "{v}");
+
+    // the same SBOM signed by someone nobody trusts is refused and not indexed
+    let other = TempDir::new().expect("tempdir");
+    let (_, other_digest) = release_file(other.path(), "other.tar.gz", 12);
+    let stranger = SigstoreMock::start();
+    let bom2: Value = statement["predicate"].clone();
+    let bundle = stranger.attest(&intoto_statement(
+        "other.tar.gz",
+        &other_digest,
+        "https://cyclonedx.org/bom",
+        bom2,
+    ));
+    http.post_json(&attestations_path(&other_digest), bundle)
+        .expect_denied_reason(
+            "timestamp-untrusted",
+            "SBOM attestation from another instance",
+        );
+    let r = http.get(&format!("/api/v1/artifacts/{other_digest}"));
+    assert_eq!(
+        r.status, 404,
+        "nothing indexed for a refused attestation: {r}"
     );
 }

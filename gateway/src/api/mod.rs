@@ -194,7 +194,11 @@ async fn post_attestation(
         ));
     }
     let rec = crate::evidence::examine_posted(&app, &d, &body)?;
+    let sbom = crate::sboms::from_attestation(&rec)?;
     app.store.put_evidence(&rec)?;
+    if let Some((doc, sbom)) = sbom {
+        crate::sboms::record(&app, &d, &doc, &sbom, "attestation", None)?;
+    }
     tracing::info!(subject = %d, actor = %principal.name, kind = rec.evidence.kind(), verified = rec.verdict.verified, "evidence posted");
     Ok((StatusCode::CREATED, axum::Json(evidence_json(&rec))).into_response())
 }

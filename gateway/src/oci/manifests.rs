@@ -358,8 +358,22 @@ pub async fn put(
         Some(subject) => crate::evidence::examine(ctx.app, repo, &digest, &subject, &bytes).await?,
         None => Vec::new(),
     };
-    let sboms =
+    let mut sboms =
         crate::sboms::examine_pushed(ctx.app, repo, tag, parsed.subject.as_ref(), &bytes).await?;
+    // Verified attestations whose predicate is an SBOM are indexed like any other SBOM.
+    for rec in &evidence {
+        if let Some((doc, sbom)) = crate::sboms::from_attestation(rec).map_err(|mut e| {
+            e.code = ErrorCode::ManifestInvalid;
+            e
+        })? {
+            sboms.push(crate::sboms::PushedSbom {
+                subject: rec.subject.clone(),
+                bytes: doc.into(),
+                sbom,
+                source: "attestation",
+            });
+        }
+    }
     if let Backend::Upstream(_) = &ctx.app.backend {
         put_upstream(ctx, repo, &digest.to_string(), &parsed.media_type, &bytes).await?;
     }
