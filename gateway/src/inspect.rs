@@ -1,4 +1,5 @@
-//! `tollgate inspect REF`: the per-digest record of a running gateway, for a person.
+//! `tollgate inspect REF` and `tollgate sbom search`: questions to a running gateway, for a
+//! person or a script.
 
 use std::time::Duration;
 
@@ -187,4 +188,35 @@ pub async fn inspect(
     } else {
         render(&record)
     })
+}
+
+/// `tollgate sbom search`: where-used over everything a running gateway holds.
+pub async fn sbom_search(
+    base: &str,
+    token: &str,
+    purl: Option<&str>,
+    range: Option<&str>,
+    license: Option<&str>,
+) -> anyhow::Result<String> {
+    let base = base.trim_end_matches('/');
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    match (purl, license) {
+        (Some(p), None) => {
+            q.append_pair("purl", p);
+            if let Some(r) = range {
+                q.append_pair("range", r);
+            }
+        }
+        (None, Some(l)) if range.is_none() => {
+            q.append_pair("license", l);
+        }
+        _ => anyhow::bail!("give --purl (optionally with --range) or --license"),
+    }
+    let url = format!("{base}/api/v1/sbom/components?{}", q.finish());
+    let (status, _, body) = call(&url, Method::GET, token).await?;
+    if !status.is_success() {
+        anyhow::bail!("{status} {}", oci_error(&body));
+    }
+    let v: Value = serde_json::from_slice(&body)?;
+    Ok(serde_json::to_string_pretty(&v)?)
 }

@@ -71,6 +71,24 @@ enum Command {
 
 #[derive(Subcommand)]
 enum SbomCommand {
+    /// Ask a running gateway which artifacts contain a package (or carry a licence).
+    Search {
+        /// Package URL without version, e.g. pkg:maven/org.apache.logging.log4j/log4j-core
+        #[arg(long)]
+        purl: Option<String>,
+        /// Version range in the ecosystem's ordering, e.g. "<2.17.1" or ">=2.0,<2.17.1"
+        #[arg(long)]
+        range: Option<String>,
+        /// SPDX licence id, e.g. GPL-3.0-only
+        #[arg(long)]
+        license: Option<String>,
+        /// The gateway's base URL
+        #[arg(long, default_value = "http://127.0.0.1:5000")]
+        url: String,
+        /// API token (or TOLLGATE_TOKEN)
+        #[arg(long, env = "TOLLGATE_TOKEN", hide_env_values = true)]
+        token: String,
+    },
     /// Print format, spec version, component count and a licence summary as JSON.
     Inspect { file: PathBuf },
     /// Judge every component's licence; exit 1 on a violation (a CI gate).
@@ -124,6 +142,24 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
+    }
+}
+
+/// Prints an offline SBOM report; exit 1 when it found a violation, 2 on unusable input.
+fn sbom_exit(r: Result<(serde_json::Value, bool), tollgate::sbom_cli::InputError>) -> ExitCode {
+    match r {
+        Ok((v, failed)) => {
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("tollgate sbom: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -188,32 +224,44 @@ fn main() -> ExitCode {
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(tollgate::inspect::inspect(&url, &reference, &token, json)))
             .map(|text| print!("{text}")),
-        Command::Sbom { command } => {
-            let r = match command {
-                SbomCommand::Inspect { file } => {
-                    tollgate::sbom_cli::inspect(&file).map(|v| (v, false))
-                }
+        Command::Sbom {
+            command:
+                SbomCommand::Search {
+                    purl,
+                    range,
+                    license,
+                    url,
+                    token,
+                },
+        } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| {
+                rt.block_on(tollgate::inspect::sbom_search(
+                    &url,
+                    &token,
+                    purl.as_deref(),
+                    range.as_deref(),
+                    license.as_deref(),
+                ))
+            })
+            .map(|text| println!("{text}")),
+        Command::Sbom {
+            command: SbomCommand::Inspect { file },
+        } => {
+            return sbom_exit(tollgate::sbom_cli::inspect(&file).map(|v| (v, false)));
+        }
+        Command::Sbom {
+            command:
                 SbomCommand::Check {
                     file,
                     allow,
                     deny,
                     unknown,
-                } => tollgate::sbom_cli::check(&file, &allow, &deny, &unknown),
-            };
-            return match r {
-                Ok((v, failed)) => {
-                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
-                    if failed {
-                        ExitCode::from(1)
-                    } else {
-                        ExitCode::SUCCESS
-                    }
-                }
-                Err(e) => {
-                    eprintln!("tollgate sbom: {e}");
-                    ExitCode::from(2)
-                }
-            };
+                },
+        } => {
+            return sbom_exit(tollgate::sbom_cli::check(&file, &allow, &deny, &unknown));
         }
         Command::Token { command } => match command {
             TokenCommand::Create { data, name, roles } => {

@@ -132,6 +132,47 @@ fn sbom_referrer_and_posted_sbom_answer_where_used() {
         "{v}"
     );
 
+    // the same questions from the command line
+    let out = tollgate_cli(&[
+        "sbom",
+        "search",
+        "--url",
+        &tg.base_url(),
+        "--token",
+        &tg.admin_token,
+        "--purl",
+        "pkg:maven/com.fasterxml.jackson.core/jackson-databind",
+        "--range",
+        "<99",
+    ]);
+    assert!(out.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        cli["artifacts"][0]["artifact"],
+        img.digest.as_str(),
+        "{cli}"
+    );
+    let out = tollgate_cli(&[
+        "sbom",
+        "search",
+        "--url",
+        &tg.base_url(),
+        "--token",
+        &tg.admin_token,
+        "--license",
+        "GPL-2.0-only",
+    ]);
+    assert!(out.success());
+    let out = tollgate_cli(&[
+        "sbom",
+        "search",
+        "--url",
+        &tg.base_url(),
+        "--token",
+        &tg.admin_token,
+    ]);
+    assert!(!out.success(), "a search needs a question");
+
     // the document comes back as it went in
     let r = http.get(&format!("/api/v1/artifacts/{tarball}/sbom"));
     r.expect_status(200, "export");
