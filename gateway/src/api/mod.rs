@@ -181,18 +181,7 @@ async fn post_attestation(
     Path(digest): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    let d = parse_digest(&digest)?;
-    let principal = app.auth.require_principal(p.as_deref())?;
-    // Pushing evidence needs push rights where the artifact lives, or anywhere for an
-    // artifact Tollgate holds in no repository.
-    may_add_to(&app, principal, &d)?;
-    if body.len() > 4 * 1024 * 1024 {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            "evidence documents are limited to 4 MiB",
-        ));
-    }
+    let (d, principal) = adder(&app, &headers, &digest, body.len(), 4 * 1024 * 1024)?;
     let rec = crate::evidence::examine_posted(&app, &d, &body)?;
     let sbom = crate::sboms::from_attestation(&rec)?;
     app.store.put_evidence(&rec)?;
@@ -337,12 +326,22 @@ mod tests {
     }
 }
 
-/// Who may add an SBOM or evidence to `d`: a pusher where the artifact lives, or any pusher
-/// for an artifact Tollgate holds in no repository.
-fn may_add_to(app: &AppState, principal: &Principal, d: &tollgate_attest::Digest) -> ApiResult<()> {
+/// The caller adding a document (evidence, an SBOM) to `digest`, checked: authenticated, a
+/// pusher where the artifact lives (or any pusher for an artifact Tollgate holds in no
+/// repository), and a body within `max_bytes`.
+fn adder(
+    app: &AppState,
+    headers: &HeaderMap,
+    digest: &str,
+    body_len: usize,
+    max_bytes: u64,
+) -> ApiResult<(tollgate_attest::Digest, std::sync::Arc<Principal>)> {
+    let d = parse_digest(digest)?;
+    let principal =
+        principal(app, headers)?.ok_or_else(|| auth::unauthorized("authentication required"))?;
     let repos: Vec<_> = app
         .store
-        .artifact(d)?
+        .artifact(&d)?
         .into_iter()
         .map(|e| e.repository)
         .collect();
@@ -351,14 +350,19 @@ fn may_add_to(app: &AppState, principal: &Principal, d: &tollgate_attest::Digest
     } else {
         repos.iter().any(|r| principal.may(Action::Push, r))
     };
-    if allowed {
-        Ok(())
-    } else {
-        Err(ApiError::denied(
+    if !allowed {
+        return Err(ApiError::denied(
             tollgate_policies::ReasonCode::RoleMissing,
             format!("token {:?} may not add to {d}", principal.name),
-        ))
+        ));
     }
+    if body_len as u64 > max_bytes {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            format!("documents here are limited to {max_bytes} bytes"),
+        ));
+    }
+    Ok((d, principal))
 }
 
 /// An SBOM for any artifact, OCI or not: parsed, recorded and indexed; idempotent.
@@ -368,16 +372,13 @@ async fn post_sbom(
     Path(digest): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    let d = parse_digest(&digest)?;
-    let principal = app.auth.require_principal(p.as_deref())?;
-    may_add_to(&app, principal, &d)?;
-    if body.len() as u64 > crate::sboms::MAX_SBOM_BYTES {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            "SBOM documents are limited to 64 MiB",
-        ));
-    }
+    let (d, _) = adder(
+        &app,
+        &headers,
+        &digest,
+        body.len(),
+        crate::sboms::MAX_SBOM_BYTES,
+    )?;
     let sbom = crate::sboms::parse(&body)?;
     let (rec, new) = crate::sboms::record(&app, &d, &body, &sbom, "api", None)?;
     let status = if new {
