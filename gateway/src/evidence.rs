@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, Method};
 use serde::Deserialize;
 use tollgate_attest::{Digest, DigestHasher, Evidence};
 use tollgate_policies::{ReasonCode, RepoName, Tag};
@@ -100,21 +100,17 @@ pub(crate) async fn read_layer(
                     &scope(repo.as_str(), false),
                 )
                 .await?;
-            match resp.status() {
-                StatusCode::OK => up.read_small(resp.into_body(), max as usize).await?,
-                StatusCode::NOT_FOUND => {
-                    return Err(ApiError::new(
+            crate::oci::upstream_found(
+                resp.status(),
+                || {
+                    ApiError::new(
                         ErrorCode::ManifestBlobUnknown,
                         format!("blob {d} is not in {repo}"),
-                    ));
-                }
-                s => {
-                    return Err(ApiError::new(
-                        ErrorCode::UpstreamInvalid,
-                        format!("upstream answered {s} for evidence blob {d}"),
-                    ));
-                }
-            }
+                    )
+                },
+                &format!("evidence blob {d}"),
+            )?;
+            up.read_small(resp.into_body(), max as usize).await?
         }
     };
     let mut h = DigestHasher::new(d.algorithm());

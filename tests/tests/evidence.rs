@@ -11,7 +11,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use tollgate_e2e::reqwest::header::HeaderMap;
 use tollgate_e2e::serde_json::{Value, json};
 use tollgate_e2e::tempfile::TempDir;
 use tollgate_e2e::*;
@@ -147,28 +146,6 @@ fn attest(out: &Path, subject: &str, key: &Key, extra: &[&str], token: &str) -> 
     )
 }
 
-/// The manifest PUT a script made, as a [`Resp`] for the usual assertions.
-fn pushed(result: &Value) -> Resp {
-    let push = result.get("push").unwrap_or(result);
-    Resp {
-        method: "PUT".into(),
-        url: format!(
-            "(script) manifests/{}",
-            push["reference"].as_str().unwrap_or_default()
-        ),
-        status: push["status"]
-            .as_u64()
-            .and_then(|s| u16::try_from(s).ok())
-            .unwrap_or_else(|| panic!("no status in script result {result}")),
-        headers: HeaderMap::new(),
-        body: push["body"]
-            .as_str()
-            .unwrap_or_default()
-            .as_bytes()
-            .to_vec(),
-    }
-}
-
 fn push_field(result: &Value, field: &str) -> String {
     let push = result.get("push").unwrap_or(result);
     push[field]
@@ -291,7 +268,7 @@ fn assert_verified_provenance(
 /// no record of the evidence manifest, no entry on `subject`'s record.
 #[track_caller]
 fn assert_refused(http: &Http, repo: &str, result: &Value, subject: &str, reason: &str, ctx: &str) {
-    pushed(result).expect_denied_reason(reason, ctx);
+    script_push_resp(result).expect_denied_reason(reason, ctx);
     let manifest = push_field(result, "manifest_digest");
     let reference = push_field(result, "reference");
     http.get_manifest(repo, &manifest)
@@ -348,7 +325,7 @@ fn cosign_key_signature_is_verified_at_push() {
     http.push_image(REPO, "1.0.0", &img);
 
     let out = cosign_sign(&tg, &token, REPO, &img.digest, &[&release], &[]);
-    pushed(&out).expect_status(201, "PUT cosign .sig signed with the trusted key");
+    script_push_resp(&out).expect_status(201, "PUT cosign .sig signed with the trusted key");
     let sig_manifest = push_field(&out, "manifest_digest");
     assert_eq!(push_field(&out, "docker_content_digest"), sig_manifest);
     // the signature image is stored under its tag, bytes intact
@@ -423,7 +400,7 @@ fn cosign_key_signature_is_verified_at_push() {
         &[&release, &ops],
         &["--annotation", "env=prod"],
     );
-    pushed(&out).expect_status(201, "PUT 2-layer cosign .sig");
+    script_push_resp(&out).expect_status(201, "PUT 2-layer cosign .sig");
     let sig2 = push_field(&out, "manifest_digest");
     let v = record(&http, &img2.digest);
     let entries = from_evidence(&v["signatures"], &sig2);
@@ -469,7 +446,7 @@ fn slsa_provenance_as_att_tag_and_as_referrer() {
         &["--push-att", &host, REPO],
         &token,
     );
-    pushed(&att).expect_status(201, "PUT .att with SLSA provenance");
+    script_push_resp(&att).expect_status(201, "PUT .att with SLSA provenance");
     let att_manifest = push_field(&att, "manifest_digest");
     http.get_manifest(REPO, &cosign_tag(&a.digest, ".att"))
         .expect_status(200, "GET .att tag")
@@ -492,7 +469,7 @@ fn slsa_provenance_as_att_tag_and_as_referrer() {
         &["--push-referrer", &host, REPO],
         &token,
     );
-    pushed(&rf).expect_status(201, "PUT referrer with SLSA provenance");
+    script_push_resp(&rf).expect_status(201, "PUT referrer with SLSA provenance");
     let rf_manifest = push_field(&rf, "manifest_digest");
     assert_eq!(push_field(&rf, "oci_subject"), b.digest, "{rf}");
     let v = record(&http, &b.digest);
@@ -688,7 +665,7 @@ fn unverifiable_evidence_is_refused_and_leaves_nothing() {
     }
     // and the refusals did not poison the tags: the genuine evidence still goes in
     let out = cosign_sign(&tg, &token, REPO, &a.digest, &[&release], &[]);
-    pushed(&out).expect_status(201, "genuine signature after refusals");
+    script_push_resp(&out).expect_status(201, "genuine signature after refusals");
     let out = attest(
         &work.path().join("good"),
         &a.digest,
@@ -696,7 +673,7 @@ fn unverifiable_evidence_is_refused_and_leaves_nothing() {
         &["--push-att", &host, REPO],
         &token,
     );
-    pushed(&out).expect_status(201, "genuine attestation after refusals");
+    script_push_resp(&out).expect_status(201, "genuine attestation after refusals");
     let v = record(&http, &a.digest);
     assert_eq!(len(&v["signatures"]), 1, "{v}");
     assert_eq!(len(&v["attestations"]), 1, "{v}");
@@ -724,7 +701,7 @@ fn evidence_before_its_subject_is_linked() {
     http.artifact_record(&img.digest)
         .expect_status(404, "record of a digest nobody mentioned yet");
     let out = cosign_sign(&tg, &token, REPO, &img.digest, &[&release], &[]);
-    pushed(&out).expect_status(201, ".sig before its image");
+    script_push_resp(&out).expect_status(201, ".sig before its image");
     let att = attest(
         &work.path().join("att"),
         &img.digest,
@@ -732,7 +709,7 @@ fn evidence_before_its_subject_is_linked() {
         &["--push-att", &host, REPO],
         &token,
     );
-    pushed(&att).expect_status(201, ".att before its image");
+    script_push_resp(&att).expect_status(201, ".att before its image");
     let sig_manifest = push_field(&out, "manifest_digest");
 
     // known only by its evidence
@@ -878,7 +855,7 @@ fn without_trust_material_evidence_is_recorded_unverified() {
     http.push_image(REPO, "1.0.0", &img);
 
     let out = cosign_sign(&tg, &token, REPO, &img.digest, &[&somebody], &[]);
-    pushed(&out).expect_status(201, "cosign signature with no trust configured");
+    script_push_resp(&out).expect_status(201, "cosign signature with no trust configured");
     let att = attest(
         &work.path().join("att"),
         &img.digest,
@@ -886,7 +863,7 @@ fn without_trust_material_evidence_is_recorded_unverified() {
         &["--push-att", &tg.host(), REPO],
         &token,
     );
-    pushed(&att).expect_status(201, "attestation with no trust configured");
+    script_push_resp(&att).expect_status(201, "attestation with no trust configured");
 
     let v = record(&http, &img.digest);
     let sig_manifest = push_field(&out, "manifest_digest");
@@ -933,7 +910,7 @@ fn trust_change_on_restart_reverifies_verdicts() {
     let img = TinyImage::new();
     tg.basic("ci", &token).push_image(REPO, "1.0.0", &img);
     let out = cosign_sign(&tg, &token, REPO, &img.digest, &[&a], &[]);
-    pushed(&out).expect_status(201, "signature with key A");
+    script_push_resp(&out).expect_status(201, "signature with key A");
     let att = attest(
         &work.path().join("att"),
         &img.digest,
@@ -941,7 +918,7 @@ fn trust_change_on_restart_reverifies_verdicts() {
         &["--push-att", &tg.host(), REPO],
         &token,
     );
-    pushed(&att).expect_status(201, "attestation with key A");
+    script_push_resp(&att).expect_status(201, "attestation with key A");
 
     let sig_manifest = push_field(&out, "manifest_digest");
     let att_manifest = push_field(&att, "manifest_digest");
@@ -1185,14 +1162,14 @@ fn evidence_in_upstream_mode() {
     let tag = cosign_tag(&img.digest, ".sig");
 
     let out = cosign_sign(&tg, &token, REPO, &img.digest, &[&rogue], &[]);
-    pushed(&out).expect_denied_reason("signer-untrusted", "untrusted key, upstream mode");
+    script_push_resp(&out).expect_denied_reason("signer-untrusted", "untrusted key, upstream mode");
     up.get_manifest(REPO, &tag)
         .expect_status(404, "refused .sig tag upstream");
     up.get_manifest(REPO, &push_field(&out, "manifest_digest"))
         .expect_status(404, "refused .sig manifest upstream");
 
     let out = cosign_sign(&tg, &token, REPO, &img.digest, &[&release], &[]);
-    pushed(&out).expect_status(201, "trusted signature, upstream mode");
+    script_push_resp(&out).expect_status(201, "trusted signature, upstream mode");
     up.get_manifest(REPO, &tag)
         .expect_status(200, ".sig tag upstream")
         .expect_header(
@@ -1207,7 +1184,7 @@ fn evidence_in_upstream_mode() {
         &["--push-att", &tg.host(), REPO],
         &token,
     );
-    pushed(&att).expect_status(201, "attestation, upstream mode");
+    script_push_resp(&att).expect_status(201, "attestation, upstream mode");
 
     let v = record(&http, &img.digest);
     assert_eq!(len(&v["signatures"]), 1, "{v}");

@@ -111,16 +111,7 @@ pub async fn get(ctx: &Ctx<'_>, repo: &RepoName, digest: &str) -> ApiResult<Resp
                 )
                 .await?;
             let resp = follow_redirect(ctx, resp, repo).await?;
-            match resp.status() {
-                StatusCode::OK => {}
-                StatusCode::NOT_FOUND => return Err(unknown(repo, &d)),
-                s => {
-                    return Err(ApiError::new(
-                        ErrorCode::UpstreamInvalid,
-                        format!("upstream answered {s} for blob {d}"),
-                    ));
-                }
-            }
+            super::upstream_found(resp.status(), || unknown(repo, &d), &format!("blob {d}"))?;
             let len: Option<u64> = resp
                 .headers()
                 .get(header::CONTENT_LENGTH)

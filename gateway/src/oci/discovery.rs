@@ -2,7 +2,7 @@
 //! they work whether or not the upstream has a referrers API.
 
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, Method, StatusCode, header};
+use http::{HeaderMap, Method, header};
 use serde_json::json;
 use tollgate_policies::{Action, RepoName};
 
@@ -89,21 +89,16 @@ async fn tags_upstream(
             &scope(repo.as_str(), false),
         )
         .await?;
-    match resp.status() {
-        StatusCode::OK => {}
-        StatusCode::NOT_FOUND => {
-            return Err(ApiError::new(
+    super::upstream_found(
+        resp.status(),
+        || {
+            ApiError::new(
                 ErrorCode::NameUnknown,
                 format!("repository {repo} is not known"),
-            ));
-        }
-        s => {
-            return Err(ApiError::new(
-                ErrorCode::UpstreamInvalid,
-                format!("upstream answered {s} for the tags list"),
-            ));
-        }
-    }
+            )
+        },
+        "the tags list",
+    )?;
     let body = up.read_small(resp.into_body(), 4 * 1024 * 1024).await?;
     let parsed: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(

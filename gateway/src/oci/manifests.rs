@@ -244,21 +244,16 @@ async fn get_upstream(
             &scope(repo.as_str(), false),
         )
         .await?;
-    match resp.status() {
-        StatusCode::OK => {}
-        StatusCode::NOT_FOUND => {
-            return Err(ApiError::new(
+    super::upstream_found(
+        resp.status(),
+        || {
+            ApiError::new(
                 ErrorCode::ManifestUnknown,
                 format!("manifest {reference} is not in {repo}"),
-            ));
-        }
-        s => {
-            return Err(ApiError::new(
-                ErrorCode::UpstreamInvalid,
-                format!("upstream answered {s} for the manifest"),
-            ));
-        }
-    }
+            )
+        },
+        "the manifest",
+    )?;
     let media_type = resp
         .headers()
         .get(header::CONTENT_TYPE)

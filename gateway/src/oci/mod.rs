@@ -230,6 +230,23 @@ fn token(ctx: &Ctx<'_>) -> ApiResult<Response> {
         .into_response())
 }
 
+/// Requires the upstream to have answered 200: a 404 becomes `not_found`, anything else a 502
+/// naming `what`.
+pub fn upstream_found(
+    status: StatusCode,
+    not_found: impl FnOnce() -> ApiError,
+    what: &str,
+) -> ApiResult<()> {
+    match status {
+        StatusCode::OK => Ok(()),
+        StatusCode::NOT_FOUND => Err(not_found()),
+        s => Err(ApiError::new(
+            ErrorCode::UpstreamInvalid,
+            format!("upstream answered {s} for {what}"),
+        )),
+    }
+}
+
 /// A bodiless response with the given headers.
 pub fn empty(status: StatusCode, headers: &[(&'static str, String)]) -> Response {
     let mut r = Response::builder().status(status);
