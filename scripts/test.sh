@@ -33,9 +33,12 @@ fi
 
 # oras drives the artifact test; cryptography signs tokens in tests/scripts/registry_token_server.py
 # and cosign signatures in tests/scripts/cosign_sign.py; in-toto (with securesystemslib) and
-# in-toto-attestation (with protobuf) make the DSSE SLSA provenance in tests/scripts/slsa_attest.py.
-PY_PACKAGES=(oras==0.2.43 requests cryptography in-toto==3.1.0 in-toto-attestation==0.9.3)
-if ! python3 -c 'import oras, requests, cryptography, in_toto, securesystemslib.signer, in_toto_attestation.v1.statement' >/dev/null 2>&1; then
+# in-toto-attestation (with protobuf) make the DSSE SLSA provenance in tests/scripts/slsa_attest.py;
+# spdx-tools and cyclonedx-python-lib (the formats' own validators) check Tollgate's SBOM exports
+# in tests/scripts/validate_sbom.py.
+PY_PACKAGES=(oras==0.2.43 requests cryptography in-toto==3.1.0 in-toto-attestation==0.9.3
+  spdx-tools==0.8.5 "cyclonedx-python-lib[json-validation]==11.12.0")
+if ! python3 -c 'import oras, requests, cryptography, in_toto, securesystemslib.signer, in_toto_attestation.v1.statement, spdx_tools.spdx.validation, cyclonedx.validation.json' >/dev/null 2>&1; then
   step "installing python ${PY_PACKAGES[*]}"
   if ! python3 -m pip --version >/dev/null 2>&1; then
     apt_install python3-pip

@@ -202,3 +202,50 @@ pub fn from_attestation(
     let sbom = parse(&bytes)?;
     Ok(Some((bytes, sbom)))
 }
+
+/// The stored SBOM `rec` (document `doc`) in `format`: the exact bytes when it already is,
+/// else converted from the normalised model. The converted document's identity (serial number,
+/// namespace, creation time) is derived from the stored SBOM, so repeated exports are equal.
+pub fn export(
+    rec: &SbomRecord,
+    doc: bytes::Bytes,
+    format: tollgate_sbom::Format,
+) -> ApiResult<bytes::Bytes> {
+    let sbom = tollgate_sbom::parse(&doc).map_err(|e| {
+        ApiError::internal(format!(
+            "stored SBOM {} no longer parses: {e}",
+            rec.sbom_digest
+        ))
+    })?;
+    if sbom.format == format {
+        return Ok(doc);
+    }
+    let hex = rec.sbom_digest.hex();
+    // A name-based UUID (version 8, RFC 9562) from the SBOM's digest.
+    let mut u: Vec<char> = hex.chars().take(32).collect();
+    u[12] = '8';
+    u[16] = ['8', '9', 'a', 'b'][usize::from(u[16].to_digit(16).unwrap_or(0) as u8 & 3)];
+    let u: String = u.into_iter().collect();
+    let secs = rec.recorded_at_ms.div_euclid(1000) * 1000;
+    let meta = tollgate_sbom::ExportMeta {
+        name: format!("{} SBOM of {}", rec.format, rec.subject),
+        namespace: format!(
+            "urn:tollgate:sbom:{}:{hex}:spdx",
+            rec.sbom_digest.algorithm().as_str()
+        ),
+        serial_number: format!(
+            "urn:uuid:{}-{}-{}-{}-{}",
+            &u[0..8],
+            &u[8..12],
+            &u[12..16],
+            &u[16..20],
+            &u[20..32]
+        ),
+        created: crate::api::rfc3339(secs).replace(".000Z", "Z"),
+        tool: ("tollgate".into(), env!("CARGO_PKG_VERSION").into()),
+    };
+    let value = tollgate_sbom::export(&sbom, format, &meta);
+    serde_json::to_vec(&value)
+        .map(bytes::Bytes::from)
+        .map_err(|e| ApiError::internal(format!("SBOM export: {e}")))
+}

@@ -4,7 +4,7 @@
 //! (1.2–1.7) and SPDX (2.2/2.3) JSON normalised into one [`Sbom`] ([`parse`]), package URLs
 //! ([`Purl`]), and licence expressions ([`LicenseExpr`]) judged with SPDX semantics against a
 //! [`LicensePolicy`]. Version ordering per ecosystem and version ranges for where-used queries
-//! live in [`version`].
+//! live in [`version`]; [`export`] writes an [`Sbom`] out in either format.
 //!
 //! It must not do I/O, read a clock or depend on any other Tollgate crate: it is a leaf, fed
 //! bytes by the gateway and read by `policies` and `store`. SPDX 3 JSON-LD is recognised and
@@ -13,6 +13,7 @@
 mod cyclonedx;
 mod de;
 mod error;
+mod export;
 pub mod license;
 mod model;
 mod parse;
@@ -21,6 +22,7 @@ mod spdx2;
 pub mod version;
 
 pub use error::{MalformedKind, SbomError};
+pub use export::{ExportMeta, export};
 pub use license::{
     Combine, LicenseError, LicenseExpr, LicenseInfo, LicenseOrigin, LicensePolicy, LicenseState,
     LicenseVerdict, Outcome, PolicyLicense, REASON_DENIED, REASON_UNKNOWN, UnknownLicense,

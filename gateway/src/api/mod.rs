@@ -400,7 +400,8 @@ async fn post_sbom(
         .into_response())
 }
 
-/// The SBOM held for an artifact, as it was ingested (the first one, or `?sbom=<digest>`).
+/// The SBOM held for an artifact (the first one, or `?sbom=<digest>`): as it was ingested, or
+/// converted with `?format=cyclonedx|spdx`.
 async fn get_sbom(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -416,25 +417,31 @@ async fn get_sbom(
         None => records.first(),
     }
     .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no SBOM for {d}")))?;
-    if let Some(f) = q.get("format").filter(|f| **f != rec.format) {
-        return Err(ApiError::new(
-            ErrorCode::BadRequest,
-            format!(
-                "this SBOM is {}; converting it to {f} is not supported yet",
-                rec.format
-            ),
-        ));
-    }
+    let format = match q.get("format").map(String::as_str) {
+        None => None,
+        Some("cyclonedx") => Some(tollgate_sbom::Format::CycloneDx),
+        Some("spdx") => Some(tollgate_sbom::Format::Spdx),
+        Some(other) => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                format!("format {other:?} is not one of cyclonedx, spdx"),
+            ));
+        }
+    };
     let doc = app.store.sbom_document(&rec.sbom_digest)?.ok_or_else(|| {
         ApiError::internal(format!(
             "SBOM {} recorded without its document",
             rec.sbom_digest
         ))
     })?;
-    let media_type = if rec.format == "spdx" {
-        "application/spdx+json"
-    } else {
-        "application/vnd.cyclonedx+json"
+    let (doc, format) = match format {
+        Some(f) => (crate::sboms::export(rec, doc, f)?, f),
+        None if rec.format == "spdx" => (doc, tollgate_sbom::Format::Spdx),
+        None => (doc, tollgate_sbom::Format::CycloneDx),
+    };
+    let media_type = match format {
+        tollgate_sbom::Format::Spdx => "application/spdx+json",
+        tollgate_sbom::Format::CycloneDx => "application/vnd.cyclonedx+json",
     };
     Ok(([(http::header::CONTENT_TYPE, media_type)], doc).into_response())
 }
