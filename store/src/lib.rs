@@ -2,7 +2,8 @@
 //!
 //! Owns persistence. Narrow traits say what Tollgate keeps — [`ArtifactStore`] (manifests,
 //! tags, blob links, referrers), [`EvidenceStore`] (verdicts on signatures and attestations, by
-//! subject), [`SbomStore`] (SBOMs and the where-used index), [`TokenStore`] (API tokens, only as hashes) — and each backend
+//! subject), [`SbomStore`] (SBOMs and the where-used index), [`TokenStore`] (API tokens, only as hashes), [`PromotionStore`] (promotions, what each
+//! environment holds, legal holds, policy loads) — and each backend
 //! implements all of them and passes the one shared test suite (`testsuite`): [`RedbStore`],
 //! the embedded default (ACID, durable on commit), and [`MemoryStore`] for tests and ephemeral
 //! runs. [`FsBlobs`] keeps blob bytes content-addressed on local disk for embedded mode.
@@ -14,6 +15,7 @@
 mod backend;
 mod blobs;
 mod model;
+mod promotions;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
 
@@ -21,16 +23,31 @@ pub use backend::memory::MemoryStore;
 pub use backend::redb::RedbStore;
 pub use blobs::FsBlobs;
 pub use model::*;
+pub use promotions::*;
 
 /// The on-disk format version; a store written by another version is refused, not guessed at.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Everything a backend provides.
 pub trait Store:
-    ArtifactStore + EvidenceStore + SbomStore + TokenStore + Send + Sync + std::fmt::Debug
+    ArtifactStore
+    + EvidenceStore
+    + SbomStore
+    + TokenStore
+    + PromotionStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
 }
 impl<T> Store for T where
-    T: ArtifactStore + EvidenceStore + SbomStore + TokenStore + Send + Sync + std::fmt::Debug
+    T: ArtifactStore
+        + EvidenceStore
+        + SbomStore
+        + TokenStore
+        + PromotionStore
+        + Send
+        + Sync
+        + std::fmt::Debug
 {
 }

@@ -15,6 +15,9 @@ pub enum StoreError {
     TokenExists(String),
     #[error("store schema version {found} is not the supported version {expected}")]
     SchemaMismatch { found: u64, expected: u64 },
+    /// Another writer changed the record since it was read; read it again and retry.
+    #[error("conflicting update: {0}")]
+    Conflict(String),
     #[error("store record is corrupt: {0}")]
     Corrupt(String),
     #[error("store backend failed: {0}")]

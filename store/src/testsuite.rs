@@ -8,8 +8,10 @@ use tollgate_attest::Digest;
 use tollgate_policies::{RepoName, Tag};
 
 use crate::{
-    ArtifactStore, ComponentHit, EvidenceRecord, EvidenceStore, ManifestRecord, SbomRecord,
-    SbomStore, StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore,
+    ApprovalRecord, ArtifactStore, ComponentHit, EvidenceRecord, EvidenceStore, HoldRecord,
+    ManifestRecord, Opened, PolicyLoadRecord, PromotedEntry, PromotionFilter, PromotionRecord,
+    PromotionState, PromotionStore, SbomRecord, SbomStore, StoreError, TagBinding, TagOutcome,
+    TokenRecord, TokenStore,
 };
 
 #[macro_export]
@@ -29,6 +31,10 @@ macro_rules! __backend_suite {
             concurrent_binders_one_winner,
             evidence_by_subject,
             sbom_where_used,
+            promotions_open_once_and_update_by_revision,
+            concurrent_promotions_one_record,
+            completed_promotion_is_what_the_environment_holds,
+            holds_and_policy_loads,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -383,4 +389,215 @@ pub fn sbom_where_used<S: SbomStore>(s: S) {
         &s.sbom_document(&Digest::sha256_of(doc)).unwrap().unwrap()[..],
         doc
     );
+}
+
+fn promotion(artifact: &Digest, env: &str) -> PromotionRecord {
+    PromotionRecord {
+        id: String::new(),
+        revision: 0,
+        artifact: artifact.clone(),
+        source_repository: repo("staging/app"),
+        target_environment: env.into(),
+        target_repository: repo(&format!("{env}/app")),
+        tag: Some(tag("1.2.0")),
+        requested_by: "release-bot".into(),
+        change_request: None,
+        justification: None,
+        emergency: false,
+        rollback: false,
+        bundle: None,
+        state: PromotionState::Pending,
+        decision: serde_json::json!({ "verdict": "pending" }),
+        approvals: Vec::new(),
+        postmortem: None,
+        error: None,
+        created_at_ms: 1_700_000_000_000,
+        updated_at_ms: 1_700_000_000_000,
+    }
+}
+
+fn created(o: Opened) -> PromotionRecord {
+    match o {
+        Opened::Created(p) => p,
+        Opened::Existing(p) => panic!("expected a new promotion, got existing {}", p.id),
+    }
+}
+
+pub fn promotions_open_once_and_update_by_revision<S: PromotionStore>(s: S) {
+    let a = Digest::sha256_of(b"app 1.2.0");
+    let p = created(s.open_promotion(&promotion(&a, "prod")).unwrap());
+    assert_eq!(p.id, "prm-000001");
+    assert_eq!(p.revision, 1);
+    assert_eq!(s.get_promotion(&p.id).unwrap().as_ref(), Some(&p));
+    // the same artifact to the same environment while open: the same promotion
+    match s.open_promotion(&promotion(&a, "prod")).unwrap() {
+        Opened::Existing(e) => assert_eq!(e, p),
+        Opened::Created(c) => panic!("duplicate promotion {}", c.id),
+    }
+    // another environment is another promotion
+    let q = created(s.open_promotion(&promotion(&a, "staging")).unwrap());
+    assert_eq!(q.id, "prm-000002");
+    assert_eq!(s.in_flight("prod").unwrap(), 1);
+    assert_eq!(s.in_flight("staging").unwrap(), 1);
+
+    // an approval lands at the next revision; a writer holding the old one conflicts
+    let mut approved = p.clone();
+    approved.approvals.push(ApprovalRecord {
+        by: "alice".into(),
+        group: "security".into(),
+        comment: None,
+        at_ms: 1_700_000_000_500,
+    });
+    let approved = s.update_promotion(&approved).unwrap();
+    assert_eq!(approved.revision, 2);
+    let mut stale = p.clone();
+    stale.state = PromotionState::Denied;
+    assert!(matches!(
+        s.update_promotion(&stale),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.get_promotion(&p.id).unwrap().unwrap(), approved);
+
+    // denied: no longer in flight, and a new request opens a new promotion
+    let mut denied = approved.clone();
+    denied.state = PromotionState::Denied;
+    s.update_promotion(&denied).unwrap();
+    assert_eq!(s.in_flight("prod").unwrap(), 0);
+    let r = created(s.open_promotion(&promotion(&a, "prod")).unwrap());
+    assert_eq!(r.id, "prm-000003");
+
+    // listing: newest first, filtered
+    let all = s.list_promotions(&PromotionFilter::default(), 10).unwrap();
+    let ids: Vec<&str> = all.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["prm-000003", "prm-000002", "prm-000001"]);
+    let prod_denied = s
+        .list_promotions(
+            &PromotionFilter {
+                environment: Some("prod".into()),
+                state: Some(PromotionState::Denied),
+                ..PromotionFilter::default()
+            },
+            10,
+        )
+        .unwrap();
+    assert_eq!(prod_denied.len(), 1);
+    assert_eq!(prod_denied[0].id, "prm-000001");
+    assert_eq!(
+        s.list_promotions(&PromotionFilter::default(), 1)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub fn concurrent_promotions_one_record<S: PromotionStore + Send + Sync + 'static>(s: S) {
+    let s = Arc::new(s);
+    let a = Digest::sha256_of(b"raced");
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let s = Arc::clone(&s);
+            let a = a.clone();
+            thread::spawn(move || s.open_promotion(&promotion(&a, "prod")).unwrap())
+        })
+        .collect();
+    let results: Vec<Opened> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let created: Vec<_> = results
+        .iter()
+        .filter(|o| matches!(o, Opened::Created(_)))
+        .collect();
+    assert_eq!(created.len(), 1, "exactly one promotion: {results:?}");
+    for o in &results {
+        let (Opened::Created(p) | Opened::Existing(p)) = o;
+        assert_eq!(p.id, "prm-000001");
+    }
+    assert_eq!(s.in_flight("prod").unwrap(), 1);
+}
+
+pub fn completed_promotion_is_what_the_environment_holds<S: PromotionStore>(s: S) {
+    let old = Digest::sha256_of(b"app 1.1.0");
+    let new = Digest::sha256_of(b"app 1.2.0");
+    assert_eq!(s.promoted("prod", &new).unwrap(), None);
+    for (d, t, at) in [(&old, "1.1.0", 1), (&new, "1.2.0", 2)] {
+        let mut p = promotion(d, "prod");
+        p.state = PromotionState::Copying;
+        p.tag = Some(tag(t));
+        let p = created(s.open_promotion(&p).unwrap());
+        let entry = PromotedEntry {
+            environment: "prod".into(),
+            repository: repo("prod/app"),
+            digest: d.clone(),
+            tag: Some(tag(t)),
+            promotion: p.id.clone(),
+            at_ms: at,
+        };
+        let done = s.complete_promotion(&p, &entry).unwrap();
+        assert_eq!(done.state, PromotionState::Promoted);
+        assert_eq!(done.revision, p.revision + 1);
+        assert_eq!(s.promoted("prod", d).unwrap(), Some(entry));
+    }
+    assert_eq!(s.in_flight("prod").unwrap(), 0);
+    // both stay promoted (a rollback may return to the old one); the current is the newest
+    assert!(s.promoted("prod", &old).unwrap().is_some());
+    assert_eq!(s.promoted("staging", &new).unwrap(), None);
+    let cur = s.current("prod", &repo("prod/app")).unwrap().unwrap();
+    assert_eq!(cur.digest, new);
+    assert_eq!(s.current("prod", &repo("prod/other")).unwrap(), None);
+    assert_eq!(s.current_all("prod").unwrap(), vec![cur]);
+    let envs: Vec<String> = s
+        .promotions_of(&new)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.environment)
+        .collect();
+    assert_eq!(envs, ["prod"]);
+    // completing twice is a stale write, not a second promotion
+    let p = s.get_promotion("prm-000001").unwrap().unwrap();
+    let mut stale = p.clone();
+    stale.revision -= 1;
+    let entry = s.promoted("prod", &old).unwrap().unwrap();
+    assert!(matches!(
+        s.complete_promotion(&stale, &entry),
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+pub fn holds_and_policy_loads<S: PromotionStore>(s: S) {
+    let hold = |d: Option<Digest>, r: Option<&str>| HoldRecord {
+        id: String::new(),
+        digest: d,
+        repositories: r.map(Into::into),
+        reason: "litigation 2026-17".into(),
+        created_by: "legal".into(),
+        created_at_ms: 1,
+    };
+    let h1 = s
+        .put_hold(&hold(Some(Digest::sha256_of(b"x")), None))
+        .unwrap();
+    let h2 = s.put_hold(&hold(None, Some("prod/*"))).unwrap();
+    assert_eq!(
+        (h1.id.as_str(), h2.id.as_str()),
+        ("hold-000001", "hold-000002")
+    );
+    assert_eq!(s.holds().unwrap(), vec![h1.clone(), h2.clone()]);
+    assert!(s.delete_hold(&h1.id).unwrap());
+    assert!(!s.delete_hold(&h1.id).unwrap());
+    assert_eq!(s.holds().unwrap(), vec![h2]);
+
+    for (n, applied) in [(1, true), (2, false), (3, true)] {
+        s.record_policy_load(&PolicyLoadRecord {
+            at_ms: n,
+            digest: applied.then(|| Digest::sha256_of(&n.to_le_bytes())),
+            applied,
+            trigger: "sighup".into(),
+            errors: if applied {
+                vec![]
+            } else {
+                vec!["base.toml:3:1: error".into()]
+            },
+        })
+        .unwrap();
+    }
+    let loads = s.policy_loads(2).unwrap();
+    assert_eq!(loads.iter().map(|l| l.at_ms).collect::<Vec<_>>(), [3, 2]);
+    assert_eq!(loads[1].errors.len(), 1);
 }

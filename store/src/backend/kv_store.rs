@@ -15,7 +15,7 @@ use crate::{
 
 /// The store over a key-value backend.
 pub struct KvStore<K> {
-    kv: K,
+    pub(super) kv: K,
 }
 
 impl<K: fmt::Debug> fmt::Debug for KvStore<K> {
@@ -28,19 +28,19 @@ const SCHEMA_KEY: &str = "schema_version";
 /// Separates the parts of composite keys; it cannot occur in names, tags or digests.
 const SEP: char = '\0';
 
-fn key2(a: &str, b: &str) -> String {
+pub(super) fn key2(a: &str, b: &str) -> String {
     format!("{a}{SEP}{b}")
 }
 
-fn key3(a: &str, b: &str, c: &str) -> String {
+pub(super) fn key3(a: &str, b: &str, c: &str) -> String {
     format!("{a}{SEP}{b}{SEP}{c}")
 }
 
-fn last_part(key: &str) -> &str {
+pub(super) fn last_part(key: &str) -> &str {
     key.rsplit(SEP).next().unwrap_or(key)
 }
 
-fn corrupt<E: fmt::Display>(what: &str) -> impl FnOnce(E) -> StoreError + '_ {
+pub(super) fn corrupt<E: fmt::Display>(what: &str) -> impl FnOnce(E) -> StoreError + '_ {
     move |e| StoreError::Corrupt(format!("{what}: {e}"))
 }
 
@@ -48,7 +48,7 @@ fn decode_record(v: &[u8]) -> Result<ManifestRecord> {
     serde_json::from_slice(v).map_err(corrupt("manifest record"))
 }
 
-fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
+pub(super) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(v).map_err(|e| StoreError::Backend(e.to_string()))
 }
 
@@ -86,7 +86,13 @@ impl<K: Kv> KvStore<K> {
                             .try_into()
                             .map_err(|_| StoreError::Corrupt("schema_version".into()))?,
                     );
-                    if found != SCHEMA_VERSION {
+                    if found == 1 && SCHEMA_VERSION == 2 {
+                        // Version 2 only added tables (promotions, holds, policy loads).
+                        for t in Table::ALL {
+                            w.scan(t, "", None, 0)?;
+                        }
+                        w.put(Table::Meta, SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes())?;
+                    } else if found != SCHEMA_VERSION {
                         return Err(StoreError::SchemaMismatch {
                             found,
                             expected: SCHEMA_VERSION,

@@ -2,6 +2,7 @@
 //! key-value transaction interface, so every backend behaves identically by construction and
 //! the shared test suite checks the part that differs: atomicity and durability of `Kv`.
 
+pub mod kv_promotions;
 pub mod kv_store;
 pub mod memory;
 pub mod redb;
@@ -40,10 +41,26 @@ pub enum Table {
     SbomPackages,
     /// licence id \0 subject \0 sbom digest \0 index → ComponentHit JSON
     SbomLicenses,
+    /// promotion id → PromotionRecord JSON
+    Promotions,
+    /// digest \0 environment → id of the open promotion
+    OpenPromotions,
+    /// environment \0 promotion id → () for every open promotion
+    InFlight,
+    /// environment \0 digest \0 repo → PromotedEntry JSON
+    Promoted,
+    /// digest \0 environment → ()
+    PromotedByDigest,
+    /// environment \0 repo → PromotedEntry JSON of the latest promotion
+    CurrentVersions,
+    /// hold id → HoldRecord JSON
+    Holds,
+    /// sequence (20 digits) → PolicyLoadRecord JSON
+    PolicyLoads,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 15] = [
+    pub(crate) const ALL: [Table; 23] = [
         Table::Meta,
         Table::Manifests,
         Table::RepoManifests,
@@ -59,6 +76,14 @@ impl Table {
         Table::SbomSubjects,
         Table::SbomPackages,
         Table::SbomLicenses,
+        Table::Promotions,
+        Table::OpenPromotions,
+        Table::InFlight,
+        Table::Promoted,
+        Table::PromotedByDigest,
+        Table::CurrentVersions,
+        Table::Holds,
+        Table::PolicyLoads,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -78,6 +103,14 @@ impl Table {
             Table::SbomSubjects => "sbom_subjects",
             Table::SbomPackages => "sbom_packages",
             Table::SbomLicenses => "sbom_licenses",
+            Table::Promotions => "promotions",
+            Table::OpenPromotions => "open_promotions",
+            Table::InFlight => "in_flight",
+            Table::Promoted => "promoted",
+            Table::PromotedByDigest => "promoted_by_digest",
+            Table::CurrentVersions => "current_versions",
+            Table::Holds => "holds",
+            Table::PolicyLoads => "policy_loads",
         }
     }
 

@@ -209,4 +209,25 @@ mod tests {
             other => panic!("expected a schema mismatch, got {other:?}"),
         }
     }
+
+    #[test]
+    fn upgrades_schema_1_by_adding_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        {
+            let db = Database::create(&path).unwrap();
+            let w = db.begin_write().unwrap();
+            w.open_table(def(Table::Meta))
+                .unwrap()
+                .insert("schema_version", 1u64.to_le_bytes().as_slice())
+                .unwrap();
+            w.commit().unwrap();
+        }
+        let s = RedbStore::open(&path).unwrap();
+        use crate::PromotionStore;
+        assert_eq!(s.in_flight("prod").unwrap(), 0);
+        drop(s);
+        // reopened at the new version without another upgrade
+        RedbStore::open(&path).unwrap();
+    }
 }

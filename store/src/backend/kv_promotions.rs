@@ -1,0 +1,268 @@
+//! [`PromotionStore`] over any [`Kv`] backend.
+
+use tollgate_attest::Digest;
+use tollgate_policies::RepoName;
+
+use super::kv_store::{KvStore, corrupt, encode, key2, key3};
+use super::{Kv, KvRead, KvWrite, Table};
+use crate::{
+    HoldRecord, Opened, PolicyLoadRecord, PromotedEntry, PromotionFilter, PromotionRecord,
+    PromotionState, PromotionStore, Result, StoreError,
+};
+
+const NEXT_PROMOTION: &str = "next_promotion";
+const NEXT_HOLD: &str = "next_hold";
+const NEXT_POLICY_LOAD: &str = "next_policy_load";
+
+/// Takes the next number of a counter kept in the meta table.
+fn next(w: &mut dyn KvWrite, counter: &str) -> Result<u64> {
+    let n = match w.get(Table::Meta, counter)? {
+        Some(v) => u64::from_le_bytes(
+            v.as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(counter.into()))?,
+        ),
+        None => 0,
+    } + 1;
+    w.put(Table::Meta, counter, &n.to_le_bytes())?;
+    Ok(n)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, v: &[u8]) -> Result<T> {
+    serde_json::from_slice(v).map_err(corrupt(what))
+}
+
+fn get_in(r: &dyn KvRead, id: &str) -> Result<Option<PromotionRecord>> {
+    r.get(Table::Promotions, id)?
+        .map(|v| decode("promotion", &v))
+        .transpose()
+}
+
+/// Stores `rec` at the next revision if the stored one is still at `rec.revision`, keeping
+/// the open-promotion indexes in step with its state.
+fn replace(w: &mut dyn KvWrite, rec: &PromotionRecord) -> Result<PromotionRecord> {
+    let stored = get_in(w, &rec.id)?
+        .ok_or_else(|| StoreError::Corrupt(format!("no promotion {}", rec.id)))?;
+    if stored.revision != rec.revision {
+        return Err(StoreError::Conflict(format!(
+            "promotion {} changed since it was read (revision {} → {})",
+            rec.id, rec.revision, stored.revision
+        )));
+    }
+    let mut new = rec.clone();
+    new.revision += 1;
+    w.put(Table::Promotions, &new.id, &encode(&new)?)?;
+    let open_key = key2(&new.artifact.to_string(), &new.target_environment);
+    let flight_key = key2(&new.target_environment, &new.id);
+    if new.state.is_open() {
+        w.put(Table::OpenPromotions, &open_key, new.id.as_bytes())?;
+        w.put(Table::InFlight, &flight_key, b"")?;
+    } else {
+        // Only drop the index entry if it is ours: a bundle may hold another one.
+        if w.get(Table::OpenPromotions, &open_key)?.as_deref() == Some(new.id.as_bytes()) {
+            w.delete(Table::OpenPromotions, &open_key)?;
+        }
+        w.delete(Table::InFlight, &flight_key)?;
+    }
+    Ok(new)
+}
+
+fn matches(f: &PromotionFilter, p: &PromotionRecord) -> bool {
+    f.artifact.as_ref().is_none_or(|d| *d == p.artifact)
+        && f.environment
+            .as_deref()
+            .is_none_or(|e| e == p.target_environment)
+        && f.state.is_none_or(|s| s == p.state)
+        && f.bundle
+            .as_deref()
+            .is_none_or(|b| p.bundle.as_deref() == Some(b))
+        && (!f.open_postmortems
+            || p.postmortem
+                .as_ref()
+                .is_some_and(|m| m.closed_at_ms.is_none()))
+}
+
+impl<K: Kv> PromotionStore for KvStore<K> {
+    fn open_promotion(&self, rec: &PromotionRecord) -> Result<Opened> {
+        let open_key = key2(&rec.artifact.to_string(), &rec.target_environment);
+        self.kv.write(|w| {
+            if let Some(id) = w.get(Table::OpenPromotions, &open_key)? {
+                let id = String::from_utf8(id).map_err(corrupt("promotion id"))?;
+                if let Some(existing) = get_in(w, &id)? {
+                    return Ok(Opened::Existing(existing));
+                }
+            }
+            let mut new = rec.clone();
+            new.id = format!("prm-{:06}", next(w, NEXT_PROMOTION)?);
+            new.revision = 1;
+            w.put(Table::Promotions, &new.id, &encode(&new)?)?;
+            if new.state.is_open() {
+                w.put(Table::OpenPromotions, &open_key, new.id.as_bytes())?;
+                w.put(
+                    Table::InFlight,
+                    &key2(&new.target_environment, &new.id),
+                    b"",
+                )?;
+            }
+            Ok(Opened::Created(new))
+        })
+    }
+
+    fn get_promotion(&self, id: &str) -> Result<Option<PromotionRecord>> {
+        self.kv.read(|r| get_in(r, id))
+    }
+
+    fn update_promotion(&self, rec: &PromotionRecord) -> Result<PromotionRecord> {
+        self.kv.write(|w| replace(w, rec))
+    }
+
+    fn complete_promotion(
+        &self,
+        rec: &PromotionRecord,
+        entry: &PromotedEntry,
+    ) -> Result<PromotionRecord> {
+        self.kv.write(|w| {
+            let mut done = rec.clone();
+            done.state = PromotionState::Promoted;
+            let done = replace(w, &done)?;
+            let env = entry.environment.as_str();
+            let digest = entry.digest.to_string();
+            let value = encode(entry)?;
+            w.put(
+                Table::Promoted,
+                &key3(env, &digest, entry.repository.as_str()),
+                &value,
+            )?;
+            w.put(Table::PromotedByDigest, &key2(&digest, env), b"")?;
+            w.put(
+                Table::CurrentVersions,
+                &key2(env, entry.repository.as_str()),
+                &value,
+            )?;
+            Ok(done)
+        })
+    }
+
+    fn list_promotions(
+        &self,
+        filter: &PromotionFilter,
+        limit: usize,
+    ) -> Result<Vec<PromotionRecord>> {
+        self.kv.read(|r| {
+            let mut out = Vec::new();
+            // Ids are sequential, so key order is age order; newest first means from the end.
+            for (_, v) in r
+                .scan(Table::Promotions, "", None, usize::MAX)?
+                .iter()
+                .rev()
+            {
+                let p: PromotionRecord = decode("promotion", v)?;
+                if matches(filter, &p) {
+                    out.push(p);
+                    if out.len() == limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn in_flight(&self, environment: &str) -> Result<usize> {
+        self.kv.read(|r| {
+            Ok(
+                r.scan(Table::InFlight, &key2(environment, ""), None, usize::MAX)?
+                    .len(),
+            )
+        })
+    }
+
+    fn promoted(&self, environment: &str, digest: &Digest) -> Result<Option<PromotedEntry>> {
+        let prefix = key3(environment, &digest.to_string(), "");
+        self.kv.read(|r| {
+            r.scan(Table::Promoted, &prefix, None, 1)?
+                .first()
+                .map(|(_, v)| decode("promoted entry", v))
+                .transpose()
+        })
+    }
+
+    fn promotions_of(&self, digest: &Digest) -> Result<Vec<PromotedEntry>> {
+        let d = digest.to_string();
+        self.kv.read(|r| {
+            let mut out = Vec::new();
+            for (k, _) in r.scan(Table::PromotedByDigest, &key2(&d, ""), None, usize::MAX)? {
+                let env = super::kv_store::last_part(&k);
+                for (_, v) in r.scan(Table::Promoted, &key3(env, &d, ""), None, usize::MAX)? {
+                    out.push(decode("promoted entry", &v)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn current(&self, environment: &str, repository: &RepoName) -> Result<Option<PromotedEntry>> {
+        self.kv.read(|r| {
+            r.get(
+                Table::CurrentVersions,
+                &key2(environment, repository.as_str()),
+            )?
+            .map(|v| decode("promoted entry", &v))
+            .transpose()
+        })
+    }
+
+    fn current_all(&self, environment: &str) -> Result<Vec<PromotedEntry>> {
+        self.kv.read(|r| {
+            r.scan(
+                Table::CurrentVersions,
+                &key2(environment, ""),
+                None,
+                usize::MAX,
+            )?
+            .iter()
+            .map(|(_, v)| decode("promoted entry", v))
+            .collect()
+        })
+    }
+
+    fn put_hold(&self, hold: &HoldRecord) -> Result<HoldRecord> {
+        self.kv.write(|w| {
+            let mut new = hold.clone();
+            new.id = format!("hold-{:06}", next(w, NEXT_HOLD)?);
+            w.put(Table::Holds, &new.id, &encode(&new)?)?;
+            Ok(new)
+        })
+    }
+
+    fn delete_hold(&self, id: &str) -> Result<bool> {
+        self.kv.write(|w| w.delete(Table::Holds, id))
+    }
+
+    fn holds(&self) -> Result<Vec<HoldRecord>> {
+        self.kv.read(|r| {
+            r.scan(Table::Holds, "", None, usize::MAX)?
+                .iter()
+                .map(|(_, v)| decode("hold", v))
+                .collect()
+        })
+    }
+
+    fn record_policy_load(&self, rec: &PolicyLoadRecord) -> Result<()> {
+        self.kv.write(|w| {
+            let n = next(w, NEXT_POLICY_LOAD)?;
+            w.put(Table::PolicyLoads, &format!("{n:020}"), &encode(rec)?)
+        })
+    }
+
+    fn policy_loads(&self, limit: usize) -> Result<Vec<PolicyLoadRecord>> {
+        self.kv.read(|r| {
+            r.scan(Table::PolicyLoads, "", None, usize::MAX)?
+                .iter()
+                .rev()
+                .take(limit)
+                .map(|(_, v)| decode("policy load", v))
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,205 @@
+//! Promotions, what each environment holds, legal holds and policy loads.
+
+use serde::{Deserialize, Serialize};
+use tollgate_attest::Digest;
+use tollgate_policies::{RepoName, Tag};
+
+use crate::Result;
+
+/// Where a promotion stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PromotionState {
+    /// Policy passed except for approvals still to come.
+    Pending,
+    /// Policy refused it; final.
+    Denied,
+    /// Allowed, and the copy into the target repository is under way.
+    Copying,
+    /// Allowed and copied: the artifact is in the target environment.
+    Promoted,
+    /// Allowed, but copying failed; retrying the same request resumes it.
+    Failed,
+}
+
+impl PromotionState {
+    /// Still to be settled: counts as "in flight" and blocks a duplicate request.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Pending | Self::Copying | Self::Failed)
+    }
+}
+
+/// One approval of a promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// The approving token's name.
+    pub by: String,
+    /// The role group it approved for (`security`, `ops`, …).
+    pub group: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub at_ms: i64,
+}
+
+/// The post-mortem an emergency promotion owes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Postmortem {
+    pub opened_at_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at_ms: Option<i64>,
+}
+
+/// A request to move an artifact into an environment, and everything decided about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromotionRecord {
+    /// Assigned by the store (`prm-000001`, …); empty in a request to open one.
+    pub id: String,
+    /// Bumped by every update; updates name the revision they read.
+    pub revision: u64,
+    pub artifact: Digest,
+    pub source_repository: RepoName,
+    pub target_environment: String,
+    pub target_repository: RepoName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<Tag>,
+    pub requested_by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_request: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub justification: Option<String>,
+    #[serde(default)]
+    pub emergency: bool,
+    #[serde(default)]
+    pub rollback: bool,
+    /// The release bundle this promotion belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<String>,
+    pub state: PromotionState,
+    /// The latest policy decision, as the policy engine wrote it.
+    pub decision: serde_json::Value,
+    #[serde(default)]
+    pub approvals: Vec<ApprovalRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postmortem: Option<Postmortem>,
+    /// Why copying failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+/// How [`PromotionStore::open_promotion`] went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Opened {
+    /// A new promotion, with its id.
+    Created(PromotionRecord),
+    /// An open promotion of the same artifact to the same environment already existed.
+    Existing(PromotionRecord),
+}
+
+/// An artifact as an environment holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromotedEntry {
+    pub environment: String,
+    pub repository: RepoName,
+    pub digest: Digest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<Tag>,
+    /// The promotion that put it there.
+    pub promotion: String,
+    pub at_ms: i64,
+}
+
+/// A legal hold: what it covers is never deleted while it exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldRecord {
+    /// Assigned by the store (`hold-000001`, …).
+    pub id: String,
+    /// One artifact, or …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    /// … every artifact of the repositories matching this pattern.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repositories: Option<String>,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at_ms: i64,
+}
+
+/// One attempt to load the policy directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyLoadRecord {
+    pub at_ms: i64,
+    /// The loaded policy's digest when it loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
+    /// Whether it became the active policy.
+    pub applied: bool,
+    /// `startup`, `sighup`, `file-change`, …
+    pub trigger: String,
+    /// Diagnostics when it did not load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// Which promotions to list.
+#[derive(Debug, Clone, Default)]
+pub struct PromotionFilter {
+    pub artifact: Option<Digest>,
+    pub environment: Option<String>,
+    pub state: Option<PromotionState>,
+    pub bundle: Option<String>,
+    /// Only emergency promotions whose post-mortem is still open.
+    pub open_postmortems: bool,
+}
+
+/// Promotions and what each environment holds as a result.
+pub trait PromotionStore {
+    /// Records a new promotion, unless an open one of the same artifact to the same
+    /// environment exists: then that one, unchanged. Settled in one transaction, so two
+    /// concurrent requests yield one promotion.
+    fn open_promotion(&self, rec: &PromotionRecord) -> Result<Opened>;
+    fn get_promotion(&self, id: &str) -> Result<Option<PromotionRecord>>;
+    /// Replaces the promotion if it is still at `rec.revision` (which the caller read), and
+    /// returns it at its new revision; another writer in between is
+    /// [`crate::StoreError::Conflict`].
+    fn update_promotion(&self, rec: &PromotionRecord) -> Result<PromotionRecord>;
+    /// Like [`PromotionStore::update_promotion`] with the state `Promoted`, and records the
+    /// artifact as held by the target environment (its current version of the repository), in
+    /// the same transaction.
+    fn complete_promotion(
+        &self,
+        rec: &PromotionRecord,
+        entry: &PromotedEntry,
+    ) -> Result<PromotionRecord>;
+    /// Promotions matching `filter`, newest first, at most `limit`.
+    fn list_promotions(
+        &self,
+        filter: &PromotionFilter,
+        limit: usize,
+    ) -> Result<Vec<PromotionRecord>>;
+    /// Open promotions into `environment`.
+    fn in_flight(&self, environment: &str) -> Result<usize>;
+    /// Whether (and how) `digest` was promoted to `environment`.
+    fn promoted(&self, environment: &str, digest: &Digest) -> Result<Option<PromotedEntry>>;
+    /// Every environment `digest` was promoted to.
+    fn promotions_of(&self, digest: &Digest) -> Result<Vec<PromotedEntry>>;
+    /// What `environment` runs of `repository`: the latest promotion into it.
+    fn current(&self, environment: &str, repository: &RepoName) -> Result<Option<PromotedEntry>>;
+    /// What `environment` runs, one entry per repository.
+    fn current_all(&self, environment: &str) -> Result<Vec<PromotedEntry>>;
+
+    /// Records a hold and returns it with its id.
+    fn put_hold(&self, hold: &HoldRecord) -> Result<HoldRecord>;
+    /// Removes a hold; false if there was none.
+    fn delete_hold(&self, id: &str) -> Result<bool>;
+    fn holds(&self) -> Result<Vec<HoldRecord>>;
+
+    fn record_policy_load(&self, rec: &PolicyLoadRecord) -> Result<()>;
+    /// The latest loads, newest first.
+    fn policy_loads(&self, limit: usize) -> Result<Vec<PolicyLoadRecord>>;
+}
