@@ -114,7 +114,8 @@ enum TokenCommand {
         data: PathBuf,
         #[arg(long)]
         name: String,
-        /// ROLE[:PATTERN], e.g. pusher:dev/*; repeatable. Roles: reader, pusher, admin.
+        /// ROLE[:PATTERN], e.g. pusher:dev/*; repeatable. Roles: reader, pusher, admin,
+        /// promoter, approver(dev|ops|security|business), breakglass, auditor.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
     },
