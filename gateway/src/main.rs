@@ -61,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         command: SbomCommand,
     },
+    /// Check promotion policy files offline.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Manage API tokens in a data directory (while no gateway runs on it; otherwise use
     /// the /api/v1/tokens API).
     Token {
@@ -104,6 +109,14 @@ enum SbomCommand {
         #[arg(long, default_value = "warn")]
         unknown: String,
     },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Lint a policy directory (base.toml and overlays) for CI: diagnostics as
+    /// file:line:col, the policy digest on success; exit 0 valid, 1 errors, 2 unreadable.
+    /// With --facts, also print the decision a promotion would get.
+    Check(tollgate::policy_cli::CheckArgs),
 }
 
 #[derive(Subcommand)]
@@ -263,6 +276,20 @@ fn main() -> ExitCode {
                 },
         } => {
             return sbom_exit(tollgate::sbom_cli::check(&file, &allow, &deny, &unknown));
+        }
+        Command::Policy {
+            command: PolicyCommand::Check(args),
+        } => {
+            return match tollgate::policy_cli::check(&args) {
+                Ok(report) => {
+                    print!("{}", report.render(args.json));
+                    ExitCode::from(report.exit_code())
+                }
+                Err(e) => {
+                    eprintln!("tollgate policy: {e}");
+                    ExitCode::from(2)
+                }
+            };
         }
         Command::Token { command } => match command {
             TokenCommand::Create { data, name, roles } => {
