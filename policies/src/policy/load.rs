@@ -120,6 +120,7 @@ impl Policy {
             };
             let scope = Scope {
                 level: Lvl::BaseEnv,
+                top_bg: top_bg.as_ref(),
                 env: name.get_ref(),
                 env_names: &env_names,
             };
@@ -192,6 +193,7 @@ impl Policy {
                 };
                 let scope = Scope {
                     level: Lvl::OverlayEnv,
+                    top_bg: None,
                     env: name.get_ref(),
                     env_names: &env_names,
                 };
@@ -249,6 +251,8 @@ enum Lvl {
 #[derive(Debug, Clone, Copy)]
 struct Scope<'a> {
     level: Lvl,
+    /// The base's top-level `[breakglass]`: defaults for an environment's own.
+    top_bg: Option<&'a Breakglass>,
     env: &'a str,
     env_names: &'a BTreeSet<String>,
 }
@@ -525,7 +529,7 @@ impl<'a> Cx<'a> {
             }
             if let Some(bg) = &r.breakglass {
                 let base_bg = base.and_then(|b| b.breakglass.as_ref());
-                set.breakglass = Some(self.breakglass(bg, base_bg, base_bg));
+                set.breakglass = Some(self.breakglass(bg, base_bg.or(scope.top_bg), base_bg));
             }
         }
 

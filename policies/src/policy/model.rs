@@ -344,3 +344,9 @@ pub struct Condition {
     pub message: Option<String>,
     pub(crate) program: Arc<cel::Program>,
 }
+
+// The gateway shares one loaded policy between request handlers.
+const _: fn() = || {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Policy>();
+};

@@ -836,6 +836,19 @@ fn breakglass_bypass_list_is_policy() {
     f.approvals.clear();
     let d = evaluate(&p, &f, at("2026-06-13T22:00:00Z"));
     assert_eq!(d.verdict, Verdict::Pending);
+    // An environment's own [breakglass] starts from the top-level one.
+    let p = one(&format!(
+        "[breakglass]\nbypass = [\"windows\"]\n{GOVERNED}[environments.prod.breakglass]\nrequire_justification = false\n"
+    ));
+    let bg = p.environment("prod").unwrap().rule_sets[0]
+        .breakglass
+        .clone()
+        .unwrap();
+    assert_eq!(
+        bg.bypass.into_iter().collect::<Vec<_>>(),
+        [RuleKind::Windows]
+    );
+    assert!(!bg.require_justification);
     // enabled = false: no emergency promotions at all.
     let p = one(&format!("[breakglass]\nenabled = false\n{GOVERNED}"));
     assert_denied(
