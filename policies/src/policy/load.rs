@@ -897,15 +897,15 @@ impl<'a> Cx<'a> {
             if deny.iter().any(|(d, _)| d == a) {
                 self.err(span, format!("{a} is both allowed and denied"));
             }
-            if let Some(b) = base {
-                let expr = LicenseExpr::parse(&a.to_string()).ok()?;
-                if b.value.evaluate_expr(&expr).outcome == Outcome::Fail {
-                    self.loosen(
-                        span,
-                        &b.origin,
-                        format!("allows {a}, which the base does not allow"),
-                    );
-                }
+            if let Some(b) = base
+                && let Ok(expr) = LicenseExpr::parse(&a.to_string())
+                && b.value.evaluate_expr(&expr).outcome == Outcome::Fail
+            {
+                self.loosen(
+                    span,
+                    &b.origin,
+                    format!("allows {a}, which the base does not allow"),
+                );
             }
         }
         let unknown = match &r.unknown {
