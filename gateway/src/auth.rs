@@ -187,6 +187,10 @@ pub fn action_name(a: Action) -> &'static str {
         Action::Pull => "pull",
         Action::Push => "push",
         Action::Delete => "delete",
+        Action::Promote => "promote",
+        Action::Approve(_) => "approve",
+        Action::BreakGlass => "break glass",
+        Action::Audit => "read the audit log",
     }
 }
 

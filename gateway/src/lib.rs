@@ -19,6 +19,7 @@ pub mod evidence;
 pub mod inspect;
 pub mod metrics;
 pub mod oci;
+pub mod policy_cli;
 pub mod sbom_cli;
 pub mod sboms;
 pub mod serve;

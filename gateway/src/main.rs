@@ -61,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         command: SbomCommand,
     },
+    /// Check promotion policy files offline.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Manage API tokens in a data directory (while no gateway runs on it; otherwise use
     /// the /api/v1/tokens API).
     Token {
@@ -107,6 +112,14 @@ enum SbomCommand {
 }
 
 #[derive(Subcommand)]
+enum PolicyCommand {
+    /// Lint a policy directory (base.toml and overlays) for CI: diagnostics as
+    /// file:line:col, the policy digest on success; exit 0 valid, 1 errors, 2 unreadable.
+    /// With --facts, also print the decision a promotion would get.
+    Check(tollgate::policy_cli::CheckArgs),
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Create a token and print it (it is shown only this once).
     Create {
@@ -114,7 +127,8 @@ enum TokenCommand {
         data: PathBuf,
         #[arg(long)]
         name: String,
-        /// ROLE[:PATTERN], e.g. pusher:dev/*; repeatable. Roles: reader, pusher, admin.
+        /// ROLE[:PATTERN], e.g. pusher:dev/*; repeatable. Roles: reader, pusher, admin,
+        /// promoter, approver(dev|ops|security|business), breakglass, auditor.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
     },
@@ -262,6 +276,20 @@ fn main() -> ExitCode {
                 },
         } => {
             return sbom_exit(tollgate::sbom_cli::check(&file, &allow, &deny, &unknown));
+        }
+        Command::Policy {
+            command: PolicyCommand::Check(args),
+        } => {
+            return match tollgate::policy_cli::check(&args) {
+                Ok(report) => {
+                    print!("{}", report.render(args.json));
+                    ExitCode::from(report.exit_code())
+                }
+                Err(e) => {
+                    eprintln!("tollgate policy: {e}");
+                    ExitCode::from(2)
+                }
+            };
         }
         Command::Token { command } => match command {
             TokenCommand::Create { data, name, roles } => {

@@ -1,10 +1,11 @@
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A stable, kebab-case code for every reason Tollgate refuses or flags something. The string
 /// form is an interface: API answers, OCI error `detail`, admission messages, logs and metric
-/// labels all carry it, so a code is never renamed once released.
+/// labels all carry it, so a code is never renamed once released. `policies/README.md` lists
+/// every code with its meaning (a test keeps the list complete).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ReasonCode {
     /// A tag protected as immutable is already bound to other bytes.
@@ -31,6 +32,61 @@ pub enum ReasonCode {
     TimestampUntrusted,
     EvidenceUnsupported,
     TrustMaterialMissing,
+    // Promotion policy.
+    /// No verified signature from a trusted signer.
+    SignatureMissing,
+    /// Fewer distinct trusted signers than the policy's minimum.
+    SignaturesInsufficient,
+    /// No verified SLSA provenance.
+    ProvenanceMissing,
+    /// The provenance's source ref is not one the policy allows.
+    ProvenanceRefNotAllowed,
+    /// The provenance names no source commit.
+    ProvenanceCommitMissing,
+    /// No SBOM is attached.
+    SbomMissing,
+    /// A component's licence is denied (or not allowed) by the licence policy.
+    LicenseDenied,
+    /// A component's licence cannot be judged and the policy warns on or denies that.
+    LicenseUnknown,
+    /// No vulnerability report is attached.
+    VulnerabilityReportMissing,
+    /// More findings of a severity than the policy allows.
+    VulnerabilitiesExceedThreshold,
+    /// A pre-release version is not allowed into this environment.
+    VersionPrerelease,
+    /// The version does not exceed the environment's current one (and this is no rollback).
+    VersionNotNewer,
+    /// Fewer approvals than a role group needs.
+    ApprovalsMissing,
+    /// An approval by the pusher or the requester was discarded.
+    SeparationOfDuties,
+    /// The promotion names no change request.
+    ChangeRequestMissing,
+    /// The change request id does not match the required pattern.
+    ChangeRequestInvalid,
+    /// Outside every deployment window.
+    WindowClosed,
+    /// Inside a change freeze.
+    ChangeFreeze,
+    /// Too many promotions to the environment are in flight.
+    PromotionsInFlight,
+    /// Promotions into the environment must come from another environment.
+    PromotionSourceNotAllowed,
+    /// The policy defines no such environment.
+    EnvironmentUnknown,
+    /// A custom CEL condition evaluated to false.
+    ConditionFailed,
+    /// A custom CEL condition could not be evaluated (fails closed).
+    ConditionError,
+    /// An emergency promotion by someone without the breakglass role, or where the policy allows none.
+    BreakglassNotPermitted,
+    /// An emergency promotion without a justification.
+    JustificationMissing,
+    /// Rules were bypassed by an emergency promotion; a post-mortem is owed.
+    BreakglassUsed,
+    /// The environment is in warn mode: failures were recorded, not enforced.
+    PolicyWarnOnly,
 }
 
 impl ReasonCode {
@@ -53,6 +109,33 @@ impl ReasonCode {
         ReasonCode::TimestampUntrusted,
         ReasonCode::EvidenceUnsupported,
         ReasonCode::TrustMaterialMissing,
+        ReasonCode::SignatureMissing,
+        ReasonCode::SignaturesInsufficient,
+        ReasonCode::ProvenanceMissing,
+        ReasonCode::ProvenanceRefNotAllowed,
+        ReasonCode::ProvenanceCommitMissing,
+        ReasonCode::SbomMissing,
+        ReasonCode::LicenseDenied,
+        ReasonCode::LicenseUnknown,
+        ReasonCode::VulnerabilityReportMissing,
+        ReasonCode::VulnerabilitiesExceedThreshold,
+        ReasonCode::VersionPrerelease,
+        ReasonCode::VersionNotNewer,
+        ReasonCode::ApprovalsMissing,
+        ReasonCode::SeparationOfDuties,
+        ReasonCode::ChangeRequestMissing,
+        ReasonCode::ChangeRequestInvalid,
+        ReasonCode::WindowClosed,
+        ReasonCode::ChangeFreeze,
+        ReasonCode::PromotionsInFlight,
+        ReasonCode::PromotionSourceNotAllowed,
+        ReasonCode::EnvironmentUnknown,
+        ReasonCode::ConditionFailed,
+        ReasonCode::ConditionError,
+        ReasonCode::BreakglassNotPermitted,
+        ReasonCode::JustificationMissing,
+        ReasonCode::BreakglassUsed,
+        ReasonCode::PolicyWarnOnly,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +158,33 @@ impl ReasonCode {
             ReasonCode::TimestampUntrusted => "timestamp-untrusted",
             ReasonCode::EvidenceUnsupported => "evidence-unsupported",
             ReasonCode::TrustMaterialMissing => "trust-material-missing",
+            ReasonCode::SignatureMissing => "signature-missing",
+            ReasonCode::SignaturesInsufficient => "signatures-insufficient",
+            ReasonCode::ProvenanceMissing => "provenance-missing",
+            ReasonCode::ProvenanceRefNotAllowed => "provenance-ref-not-allowed",
+            ReasonCode::ProvenanceCommitMissing => "provenance-commit-missing",
+            ReasonCode::SbomMissing => "sbom-missing",
+            ReasonCode::LicenseDenied => "license-denied",
+            ReasonCode::LicenseUnknown => "license-unknown",
+            ReasonCode::VulnerabilityReportMissing => "vulnerability-report-missing",
+            ReasonCode::VulnerabilitiesExceedThreshold => "vulnerabilities-exceed-threshold",
+            ReasonCode::VersionPrerelease => "version-prerelease",
+            ReasonCode::VersionNotNewer => "version-not-newer",
+            ReasonCode::ApprovalsMissing => "approvals-missing",
+            ReasonCode::SeparationOfDuties => "separation-of-duties",
+            ReasonCode::ChangeRequestMissing => "change-request-missing",
+            ReasonCode::ChangeRequestInvalid => "change-request-invalid",
+            ReasonCode::WindowClosed => "window-closed",
+            ReasonCode::ChangeFreeze => "change-freeze",
+            ReasonCode::PromotionsInFlight => "promotions-in-flight",
+            ReasonCode::PromotionSourceNotAllowed => "promotion-source-not-allowed",
+            ReasonCode::EnvironmentUnknown => "environment-unknown",
+            ReasonCode::ConditionFailed => "condition-failed",
+            ReasonCode::ConditionError => "condition-error",
+            ReasonCode::BreakglassNotPermitted => "breakglass-not-permitted",
+            ReasonCode::JustificationMissing => "justification-missing",
+            ReasonCode::BreakglassUsed => "breakglass-used",
+            ReasonCode::PolicyWarnOnly => "policy-warn-only",
         }
     }
 
@@ -101,6 +211,14 @@ impl Serialize for ReasonCode {
     }
 }
 
+impl<'de> Deserialize<'de> for ReasonCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        ReasonCode::from_code(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown reason code {s:?}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +236,88 @@ mod tests {
             assert_eq!(serde_json::to_string(c).unwrap(), format!("\"{s}\""));
             assert_eq!(ReasonCode::from_code(s), Some(*c));
         }
+    }
+
+    /// Position of each variant. Adding a variant without listing it here fails to compile;
+    /// the test below then fails until [`ReasonCode::ALL`] lists it too.
+    fn position(c: ReasonCode) -> usize {
+        match c {
+            ReasonCode::TagImmutable => 0,
+            ReasonCode::TagNotSemver => 1,
+            ReasonCode::ArtifactImmutable => 2,
+            ReasonCode::DeleteDisabled => 3,
+            ReasonCode::RoleMissing => 4,
+            ReasonCode::EvidenceMalformed => 5,
+            ReasonCode::SignatureInvalid => 6,
+            ReasonCode::SignerUntrusted => 7,
+            ReasonCode::CertificateExpired => 8,
+            ReasonCode::CertificateUntrusted => 9,
+            ReasonCode::TlogEntryInvalid => 10,
+            ReasonCode::TlogEntryMissing => 11,
+            ReasonCode::SubjectMismatch => 12,
+            ReasonCode::ProvenanceBuilderUntrusted => 13,
+            ReasonCode::ProvenanceSourceMismatch => 14,
+            ReasonCode::TimestampUntrusted => 15,
+            ReasonCode::EvidenceUnsupported => 16,
+            ReasonCode::TrustMaterialMissing => 17,
+            ReasonCode::SignatureMissing => 18,
+            ReasonCode::SignaturesInsufficient => 19,
+            ReasonCode::ProvenanceMissing => 20,
+            ReasonCode::ProvenanceRefNotAllowed => 21,
+            ReasonCode::ProvenanceCommitMissing => 22,
+            ReasonCode::SbomMissing => 23,
+            ReasonCode::LicenseDenied => 24,
+            ReasonCode::LicenseUnknown => 25,
+            ReasonCode::VulnerabilityReportMissing => 26,
+            ReasonCode::VulnerabilitiesExceedThreshold => 27,
+            ReasonCode::VersionPrerelease => 28,
+            ReasonCode::VersionNotNewer => 29,
+            ReasonCode::ApprovalsMissing => 30,
+            ReasonCode::SeparationOfDuties => 31,
+            ReasonCode::ChangeRequestMissing => 32,
+            ReasonCode::ChangeRequestInvalid => 33,
+            ReasonCode::WindowClosed => 34,
+            ReasonCode::ChangeFreeze => 35,
+            ReasonCode::PromotionsInFlight => 36,
+            ReasonCode::PromotionSourceNotAllowed => 37,
+            ReasonCode::EnvironmentUnknown => 38,
+            ReasonCode::ConditionFailed => 39,
+            ReasonCode::ConditionError => 40,
+            ReasonCode::BreakglassNotPermitted => 41,
+            ReasonCode::JustificationMissing => 42,
+            ReasonCode::BreakglassUsed => 43,
+            ReasonCode::PolicyWarnOnly => 44,
+        }
+    }
+
+    #[test]
+    fn all_lists_every_variant_once() {
+        for (i, c) in ReasonCode::ALL.iter().enumerate() {
+            assert_eq!(position(*c), i, "{c} out of place in ReasonCode::ALL");
+        }
+        assert_eq!(ReasonCode::ALL.len(), 45);
+        assert_eq!(
+            ReasonCode::ALL.iter().map(|c| position(*c)).max(),
+            Some(ReasonCode::ALL.len() - 1)
+        );
+    }
+
+    #[test]
+    fn every_code_is_documented_in_the_readme() {
+        let readme = include_str!("../README.md");
+        for c in ReasonCode::ALL {
+            assert!(
+                readme.contains(&format!("| `{c}` |")),
+                "{c} missing from policies/README.md"
+            );
+        }
+    }
+
+    #[test]
+    fn deserialises_from_its_string() {
+        let c: ReasonCode = serde_json::from_str("\"window-closed\"").unwrap();
+        assert_eq!(c, ReasonCode::WindowClosed);
+        assert!(serde_json::from_str::<ReasonCode>("\"nope\"").is_err());
     }
 
     #[test]

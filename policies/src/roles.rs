@@ -7,15 +7,65 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{Pattern, RepoName};
 
-/// What a role lets its holder do. Later issues add promoter, approver, auditor and breakglass.
+/// An approver's role group: approvals are counted per group by promotion policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApproverGroup {
+    Dev,
+    Ops,
+    Security,
+    Business,
+}
+
+impl ApproverGroup {
+    pub const ALL: [ApproverGroup; 4] = [
+        ApproverGroup::Dev,
+        ApproverGroup::Ops,
+        ApproverGroup::Security,
+        ApproverGroup::Business,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApproverGroup::Dev => "dev",
+            ApproverGroup::Ops => "ops",
+            ApproverGroup::Security => "security",
+            ApproverGroup::Business => "business",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
+
+impl fmt::Display for ApproverGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a role lets its holder do. Registry actions (pull, push, delete) follow
+/// reader < pusher < admin; the governance roles (promoter, approver, breakglass, auditor) are
+/// read-only at the registry and each grants one governance action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
     /// Pull manifests and blobs, read records.
     Reader,
     /// Everything a reader may, and push.
     Pusher,
-    /// Everything, including deletes and token management.
+    /// Everything, including deletes, token management and requesting promotions (but not
+    /// approving or breaking glass: those are always explicit grants, so the audit log names
+    /// who held them).
     Admin,
+    /// Pull, and request promotions of matching repositories.
+    Promoter,
+    /// Pull, and approve promotions on behalf of one group.
+    Approver(ApproverGroup),
+    /// Pull, and request emergency promotions that may bypass windows, freezes and approvals.
+    Breakglass,
+    /// Read-only: pull, records, decisions and the audit log.
+    Auditor,
 }
 
 /// An action on a repository, checked against the caller's grants.
@@ -24,6 +74,14 @@ pub enum Action {
     Pull,
     Push,
     Delete,
+    /// Ask for a promotion of an artifact from this repository.
+    Promote,
+    /// Approve a promotion on behalf of a group.
+    Approve(ApproverGroup),
+    /// Ask for an emergency (break-glass) promotion.
+    BreakGlass,
+    /// Read the audit log and decisions.
+    Audit,
 }
 
 impl Role {
@@ -32,19 +90,49 @@ impl Role {
             Role::Reader => "reader",
             Role::Pusher => "pusher",
             Role::Admin => "admin",
+            Role::Promoter => "promoter",
+            Role::Approver(ApproverGroup::Dev) => "approver(dev)",
+            Role::Approver(ApproverGroup::Ops) => "approver(ops)",
+            Role::Approver(ApproverGroup::Security) => "approver(security)",
+            Role::Approver(ApproverGroup::Business) => "approver(business)",
+            Role::Breakglass => "breakglass",
+            Role::Auditor => "auditor",
         }
     }
 
+    /// Reads a role name: `reader`, `pusher`, `admin`, `promoter`, `approver(GROUP)`,
+    /// `breakglass`, `auditor`.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "reader" => Role::Reader,
+            "pusher" => Role::Pusher,
+            "admin" => Role::Admin,
+            "promoter" => Role::Promoter,
+            "breakglass" => Role::Breakglass,
+            "auditor" => Role::Auditor,
+            _ => Role::Approver(ApproverGroup::parse(
+                s.strip_prefix("approver(")?.strip_suffix(')')?,
+            )?),
+        })
+    }
+
     pub fn allows(self, action: Action) -> bool {
-        match action {
-            Action::Pull => true,
-            Action::Push => self >= Role::Pusher,
-            Action::Delete => self == Role::Admin,
+        match (self, action) {
+            (_, Action::Pull) => true,
+            (Role::Pusher | Role::Admin, Action::Push) => true,
+            (Role::Admin, Action::Delete | Action::Promote | Action::Audit) => true,
+            (Role::Promoter, Action::Promote) => true,
+            (Role::Approver(mine), Action::Approve(group)) => mine == group,
+            (Role::Breakglass, Action::BreakGlass) => true,
+            (Role::Auditor, Action::Audit) => true,
+            _ => false,
         }
     }
 }
 
-/// `role:pattern`, e.g. `pusher:dev/*`; a bare role means every repository.
+/// `ROLE[:PATTERN]`, e.g. `pusher:dev/*` or `approver(security):prod/*`; a bare role means
+/// every repository. The approver's group is in parentheses so that the first `:` always
+/// ends the role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleGrant {
     pub role: Role,
@@ -53,7 +141,7 @@ pub struct RoleGrant {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "role grant {0:?} is invalid: expected ROLE[:PATTERN] with ROLE one of reader, pusher, admin"
+    "role grant {0:?} is invalid: expected ROLE[:PATTERN] with ROLE one of reader, pusher, admin, promoter, approver(dev|ops|security|business), breakglass, auditor"
 )]
 pub struct RoleGrantError(pub String);
 
@@ -73,12 +161,7 @@ impl FromStr for RoleGrant {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (role, pattern) = s.split_once(':').unwrap_or((s, "*"));
-        let role = match role {
-            "reader" => Role::Reader,
-            "pusher" => Role::Pusher,
-            "admin" => Role::Admin,
-            _ => return Err(RoleGrantError(s.to_string())),
-        };
+        let role = Role::parse(role).ok_or_else(|| RoleGrantError(s.to_string()))?;
         let pattern_ok = !pattern.is_empty()
             && pattern
                 .bytes()
@@ -138,5 +221,54 @@ mod tests {
             assert!(bad.parse::<RoleGrant>().is_err(), "{bad}");
         }
         assert_eq!(g.to_string(), "pusher:dev/*");
+    }
+
+    #[test]
+    fn governance_roles() {
+        let prod: RepoName = "prod/app".parse().unwrap();
+        let a: RoleGrant = "approver(security):prod/*".parse().unwrap();
+        assert_eq!(a.role, Role::Approver(ApproverGroup::Security));
+        assert_eq!(a.to_string(), "approver(security):prod/*");
+        assert!(a.allows(Action::Approve(ApproverGroup::Security), &prod));
+        assert!(!a.allows(Action::Approve(ApproverGroup::Ops), &prod));
+        assert!(a.allows(Action::Pull, &prod));
+        for role in ["promoter", "approver(ops)", "breakglass", "auditor"] {
+            let g: RoleGrant = role.parse().unwrap();
+            assert_eq!(g.to_string(), format!("{role}:*"));
+            assert!(!g.allows(Action::Push, &prod), "{role} pushes");
+            assert!(!g.allows(Action::Delete, &prod), "{role} deletes");
+            assert!(g.allows(Action::Pull, &prod));
+        }
+        let p: RoleGrant = "promoter:team-a/*".parse().unwrap();
+        assert!(p.allows(Action::Promote, &"team-a/api".parse().unwrap()));
+        assert!(!p.allows(Action::Promote, &prod));
+        assert!(
+            "breakglass"
+                .parse::<RoleGrant>()
+                .unwrap()
+                .allows(Action::BreakGlass, &prod)
+        );
+        assert!(
+            "auditor"
+                .parse::<RoleGrant>()
+                .unwrap()
+                .allows(Action::Audit, &prod)
+        );
+        // Admin promotes but neither approves nor breaks glass: those are explicit grants.
+        let admin: RoleGrant = "admin".parse().unwrap();
+        assert!(admin.allows(Action::Promote, &prod));
+        assert!(!admin.allows(Action::Approve(ApproverGroup::Dev), &prod));
+        assert!(!admin.allows(Action::BreakGlass, &prod));
+        for bad in [
+            "approver",
+            "approver()",
+            "approver(qa)",
+            "approver(dev",
+            "approver:dev",
+        ] {
+            assert!(bad.parse::<RoleGrant>().is_err(), "{bad}");
+        }
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<RoleGrant>(&json).unwrap(), a);
     }
 }

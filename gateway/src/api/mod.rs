@@ -269,7 +269,7 @@ async fn create_token(
 pub fn parse_roles(roles: &[String]) -> Result<Vec<RoleGrant>, String> {
     if roles.is_empty() {
         return Err(
-            "at least one role is required (reader, pusher or admin, optionally :PATTERN)".into(),
+            "at least one role is required (reader, pusher, admin, promoter, approver(GROUP), breakglass or auditor, optionally :PATTERN)".into(),
         );
     }
     roles
