@@ -38,6 +38,8 @@ pub struct App {
     pub backend: Backend,
     pub metrics: Arc<Metrics>,
     pub uploads: Uploads,
+    /// The promotion policy in force.
+    pub policy: crate::policy_state::PolicyState,
 }
 
 pub type AppState = Arc<App>;

@@ -31,6 +31,16 @@ pub struct FileConfig {
     #[serde(default)]
     pub environments: Vec<FileEnvironment>,
     pub trust: Option<FileTrust>,
+    pub policy: Option<FilePolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePolicy {
+    /// The directory of promotion policy files, relative to the config file.
+    pub dir: Spanned<String>,
+    /// Reload when a file in it changes (default true); SIGHUP always reloads.
+    pub watch: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +111,7 @@ pub struct Overrides {
     pub data: Option<PathBuf>,
     pub upstream: Option<String>,
     pub log_format: Option<String>,
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +159,14 @@ pub struct Config {
     pub repositories: Vec<RepositoryRule>,
     pub environments: Vec<Environment>,
     pub trust: TrustConfig,
+    pub policy: Option<PolicyConfig>,
+}
+
+/// Where promotion policy is read from.
+#[derive(Debug, Clone)]
+pub struct PolicyConfig {
+    pub dir: PathBuf,
+    pub watch: bool,
 }
 
 /// What evidence is verified against, and the digest that names this trust configuration
@@ -449,6 +468,26 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
     };
 
     let trust = validate_trust(file.trust, src)?;
+    let policy = match (o.policy.clone(), file.policy) {
+        (Some(dir), p) => Some(PolicyConfig {
+            dir,
+            watch: p.and_then(|p| p.watch).unwrap_or(true),
+        }),
+        (None, Some(p)) => {
+            let dir = src.path(p.dir.get_ref());
+            if !dir.is_dir() {
+                return Err(src.at(
+                    p.dir.span(),
+                    format!("policy dir {} is not a directory", dir.display()),
+                ));
+            }
+            Some(PolicyConfig {
+                dir,
+                watch: p.watch.unwrap_or(true),
+            })
+        }
+        (None, None) => None,
+    };
 
     Ok(Config {
         listen,
@@ -460,6 +499,7 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         repositories,
         environments,
         trust,
+        policy,
     })
 }
 

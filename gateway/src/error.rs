@@ -122,7 +122,10 @@ impl ApiError {
 
 impl From<tollgate_store::StoreError> for ApiError {
     fn from(e: tollgate_store::StoreError) -> Self {
-        ApiError::internal(e)
+        match e {
+            tollgate_store::StoreError::Conflict(m) => ApiError::new(ErrorCode::Conflict, m),
+            e => ApiError::internal(e),
+        }
     }
 }
 

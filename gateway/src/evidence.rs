@@ -297,3 +297,25 @@ pub fn reverify_stale(app: &App) -> anyhow::Result<usize> {
     }
     Ok(n)
 }
+
+/// The vulnerability report a verified cosign vulnerability attestation carries
+/// (`https://cosign.sigstore.dev/attestation/vuln/v1`), for promotion policy thresholds.
+/// Unverified evidence reports nothing: a threshold is only met by a report someone trusted
+/// signed.
+pub fn vuln_report(rec: &EvidenceRecord) -> Option<tollgate_sbom::VulnReport> {
+    if !rec.verdict.verified {
+        return None;
+    }
+    let st = rec.evidence.statement_unverified()?;
+    let ty = st.get("predicateType")?.as_str()?;
+    if ty.trim_end_matches('/') != "https://cosign.sigstore.dev/attestation/vuln/v1" {
+        return None;
+    }
+    match tollgate_sbom::vuln::parse_cosign_vuln(st.get("predicate")?) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!(subject = %rec.subject, evidence = %rec.evidence_digest, error = %e, "vulnerability attestation predicate not read");
+            None
+        }
+    }
+}

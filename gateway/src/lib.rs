@@ -20,6 +20,8 @@ pub mod inspect;
 pub mod metrics;
 pub mod oci;
 pub mod policy_cli;
+pub mod policy_state;
+pub mod promotion;
 pub mod sbom_cli;
 pub mod sboms;
 pub mod serve;

@@ -37,6 +37,9 @@ enum Command {
         /// Log format: text or json
         #[arg(long)]
         log_format: Option<String>,
+        /// Directory of promotion policy files (reloaded on SIGHUP and on change)
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
     /// Verify a signature, bundle or attestation offline and print a JSON verdict
     /// (exit 0 verified, 1 not verified, 2 usage or input error).
@@ -186,12 +189,14 @@ fn main() -> ExitCode {
             config,
             upstream,
             log_format,
+            policy,
         } => {
             let overrides = Overrides {
                 listen,
                 data,
                 upstream,
                 log_format,
+                policy,
             };
             match Config::load(config.as_deref(), &overrides) {
                 Err(e) => {

@@ -29,6 +29,13 @@ pub struct KindLabels {
     pub kind: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PromotionLabels {
+    pub environment: String,
+    /// `pending`, `denied`, `copying`, `promoted`, `failed`.
+    pub outcome: &'static str,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -39,6 +46,7 @@ pub struct Metrics {
     /// Bytes whose hash did not match the digest they were sent or asked for, by source.
     pub digest_mismatches: Family<KindLabels, Counter>,
     pub denials: Family<KindLabels, Counter>,
+    pub promotions: Family<PromotionLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -92,7 +100,14 @@ impl Metrics {
             "Requests refused by rule, by reason code",
             denials.clone(),
         );
+        let promotions = Family::<PromotionLabels, Counter>::default();
+        registry.register(
+            "promotions",
+            "Promotion decisions and copies, by target environment and outcome",
+            promotions.clone(),
+        );
         Metrics {
+            promotions,
             registry,
             requests,
             latency,
@@ -126,5 +141,14 @@ impl Metrics {
         self.bytes
             .get_or_create(&DirectionLabels { direction })
             .inc_by(n);
+    }
+
+    pub fn promotion(&self, environment: &str, outcome: &'static str) {
+        self.promotions
+            .get_or_create(&PromotionLabels {
+                environment: environment.to_string(),
+                outcome,
+            })
+            .inc();
     }
 }

@@ -109,7 +109,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         backend,
         metrics,
         uploads: Uploads::default(),
+        policy: crate::policy_state::PolicyState::default(),
     });
+    if let Some(p) = app.config.policy.clone() {
+        // A bad policy at start leaves promotions refused (policy-missing) but the registry up:
+        // what is already promoted keeps deploying.
+        let _ = app.policy.load(&app, &p.dir, "startup");
+        crate::policy_state::spawn_reloaders(Arc::clone(&app), p.dir, p.watch);
+    }
     match crate::evidence::reverify_stale(&app) {
         Ok(0) => {}
         Ok(n) => {

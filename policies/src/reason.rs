@@ -87,6 +87,10 @@ pub enum ReasonCode {
     BreakglassUsed,
     /// The environment is in warn mode: failures were recorded, not enforced.
     PolicyWarnOnly,
+    /// The artifact was never promoted to the environment it is asked for in or moved from.
+    NotPromoted,
+    /// No valid promotion policy is loaded, so nothing can be promoted.
+    PolicyMissing,
 }
 
 impl ReasonCode {
@@ -136,6 +140,8 @@ impl ReasonCode {
         ReasonCode::JustificationMissing,
         ReasonCode::BreakglassUsed,
         ReasonCode::PolicyWarnOnly,
+        ReasonCode::NotPromoted,
+        ReasonCode::PolicyMissing,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -185,6 +191,8 @@ impl ReasonCode {
             ReasonCode::JustificationMissing => "justification-missing",
             ReasonCode::BreakglassUsed => "breakglass-used",
             ReasonCode::PolicyWarnOnly => "policy-warn-only",
+            ReasonCode::NotPromoted => "not-promoted",
+            ReasonCode::PolicyMissing => "policy-missing",
         }
     }
 
@@ -287,6 +295,8 @@ mod tests {
             ReasonCode::JustificationMissing => 42,
             ReasonCode::BreakglassUsed => 43,
             ReasonCode::PolicyWarnOnly => 44,
+            ReasonCode::NotPromoted => 45,
+            ReasonCode::PolicyMissing => 46,
         }
     }
 
@@ -295,7 +305,7 @@ mod tests {
         for (i, c) in ReasonCode::ALL.iter().enumerate() {
             assert_eq!(position(*c), i, "{c} out of place in ReasonCode::ALL");
         }
-        assert_eq!(ReasonCode::ALL.len(), 45);
+        assert_eq!(ReasonCode::ALL.len(), 47);
         assert_eq!(
             ReasonCode::ALL.iter().map(|c| position(*c)).max(),
             Some(ReasonCode::ALL.len() - 1)

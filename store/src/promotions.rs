@@ -160,7 +160,8 @@ pub struct PromotionFilter {
 /// Promotions and what each environment holds as a result.
 pub trait PromotionStore {
     /// Records a new promotion, unless an open one of the same artifact to the same
-    /// environment exists: then that one, unchanged. Settled in one transaction, so two
+    /// environment exists, or (for anything but a rollback) one that already put it into the
+    /// same repository there: then that one, unchanged. Settled in one transaction, so two
     /// concurrent requests yield one promotion.
     fn open_promotion(&self, rec: &PromotionRecord) -> Result<Opened>;
     fn get_promotion(&self, id: &str) -> Result<Option<PromotionRecord>>;

@@ -536,6 +536,15 @@ pub fn completed_promotion_is_what_the_environment_holds<S: PromotionStore>(s: S
         assert_eq!(s.promoted("prod", d).unwrap(), Some(entry));
     }
     assert_eq!(s.in_flight("prod").unwrap(), 0);
+    // asking again for a done promotion is that promotion; a rollback is a new one
+    match s.open_promotion(&promotion(&new, "prod")).unwrap() {
+        Opened::Existing(p) => assert_eq!(p.state, PromotionState::Promoted),
+        Opened::Created(p) => panic!("duplicate of a completed promotion: {}", p.id),
+    }
+    let mut back = promotion(&old, "prod");
+    back.rollback = true;
+    let back = created(s.open_promotion(&back).unwrap());
+    assert_eq!(back.id, "prm-000003");
     // both stay promoted (a rollback may return to the old one); the current is the newest
     assert!(s.promoted("prod", &old).unwrap().is_some());
     assert_eq!(s.promoted("staging", &new).unwrap(), None);

@@ -732,6 +732,16 @@ impl Tollgate {
         path
     }
 
+    /// Sends SIGHUP to the server (policy reload).
+    pub fn hangup(&self) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let out = run_command(
+            Command::new("kill").args(["-HUP", &pid]),
+            Duration::from_secs(10),
+        );
+        assert!(out.success(), "kill -HUP {pid}: {out}");
+    }
+
     /// Whether the server process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child

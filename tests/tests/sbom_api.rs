@@ -63,7 +63,8 @@ fn sbom_referrer_and_posted_sbom_answer_where_used() {
     let arts = v["artifacts"].as_array().expect("artifacts");
     assert_eq!(arts.len(), 1, "{v}");
     assert_eq!(arts[0]["artifact"], img.digest.as_str());
-    assert_eq!(arts[0]["environments"], json!(["prod"]), "{v}");
+    // pushed straight into prod/, never promoted there: in no environment
+    assert_eq!(arts[0]["environments"], json!([]), "{v}");
     assert_eq!(arts[0]["repositories"][0]["repository"], "prod/shop", "{v}");
     let version = arts[0]["components"][0]["version"]
         .as_str()

@@ -16,6 +16,8 @@ use crate::auth::{self, Principal};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::oci::{parse_digest, parse_name};
 
+pub mod promotions;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/artifacts", get(list_artifacts))
@@ -30,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/tokens", get(list_tokens).post(create_token))
         .route("/tokens/{name}", delete(revoke_token))
         .route("/environments", get(environments))
+        .merge(promotions::router())
 }
 
 fn principal(app: &AppState, headers: &HeaderMap) -> ApiResult<Option<std::sync::Arc<Principal>>> {
@@ -451,6 +454,8 @@ struct ComponentQuery {
     purl: Option<String>,
     license: Option<String>,
     range: Option<String>,
+    /// Only artifacts this environment holds ("which prod artifacts carry GPL-3.0-only?").
+    environment: Option<String>,
     limit: Option<usize>,
 }
 
@@ -487,11 +492,14 @@ async fn sbom_components(
     };
     // Group by artifact; show only what the caller may read.
     let mut out: Vec<Value> = Vec::new();
-    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    // Artifact → its place in `out`, or None when it is left out (not readable, not in the
+    // asked-for environment).
+    let mut seen = std::collections::BTreeMap::<String, Option<usize>>::new();
     for h in hits {
         let key = h.subject.to_string();
         let i = match seen.get(&key) {
-            Some(i) => *i,
+            Some(Some(i)) => *i,
+            Some(None) => continue,
             None => {
                 let entries = app.store.artifact(&h.subject)?;
                 let visible: Vec<&ArtifactEntry> = entries
@@ -503,26 +511,26 @@ async fn sbom_components(
                     })
                     .collect();
                 if !entries.is_empty() && visible.is_empty() {
+                    seen.insert(key, None);
                     continue;
                 }
-                let environments: Vec<&str> = app
-                    .config
-                    .environments
-                    .iter()
-                    .filter(|env| {
-                        visible
-                            .iter()
-                            .any(|e| e.repository.as_str().starts_with(&env.prefix))
-                    })
-                    .map(|env| env.name.as_str())
-                    .collect();
+                let repos: Vec<_> = visible.iter().map(|e| e.repository.clone()).collect();
+                let environments =
+                    crate::promotion::environments_holding(&app, &h.subject, &repos)?;
+                if q.environment
+                    .as_ref()
+                    .is_some_and(|e| !environments.contains(e))
+                {
+                    seen.insert(key, None);
+                    continue;
+                }
                 out.push(json!({
                     "artifact": h.subject,
                     "repositories": visible.iter().map(|e| json!({"repository": e.repository, "tags": e.tags})).collect::<Vec<_>>(),
                     "environments": environments,
                     "components": [],
                 }));
-                seen.insert(key, out.len() - 1);
+                seen.insert(key, Some(out.len() - 1));
                 out.len() - 1
             }
         };

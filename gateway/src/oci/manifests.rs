@@ -64,17 +64,17 @@ fn descriptor_digest(d: &Descriptor) -> ApiResult<Digest> {
 }
 
 /// What a pushed manifest says about itself, after validation.
-struct Parsed {
-    media_type: String,
-    artifact_type: Option<String>,
-    subject: Option<Digest>,
-    annotations: BTreeMap<String, String>,
+pub(crate) struct Parsed {
+    pub(crate) media_type: String,
+    pub(crate) artifact_type: Option<String>,
+    pub(crate) subject: Option<Digest>,
+    pub(crate) annotations: BTreeMap<String, String>,
     /// Blobs (config, layers) and child manifests it references.
-    blobs: Vec<(Digest, u64)>,
-    children: Vec<Digest>,
+    pub(crate) blobs: Vec<(Digest, u64)>,
+    pub(crate) children: Vec<Digest>,
 }
 
-fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> ApiResult<Parsed> {
+pub(crate) fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> ApiResult<Parsed> {
     let doc: ManifestDoc = serde_json::from_slice(bytes)
         .map_err(|e| invalid(format!("manifest is not valid JSON: {e}")))?;
     if doc.schema_version != Some(2) {

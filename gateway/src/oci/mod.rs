@@ -3,7 +3,7 @@
 
 mod blobs;
 mod discovery;
-mod manifests;
+pub(crate) mod manifests;
 pub mod path;
 pub mod uploads;
 

@@ -92,6 +92,23 @@ impl<K: Kv> PromotionStore for KvStore<K> {
                     return Ok(Opened::Existing(existing));
                 }
             }
+            // Already promoted there: that promotion, unless this is a deliberate return to
+            // it (a rollback re-promotes an artifact the environment held before).
+            if !rec.rollback
+                && let Some(v) = w.get(
+                    Table::Promoted,
+                    &key3(
+                        &rec.target_environment,
+                        &rec.artifact.to_string(),
+                        rec.target_repository.as_str(),
+                    ),
+                )?
+            {
+                let entry: PromotedEntry = decode("promoted entry", &v)?;
+                if let Some(done) = get_in(w, &entry.promotion)? {
+                    return Ok(Opened::Existing(done));
+                }
+            }
             let mut new = rec.clone();
             new.id = format!("prm-{:06}", next(w, NEXT_PROMOTION)?);
             new.revision = 1;

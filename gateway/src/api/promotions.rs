@@ -1,0 +1,292 @@
+//! `/api/v1/promotions`, `/api/v1/policy` and `/api/v1/holds`: asking for promotions,
+//! approving them, closing post-mortems, reading the policy in force and managing legal holds.
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollgate_store::{HoldRecord, PromotionFilter, PromotionRecord, PromotionState};
+
+use super::{principal, rfc3339};
+use crate::app::{AppState, now_ms};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::promotion::{self, ApprovalRequest, PromotionRequest};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/promotions", get(list).post(create))
+        .route("/promotions/{id}", get(show))
+        .route("/promotions/{id}/approvals", post(approve))
+        .route("/promotions/{id}/postmortem", post(postmortem))
+        .route("/policy", get(policy))
+        .route("/holds", get(list_holds).post(create_hold))
+        .route("/holds/{id}", delete(delete_hold))
+}
+
+/// A JSON body, with a clear 400 in our own format when it does not fit.
+fn body<T: serde::de::DeserializeOwned>(bytes: &[u8], shape: &str) -> ApiResult<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("expected {shape}: {e}")))
+}
+
+pub fn promotion_json(p: &PromotionRecord) -> Value {
+    json!({
+        "id": p.id,
+        "state": p.state,
+        "artifact": p.artifact,
+        "source_repository": p.source_repository,
+        "environment": p.target_environment,
+        "target_repository": p.target_repository,
+        "tag": p.tag,
+        "requested_by": p.requested_by,
+        "change_request": p.change_request,
+        "justification": p.justification,
+        "emergency": p.emergency,
+        "rollback": p.rollback,
+        "bundle": p.bundle,
+        "decision": p.decision,
+        "approvals": p.approvals.iter().map(|a| json!({
+            "by": a.by, "group": a.group, "comment": a.comment, "at": rfc3339(a.at_ms),
+        })).collect::<Vec<_>>(),
+        "postmortem": p.postmortem.as_ref().map(|m| json!({
+            "required": true,
+            "open": m.closed_at_ms.is_none(),
+            "opened_at": rfc3339(m.opened_at_ms),
+            "link": m.link,
+            "closed_by": m.closed_by,
+            "closed_at": m.closed_at_ms.map(rfc3339),
+        })),
+        "error": p.error,
+        "created_at": rfc3339(p.created_at_ms),
+        "updated_at": rfc3339(p.updated_at_ms),
+    })
+}
+
+async fn create(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let p = app.auth.require_principal(p.as_deref())?;
+    let req: PromotionRequest = body(
+        &bytes,
+        r#"{"artifact": "sha256:…|repo:tag", "to": "ENV", "change_request"?, "justification"?, "emergency"?, "rollback"?, "tag"?}"#,
+    )?;
+    let (rec, new) = promotion::request(&app, p, req).await?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(promotion_json(&rec))).into_response())
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    artifact: Option<String>,
+    environment: Option<String>,
+    state: Option<String>,
+    postmortem: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_principal(p.as_deref())?;
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(
+            serde_json::from_value::<PromotionState>(json!(s)).map_err(|_| {
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("state {s:?} is not one of pending, denied, copying, promoted, failed"),
+                )
+            })?,
+        ),
+    };
+    let filter = PromotionFilter {
+        artifact: q
+            .artifact
+            .as_deref()
+            .map(crate::oci::parse_digest)
+            .transpose()?,
+        environment: q.environment,
+        state,
+        bundle: None,
+        open_postmortems: q.postmortem.as_deref() == Some("open"),
+    };
+    let recs = app
+        .store
+        .list_promotions(&filter, q.limit.unwrap_or(100).min(1000))?;
+    Ok(axum::Json(json!({
+        "promotions": recs.iter().map(promotion_json).collect::<Vec<_>>()
+    }))
+    .into_response())
+}
+
+async fn show(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_principal(p.as_deref())?;
+    let rec = app
+        .store
+        .get_promotion(&id)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no promotion {id}")))?;
+    Ok(axum::Json(promotion_json(&rec)).into_response())
+}
+
+async fn approve(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let p = app.auth.require_principal(p.as_deref())?;
+    let req: ApprovalRequest = body(
+        &bytes,
+        r#"{"group": "security|ops|dev|business", "comment"?}"#,
+    )?;
+    let rec = promotion::approve(&app, p, &id, req).await?;
+    Ok(axum::Json(promotion_json(&rec)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostmortemRequest {
+    link: String,
+}
+
+async fn postmortem(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let p = app.auth.require_principal(p.as_deref())?;
+    let req: PostmortemRequest = body(&bytes, r#"{"link": "https://…"}"#)?;
+    let rec = promotion::close_postmortem(&app, p, &id, &req.link)?;
+    Ok(axum::Json(promotion_json(&rec)).into_response())
+}
+
+/// The policy in force: its digest and files, and the latest load attempts.
+async fn policy(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_principal(p.as_deref())?;
+    let loads = app.store.policy_loads(20)?;
+    let current = app.policy.current().map(|c| {
+        json!({
+            "digest": c.policy.digest(),
+            "files": c.policy.files(),
+            "environments": c.policy.environments().collect::<Vec<_>>(),
+            "loaded_at": rfc3339(c.loaded_at_ms),
+        })
+    });
+    Ok(axum::Json(json!({
+        "configured": app.config.policy.as_ref().map(|p| p.dir.display().to_string()),
+        "current": current,
+        "loads": loads.iter().map(|l| json!({
+            "at": rfc3339(l.at_ms),
+            "digest": l.digest,
+            "applied": l.applied,
+            "trigger": l.trigger,
+            "errors": l.errors,
+        })).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+fn hold_json(h: &HoldRecord) -> Value {
+    json!({
+        "id": h.id,
+        "digest": h.digest,
+        "repositories": h.repositories,
+        "reason": h.reason,
+        "created_by": h.created_by,
+        "created_at": rfc3339(h.created_at_ms),
+    })
+}
+
+async fn list_holds(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_principal(p.as_deref())?;
+    let holds = app.store.holds()?;
+    Ok(
+        axum::Json(json!({ "holds": holds.iter().map(hold_json).collect::<Vec<_>>() }))
+            .into_response(),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HoldRequest {
+    digest: Option<String>,
+    repositories: Option<String>,
+    reason: String,
+}
+
+async fn create_hold(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_admin(p.as_deref())?;
+    let req: HoldRequest = body(
+        &bytes,
+        r#"{"digest": "sha256:…" | "repositories": "PATTERN", "reason": "…"}"#,
+    )?;
+    if req.digest.is_some() == req.repositories.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "a hold covers either one digest or a repository pattern",
+        ));
+    }
+    if req.reason.trim().is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "a hold needs a reason",
+        ));
+    }
+    let hold = HoldRecord {
+        id: String::new(),
+        digest: req
+            .digest
+            .as_deref()
+            .map(crate::oci::parse_digest)
+            .transpose()?,
+        repositories: req.repositories,
+        reason: req.reason,
+        created_by: p.map(|p| p.name.clone()).unwrap_or_default(),
+        created_at_ms: now_ms(),
+    };
+    let saved = app.store.put_hold(&hold)?;
+    tracing::info!(hold = %saved.id, digest = ?saved.digest, repositories = ?saved.repositories, by = %saved.created_by, "legal hold placed");
+    Ok((StatusCode::CREATED, axum::Json(hold_json(&saved))).into_response())
+}
+
+async fn delete_hold(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_admin(p.as_deref())?;
+    if !app.store.delete_hold(&id)? {
+        return Err(ApiError::new(ErrorCode::NotFound, format!("no hold {id}")));
+    }
+    tracing::info!(hold = %id, by = ?p.map(|p| p.name.clone()), "legal hold lifted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,702 @@
+//! Promotion: moving an artifact from one environment's repository into the next one's,
+//! once the policy for the target environment allows it.
+//!
+//! A request names an artifact (a digest, `repo:tag` or `repo@digest`) and a target
+//! environment. The source is the environment that promotes to the target (`dev` → `staging`
+//! → `prod` by default) and the artifact must be there — pushed into the first environment,
+//! promoted into any later one. The facts the policy reads (evidence verdicts, SBOMs,
+//! vulnerability reports, approvals, what the target runs now, promotions in flight) are
+//! gathered from the store, the decision is stored on the promotion, and an allowed promotion
+//! is copied ([`copy`]) and recorded as what the environment holds, in that order: the target
+//! never names an artifact whose bytes are not there yet.
+
+pub mod copy;
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use tollgate_attest::Digest;
+use tollgate_policies::chrono::{DateTime, Utc};
+use tollgate_policies::{
+    Action, Approval, ApproverGroup, ArtifactFacts, Decision, EvidenceFacts, Facts, PromotionFacts,
+    ReasonCode, Reference, RepoName, SbomFacts, Tag, Verdict, evaluate,
+};
+use tollgate_store::{
+    ApprovalRecord, Opened, PromotedEntry, PromotionRecord, PromotionState, StoreError,
+};
+
+use crate::app::{App, now_ms};
+use crate::auth::Principal;
+use crate::config::Environment;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+/// `POST /api/v1/promotions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromotionRequest {
+    /// `sha256:…`, `repo:tag` or `repo@sha256:…` in the source environment.
+    pub artifact: String,
+    /// The target environment.
+    pub to: String,
+    /// The tag to bind in the target (default: the tag named in `artifact`, else the
+    /// artifact's highest SemVer tag in the source repository).
+    #[serde(default)]
+    pub tag: Option<String>,
+    #[serde(default)]
+    pub change_request: Option<String>,
+    #[serde(default)]
+    pub justification: Option<String>,
+    #[serde(default)]
+    pub emergency: bool,
+    #[serde(default)]
+    pub rollback: bool,
+}
+
+/// `POST /api/v1/promotions/{id}/approvals`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRequest {
+    pub group: String,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// How many times a read-modify-write of a promotion is retried when another writer got in
+/// between (two approvals at once, say).
+const RETRIES: usize = 5;
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, msg)
+}
+
+fn env_named<'a>(app: &'a App, name: &str) -> ApiResult<&'a Environment> {
+    app.config
+        .environments
+        .iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| {
+            let known: Vec<&str> = app
+                .config
+                .environments
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect();
+            bad(format!(
+                "unknown environment {name:?}; environments are {}",
+                known.join(", ")
+            ))
+        })
+}
+
+/// The environment whose repositories hold `repo`.
+pub fn environment_of<'a>(app: &'a App, repo: &RepoName) -> Option<&'a Environment> {
+    app.config
+        .environments
+        .iter()
+        .filter(|e| repo.as_str().starts_with(&e.prefix))
+        .max_by_key(|e| e.prefix.len())
+}
+
+/// Environments nothing promotes into: builds are pushed there.
+fn is_entry(app: &App, env: &Environment) -> bool {
+    !app.config
+        .environments
+        .iter()
+        .any(|e| e.promotes_to.as_deref() == Some(&env.name))
+}
+
+/// The environments an artifact is in: promoted to, or pushed into an entry environment.
+pub fn environments_holding(
+    app: &App,
+    digest: &Digest,
+    repos: &[RepoName],
+) -> ApiResult<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for r in repos {
+        if let Some(e) = environment_of(app, r)
+            && is_entry(app, e)
+            && !out.contains(&e.name)
+        {
+            out.push(e.name.clone());
+        }
+    }
+    for p in app.store.promotions_of(digest)? {
+        if !out.contains(&p.environment) {
+            out.push(p.environment);
+        }
+    }
+    // In pipeline order.
+    let order = |n: &String| {
+        app.config
+            .environments
+            .iter()
+            .position(|e| &e.name == n)
+            .unwrap_or(usize::MAX)
+    };
+    out.sort_by_key(order);
+    Ok(out)
+}
+
+/// Where a promotion takes an artifact from and to.
+struct Route<'a> {
+    source_env: &'a Environment,
+    target_env: &'a Environment,
+    source_repo: RepoName,
+    target_repo: RepoName,
+    digest: Digest,
+    tag: Option<Tag>,
+}
+
+fn resolve<'a>(app: &'a App, req: &PromotionRequest) -> ApiResult<Route<'a>> {
+    let target_env = env_named(app, &req.to)?;
+    let source_env = app
+        .config
+        .environments
+        .iter()
+        .find(|e| e.promotes_to.as_deref() == Some(&target_env.name))
+        .ok_or_else(|| {
+            bad(format!(
+                "no environment promotes to {:?}: artifacts enter it by push",
+                target_env.name
+            ))
+        })?;
+
+    let (source_repo, digest, named_tag) = if req.artifact.contains('/') {
+        let (repo, reference) = split_reference(&req.artifact)?;
+        let digest = match &reference {
+            Reference::Digest(d) => d.clone(),
+            Reference::Tag(t) => app.store.resolve_tag(&repo, t)?.ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::ManifestUnknown,
+                    format!("{repo}:{t} is not a known tag"),
+                )
+            })?,
+        };
+        let tag = match reference {
+            Reference::Tag(t) => Some(t),
+            Reference::Digest(_) => None,
+        };
+        (repo, digest, tag)
+    } else {
+        let digest: Digest = req
+            .artifact
+            .parse()
+            .map_err(|e| ApiError::new(ErrorCode::DigestInvalid, format!("artifact: {e}")))?;
+        let repo = app
+            .store
+            .artifact(&digest)?
+            .into_iter()
+            .map(|e| e.repository)
+            .find(|r| environment_of(app, r).is_some_and(|e| e.name == source_env.name))
+            .ok_or_else(|| not_in_source(&digest, source_env))?;
+        (repo, digest, None)
+    };
+    if environment_of(app, &source_repo).is_none_or(|e| e.name != source_env.name) {
+        return Err(bad(format!(
+            "{source_repo} is not in {:?}, the environment that promotes to {:?}",
+            source_env.name, target_env.name
+        )));
+    }
+    if app.store.get_manifest(&source_repo, &digest)?.is_none() {
+        return Err(not_in_source(&digest, source_env));
+    }
+    if !is_entry(app, source_env) && app.store.promoted(&source_env.name, &digest)?.is_none() {
+        return Err(ApiError::denied(
+            ReasonCode::NotPromoted,
+            format!(
+                "{digest} was never promoted to {:?}: it must pass through there first",
+                source_env.name
+            ),
+        ));
+    }
+    let suffix = &source_repo.as_str()[source_env.prefix.len()..];
+    let target_repo: RepoName = format!("{}{suffix}", target_env.prefix)
+        .parse()
+        .map_err(|e| bad(format!("target repository: {e}")))?;
+
+    let tag = match (&req.tag, named_tag) {
+        (Some(t), _) => Some(
+            t.parse::<Tag>()
+                .map_err(|e| bad(format!("tag {t:?}: {e}")))?,
+        ),
+        (None, Some(t)) => Some(t),
+        (None, None) => highest_tag(app.store.tags_of(&source_repo, &digest)?),
+    };
+    Ok(Route {
+        source_env,
+        target_env,
+        source_repo,
+        target_repo,
+        digest,
+        tag,
+    })
+}
+
+fn not_in_source(digest: &Digest, env: &Environment) -> ApiError {
+    ApiError::new(
+        ErrorCode::ManifestUnknown,
+        format!("{digest} is in no repository of {:?}", env.name),
+    )
+}
+
+/// `repo:tag` or `repo@digest`.
+fn split_reference(s: &str) -> ApiResult<(RepoName, Reference)> {
+    let (repo, reference) = match s.split_once('@') {
+        Some((r, d)) => (r, d.to_string()),
+        None => match s.rsplit_once(':') {
+            Some((r, t)) if !t.contains('/') => (r, t.to_string()),
+            _ => return Err(bad(format!("artifact {s:?} needs a :tag or @digest"))),
+        },
+    };
+    let repo: RepoName = repo
+        .parse()
+        .map_err(|e| ApiError::new(ErrorCode::NameInvalid, format!("{repo:?}: {e}")))?;
+    let reference: Reference = reference
+        .parse()
+        .map_err(|e| bad(format!("{reference:?}: {e}")))?;
+    Ok((repo, reference))
+}
+
+/// The highest SemVer tag, else the first one (tags come in byte order).
+fn highest_tag(tags: Vec<Tag>) -> Option<Tag> {
+    let parse = |t: &Tag| semver::Version::parse(t.as_str().trim_start_matches('v')).ok();
+    tags.iter()
+        .filter_map(|t| parse(t).map(|v| (v, t)))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, t)| t.clone())
+        .or_else(|| tags.first().cloned())
+}
+
+/// `POST /api/v1/promotions`: decide, and copy when allowed. The bool says whether the
+/// promotion is new (false: an identical open or completed one was returned).
+pub async fn request(
+    app: &Arc<App>,
+    principal: &Principal,
+    req: PromotionRequest,
+) -> ApiResult<(PromotionRecord, bool)> {
+    let route = resolve(app, &req)?;
+    if !principal.may(Action::Promote, &route.target_repo) && !req.emergency {
+        return Err(ApiError::denied(
+            ReasonCode::RoleMissing,
+            format!(
+                "token {:?} may not promote into {} (needs promoter)",
+                principal.name, route.target_repo
+            ),
+        ));
+    }
+    if req.emergency
+        && !principal.may(Action::BreakGlass, &route.target_repo)
+        && !principal.may(Action::Promote, &route.target_repo)
+    {
+        return Err(ApiError::denied(
+            ReasonCode::RoleMissing,
+            format!(
+                "token {:?} may not promote into {} (needs promoter or breakglass)",
+                principal.name, route.target_repo
+            ),
+        ));
+    }
+    // Already there: the promotion that put it there.
+    if let Some(done) = app.store.promoted(&route.target_env.name, &route.digest)?
+        && done.repository == route.target_repo
+        && let Some(p) = app.store.get_promotion(&done.promotion)?
+        && !req.rollback
+    {
+        return Ok((p, false));
+    }
+    let now = now_ms();
+    let draft = PromotionRecord {
+        id: String::new(),
+        revision: 0,
+        artifact: route.digest.clone(),
+        source_repository: route.source_repo.clone(),
+        target_environment: route.target_env.name.clone(),
+        target_repository: route.target_repo.clone(),
+        tag: route.tag.clone(),
+        requested_by: principal.name.clone(),
+        change_request: req.change_request.clone(),
+        justification: req.justification.clone(),
+        emergency: req.emergency,
+        rollback: req.rollback,
+        bundle: None,
+        state: PromotionState::Pending,
+        decision: serde_json::Value::Null,
+        approvals: Vec::new(),
+        postmortem: None,
+        error: None,
+        created_at_ms: now,
+        updated_at_ms: now,
+    };
+    let (rec, new) = match app.store.open_promotion(&draft)? {
+        Opened::Created(p) => (p, true),
+        Opened::Existing(p) => (p, false),
+    };
+    let _ = route.source_env;
+    let rec = advance(app, principal, rec).await?;
+    Ok((rec, new))
+}
+
+/// Re-decides an open promotion and, when allowed, copies it. Safe to call concurrently:
+/// the store's revision check lets one caller move it forward.
+pub async fn advance(
+    app: &Arc<App>,
+    actor: &Principal,
+    mut rec: PromotionRecord,
+) -> ApiResult<PromotionRecord> {
+    for _ in 0..RETRIES {
+        if !matches!(rec.state, PromotionState::Pending | PromotionState::Failed) {
+            return Ok(rec);
+        }
+        let decision = decide(app, &rec)?;
+        let mut next = rec.clone();
+        next.decision = serde_json::to_value(&decision).map_err(ApiError::internal)?;
+        next.updated_at_ms = now_ms();
+        next.state = match decision.verdict {
+            Verdict::Allow => PromotionState::Copying,
+            Verdict::Pending => PromotionState::Pending,
+            Verdict::Deny => PromotionState::Denied,
+        };
+        if decision.post_mortem_required && next.postmortem.is_none() {
+            next.postmortem = Some(tollgate_store::Postmortem {
+                opened_at_ms: next.updated_at_ms,
+                link: None,
+                closed_by: None,
+                closed_at_ms: None,
+            });
+        }
+        match app.store.update_promotion(&next) {
+            Ok(saved) => {
+                tracing::info!(
+                    promotion = %saved.id, artifact = %saved.artifact, to = %saved.target_environment,
+                    verdict = ?decision.verdict, reasons = ?decision.reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+                    policy = %decision.policy_digest, actor = %actor.name, "promotion decided"
+                );
+                app.metrics
+                    .promotion(&saved.target_environment, state_name(saved.state));
+                if saved.state == PromotionState::Copying {
+                    return finish_copy(app, actor, saved).await;
+                }
+                return Ok(saved);
+            }
+            Err(StoreError::Conflict(_)) => {
+                rec = app
+                    .store
+                    .get_promotion(&rec.id)?
+                    .ok_or_else(|| ApiError::internal(format!("promotion {} vanished", rec.id)))?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(
+        ErrorCode::Conflict,
+        format!("promotion {} keeps changing; try again", rec.id),
+    ))
+}
+
+async fn finish_copy(
+    app: &Arc<App>,
+    actor: &Principal,
+    rec: PromotionRecord,
+) -> ApiResult<PromotionRecord> {
+    let copied = copy::copy_artifact(
+        app,
+        &rec.source_repository,
+        &rec.target_repository,
+        &rec.artifact,
+        rec.tag.as_ref(),
+        &actor.name,
+    )
+    .await;
+    match copied {
+        Ok(report) => {
+            let entry = PromotedEntry {
+                environment: rec.target_environment.clone(),
+                repository: rec.target_repository.clone(),
+                digest: rec.artifact.clone(),
+                tag: rec.tag.clone(),
+                promotion: rec.id.clone(),
+                at_ms: now_ms(),
+            };
+            let mut done = rec.clone();
+            done.error = None;
+            done.updated_at_ms = entry.at_ms;
+            let done = app.store.complete_promotion(&done, &entry)?;
+            tracing::info!(promotion = %done.id, artifact = %done.artifact, to = %done.target_repository,
+                manifests = report.manifests, mounted = report.blobs_mounted, streamed = report.blobs_streamed,
+                evidence = report.evidence.len(), "promoted");
+            app.metrics.promotion(&done.target_environment, "promoted");
+            Ok(done)
+        }
+        Err(e) => {
+            let mut failed = rec.clone();
+            failed.state = PromotionState::Failed;
+            failed.error = Some(e.message.clone());
+            failed.updated_at_ms = now_ms();
+            tracing::warn!(promotion = %rec.id, error = %e.message, "promotion copy failed; retrying the request resumes it");
+            app.metrics.promotion(&rec.target_environment, "failed");
+            app.store.update_promotion(&failed)?;
+            Err(e)
+        }
+    }
+}
+
+fn state_name(s: PromotionState) -> &'static str {
+    match s {
+        PromotionState::Pending => "pending",
+        PromotionState::Denied => "denied",
+        PromotionState::Copying => "copying",
+        PromotionState::Promoted => "promoted",
+        PromotionState::Failed => "failed",
+    }
+}
+
+/// Evaluates the policy in force over what the store knows about the promotion, now.
+fn decide(app: &App, rec: &PromotionRecord) -> ApiResult<Decision> {
+    let Some(loaded) = app.policy.current() else {
+        return Err(ApiError::denied(
+            ReasonCode::PolicyMissing,
+            "no promotion policy is loaded: configure [policy] dir (or --policy) with a valid policy",
+        ));
+    };
+    let facts = gather(app, rec)?;
+    Ok(evaluate(&loaded.policy, &facts, now()))
+}
+
+pub fn now() -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(now_ms()).unwrap_or_default()
+}
+
+/// Everything the policy may ask about this promotion, from the store.
+pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
+    let d = &rec.artifact;
+    let pushed_by = app
+        .store
+        .get_manifest(&rec.source_repository, d)?
+        .map(|(m, _)| m.pushed_by);
+    let evidence_records = app.store.evidence_for(d)?;
+    let mut vulnerability_reports = Vec::new();
+    for e in &evidence_records {
+        if let Some(report) = crate::evidence::vuln_report(e) {
+            vulnerability_reports.push(report);
+        }
+    }
+    let evidence = evidence_records
+        .into_iter()
+        .map(|e| EvidenceFacts {
+            kind: e.evidence.kind().to_string(),
+            verdict: e.verdict,
+        })
+        .collect();
+    let mut sboms = Vec::new();
+    for s in app.store.sboms_for(d)? {
+        let Some(doc) = app.store.sbom_document(&s.sbom_digest)? else {
+            continue;
+        };
+        match tollgate_sbom::parse(&doc) {
+            Ok(sbom) => {
+                sboms.push(SbomFacts::from_sbom(&sbom));
+                if sbom.format == tollgate_sbom::Format::CycloneDx
+                    && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&doc)
+                    && v.get("vulnerabilities").is_some()
+                    && let Ok(r) = tollgate_sbom::vuln::parse_cyclonedx_vulns(&v)
+                {
+                    vulnerability_reports.push(r);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(sbom = %s.sbom_digest, error = %e, "stored SBOM no longer parses")
+            }
+        }
+    }
+    let requester_roles = app
+        .store
+        .list_tokens()?
+        .into_iter()
+        .find(|t| t.name == rec.requested_by && !t.revoked)
+        .map(|t| t.roles)
+        .unwrap_or_default();
+    let approvals = rec
+        .approvals
+        .iter()
+        .filter_map(|a| {
+            Some(Approval {
+                by: a.by.clone(),
+                group: ApproverGroup::parse(&a.group)?,
+                at: DateTime::<Utc>::from_timestamp_millis(a.at_ms),
+            })
+        })
+        .collect();
+    let current_version = app
+        .store
+        .current(&rec.target_environment, &rec.target_repository)?
+        .filter(|c| c.digest != *d)
+        .and_then(|c| c.tag.map(|t| t.to_string()));
+    let open = app.store.in_flight(&rec.target_environment)?;
+    let in_flight = open.saturating_sub(usize::from(rec.state.is_open()));
+    // Policy names repositories without the environment prefix (`payments/*`), so one
+    // pattern covers an application in every environment.
+    let target = rec.target_repository.as_str();
+    let repository = environment_of(app, &rec.target_repository)
+        .and_then(|e| target.strip_prefix(e.prefix.as_str()))
+        .unwrap_or(target)
+        .to_string();
+    Ok(Facts {
+        artifact: ArtifactFacts {
+            digest: d.clone(),
+            repository,
+            tag: rec.tag.as_ref().map(ToString::to_string),
+            pushed_by,
+        },
+        promotion: PromotionFacts {
+            from: environment_of(app, &rec.source_repository).map(|e| e.name.clone()),
+            to: rec.target_environment.clone(),
+            requester: rec.requested_by.clone(),
+            requester_roles,
+            change_request: rec.change_request.clone(),
+            justification: rec.justification.clone(),
+            emergency: rec.emergency,
+            rollback: rec.rollback,
+        },
+        evidence,
+        sboms,
+        vulnerability_reports,
+        approvals,
+        current_version,
+        in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
+    })
+}
+
+/// `POST /api/v1/promotions/{id}/approvals`: records the approval and re-decides.
+pub async fn approve(
+    app: &Arc<App>,
+    principal: &Principal,
+    id: &str,
+    req: ApprovalRequest,
+) -> ApiResult<PromotionRecord> {
+    let group = ApproverGroup::parse(&req.group).ok_or_else(|| {
+        bad(format!(
+            "group {:?} is not one of dev, ops, security, business",
+            req.group
+        ))
+    })?;
+    for _ in 0..RETRIES {
+        let rec = app
+            .store
+            .get_promotion(id)?
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no promotion {id}")))?;
+        if !principal.may(Action::Approve(group), &rec.target_repository) {
+            return Err(ApiError::denied(
+                ReasonCode::RoleMissing,
+                format!(
+                    "token {:?} may not approve for {group} in {} (needs approver({group}))",
+                    principal.name, rec.target_repository
+                ),
+            ));
+        }
+        if rec.state != PromotionState::Pending {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "promotion {id} is {}; only pending promotions take approvals",
+                    state_name(rec.state)
+                ),
+            ));
+        }
+        let pusher = app
+            .store
+            .get_manifest(&rec.source_repository, &rec.artifact)?
+            .map(|(m, _)| m.pushed_by);
+        if principal.name == rec.requested_by || pusher.as_deref() == Some(&principal.name) {
+            return Err(ApiError::denied(
+                ReasonCode::SeparationOfDuties,
+                format!(
+                    "{} pushed or requested this promotion and may not approve it",
+                    principal.name
+                ),
+            ));
+        }
+        let mut next = rec.clone();
+        if !next
+            .approvals
+            .iter()
+            .any(|a| a.by == principal.name && a.group == group.as_str())
+        {
+            next.approvals.push(ApprovalRecord {
+                by: principal.name.clone(),
+                group: group.as_str().to_string(),
+                comment: req.comment.clone(),
+                at_ms: now_ms(),
+            });
+        }
+        next.updated_at_ms = now_ms();
+        match app.store.update_promotion(&next) {
+            Ok(saved) => {
+                tracing::info!(promotion = %id, by = %principal.name, %group, "approval recorded");
+                return advance(app, principal, saved).await;
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(
+        ErrorCode::Conflict,
+        format!("promotion {id} keeps changing; try again"),
+    ))
+}
+
+/// `POST /api/v1/promotions/{id}/postmortem`: closes an emergency promotion's post-mortem.
+pub fn close_postmortem(
+    app: &App,
+    principal: &Principal,
+    id: &str,
+    link: &str,
+) -> ApiResult<PromotionRecord> {
+    let url = url::Url::parse(link)
+        .map_err(|e| bad(format!("link {link:?} is not an absolute URL: {e}")))?;
+    for _ in 0..RETRIES {
+        let rec = app
+            .store
+            .get_promotion(id)?
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no promotion {id}")))?;
+        if !principal.may(Action::Promote, &rec.target_repository)
+            && !principal.may(Action::BreakGlass, &rec.target_repository)
+        {
+            return Err(ApiError::denied(
+                ReasonCode::RoleMissing,
+                format!(
+                    "token {:?} may not close post-mortems in {}",
+                    principal.name, rec.target_repository
+                ),
+            ));
+        }
+        let Some(pm) = &rec.postmortem else {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("promotion {id} owes no post-mortem"),
+            ));
+        };
+        if pm.closed_at_ms.is_some() {
+            return Ok(rec);
+        }
+        let mut next = rec.clone();
+        next.postmortem = Some(tollgate_store::Postmortem {
+            opened_at_ms: pm.opened_at_ms,
+            link: Some(url.to_string()),
+            closed_by: Some(principal.name.clone()),
+            closed_at_ms: Some(now_ms()),
+        });
+        next.updated_at_ms = now_ms();
+        match app.store.update_promotion(&next) {
+            Ok(saved) => {
+                tracing::info!(promotion = %id, by = %principal.name, link = %url, "post-mortem closed");
+                return Ok(saved);
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(
+        ErrorCode::Conflict,
+        format!("promotion {id} keeps changing; try again"),
+    ))
+}
