@@ -196,13 +196,19 @@ async fn mount(up: &Upstream, from: &RepoName, to: &RepoName, digest: &Digest) -
     if exists.status().is_success() {
         return Ok(true);
     }
+    // The registry checks pull access to the source as well.
+    let both = format!(
+        "{} {}",
+        scope(to.as_str(), true),
+        scope(from.as_str(), false)
+    );
     let resp = up
         .send(
             Method::POST,
             &format!("/v2/{to}/blobs/uploads/?mount={digest}&from={from}"),
             HeaderMap::new(),
             ReqBody::Empty,
-            &scope(to.as_str(), true),
+            &both,
         )
         .await?;
     match resp.status() {
@@ -215,13 +221,7 @@ async fn mount(up: &Upstream, from: &RepoName, to: &RepoName, digest: &Digest) -
             {
                 // Best effort: an abandoned session is garbage-collected by the registry anyway.
                 let _ = up
-                    .send(
-                        Method::DELETE,
-                        loc,
-                        HeaderMap::new(),
-                        ReqBody::Empty,
-                        &scope(to.as_str(), true),
-                    )
+                    .send(Method::DELETE, loc, HeaderMap::new(), ReqBody::Empty, &both)
                     .await;
             }
             Ok(false)

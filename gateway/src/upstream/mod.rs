@@ -341,7 +341,10 @@ impl Upstream {
             if let Some(s) = params.get("service") {
                 q.append_pair("service", s);
             }
-            q.append_pair("scope", scope);
+            // Several scopes (a mount needs pull on the source too) go as one parameter each.
+            for one in scope.split(' ').filter(|s| !s.is_empty()) {
+                q.append_pair("scope", one);
+            }
         }
         let uri: Uri = url
             .as_str()

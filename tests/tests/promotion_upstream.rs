@@ -1,0 +1,122 @@
+//! Promotion in front of a real upstream registry (CNCF distribution): the copy into the
+//! target repository happens upstream with cross-repository blob mounts, the manifest and its
+//! evidence land there too, and a client reading the registry directly sees the promoted
+//! image. Once without auth, once behind the registry token flow.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use tollgate_e2e::serde_json::json;
+use tollgate_e2e::*;
+
+const CDX: &str = "application/vnd.cyclonedx+json";
+
+/// Staging takes anything from dev; prod is not needed here.
+const POLICY: &str = "version = 1\n\n[environments.dev]\n\n[environments.staging]\nfrom = [\"dev\"]\n\n[environments.staging.sbom]\nrequired = true\n";
+
+fn sbom() -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/sbom/cyclonedx/npm-demo-bundled-deps.cdx-1.6.json"),
+    )
+    .expect("fixture")
+}
+
+/// Pushes an image and its SBOM referrer to `dev/app` through Tollgate, promotes it to
+/// staging, and checks what the upstream holds afterwards through `up`.
+fn promote_and_check(tg: &Tollgate, up: &Http) {
+    let ci = tg.create_token("ci", &["pusher:dev/*"]);
+    let http = tg.basic("ci", &ci);
+    let img = TinyImage::new();
+    http.push_image("dev/app", "1.0.0", &img);
+    http.push_blob("dev/app", &Blob::empty().data);
+    let doc = Blob::new(CDX, sbom());
+    http.push_blob("dev/app", &doc.data);
+    let (m, sbom_digest) =
+        artifact_manifest(CDX, &doc, Some(img.manifest_descriptor()), &BTreeMap::new());
+    http.put_manifest("dev/app", &sbom_digest, OCI_MANIFEST, &m)
+        .expect_status(201, "SBOM referrer");
+
+    let releaser = tg.create_token("releaser", &["promoter"]);
+    let r = tg.basic("releaser", &releaser).post_json(
+        "/api/v1/promotions",
+        json!({"artifact": "dev/app:1.0.0", "to": "staging"})
+            .to_string()
+            .into_bytes(),
+    );
+    r.expect_status(201, "promote upstream");
+    assert_eq!(r.json()["state"], "promoted", "{r}");
+
+    // straight from the registry: the tag, the manifest bytes, every blob, the SBOM
+    up.get_manifest("staging/app", "1.0.0")
+        .expect_status(200, "promoted tag upstream")
+        .expect_header(
+            "Docker-Content-Digest",
+            &img.digest,
+            "promoted tag upstream",
+        );
+    for blob in [&img.config.digest, &img.layer.digest, &doc.digest] {
+        up.head(&format!("/v2/staging/app/blobs/{blob}"))
+            .expect_status(200, "blob in the target repository upstream");
+    }
+    up.get_manifest("staging/app", &sbom_digest)
+        .expect_status(200, "SBOM referrer upstream");
+    // and through Tollgate, as referrers of the promoted image
+    let refs = tg
+        .admin()
+        .get(&format!("/v2/staging/app/referrers/{}", img.digest))
+        .json();
+    assert_eq!(
+        refs["manifests"][0]["digest"],
+        sbom_digest.as_str(),
+        "{refs}"
+    );
+}
+
+#[test]
+fn promotion_copies_upstream_with_mounts() {
+    if !require_tools(&["docker-registry"]) {
+        return;
+    }
+    let reg = Registry::start();
+    let tg = Tollgate::start_with_files(
+        TollgateOpts {
+            upstream: Some(reg.url()),
+            config: Some("[policy]\ndir = \"policy\"\n".into()),
+            ..TollgateOpts::default()
+        },
+        &[("policy/base.toml", POLICY.as_bytes())],
+    );
+    promote_and_check(&tg, &reg.http());
+    // every blob was mounted, none streamed through the gateway
+    let log = tg.log();
+    assert!(
+        log.contains("mounted=4") && log.contains("streamed=0"),
+        "expected 4 mounted blobs (image config and layer, SBOM and its empty config) and none streamed:\n{log}"
+    );
+}
+
+#[test]
+fn promotion_copies_behind_the_registry_token_flow() {
+    if !require_tools(&["docker-registry"]) || !require_python_module("cryptography") {
+        return;
+    }
+    let ts = TokenServer::start("alice", "s3cret");
+    let reg = Registry::start_with_config(&ts.registry_auth_yaml());
+    let config = format!(
+        "[upstream]\nurl = \"{}\"\nusername = \"alice\"\npassword = \"s3cret\"\ntimeout_secs = 5\n\n[policy]\ndir = \"policy\"\n",
+        reg.url()
+    );
+    let tg = Tollgate::start_with_files(
+        TollgateOpts::config(config),
+        &[("policy/base.toml", POLICY.as_bytes())],
+    );
+    let token = ts.token("alice", "s3cret", "repository:staging/app:pull");
+    promote_and_check(&tg, &reg.http_as(Auth::Bearer(token)));
+    // the token asked for covers the source too, so the registry mounts rather than refuses
+    let log = tg.log();
+    assert!(
+        log.contains("mounted=4") && log.contains("streamed=0"),
+        "{log}"
+    );
+}
