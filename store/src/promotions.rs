@@ -146,6 +146,27 @@ pub struct PolicyLoadRecord {
     pub errors: Vec<String>,
 }
 
+/// A release bundle: artifacts that are promoted together, all or none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleRecord {
+    /// `name@version`.
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    /// Members by digest, each with the repository it was named in.
+    pub members: Vec<BundleMember>,
+    pub created_by: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleMember {
+    pub digest: Digest,
+    pub repository: RepoName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<Tag>,
+}
+
 /// Which promotions to list.
 #[derive(Debug, Clone, Default)]
 pub struct PromotionFilter {
@@ -177,6 +198,16 @@ pub trait PromotionStore {
         rec: &PromotionRecord,
         entry: &PromotedEntry,
     ) -> Result<PromotionRecord>;
+    /// [`PromotionStore::complete_promotion`] for several promotions (a bundle's members) in
+    /// one transaction: all of them are recorded, or none.
+    fn complete_promotions(
+        &self,
+        done: &[(PromotionRecord, PromotedEntry)],
+    ) -> Result<Vec<PromotionRecord>>;
+    /// Records a bundle; an existing bundle of the same id is returned instead, unchanged.
+    fn put_bundle(&self, bundle: &BundleRecord) -> Result<(BundleRecord, bool)>;
+    fn get_bundle(&self, id: &str) -> Result<Option<BundleRecord>>;
+    fn list_bundles(&self) -> Result<Vec<BundleRecord>>;
     /// Promotions matching `filter`, newest first, at most `limit`.
     fn list_promotions(
         &self,

@@ -8,10 +8,10 @@ use tollgate_attest::Digest;
 use tollgate_policies::{RepoName, Tag};
 
 use crate::{
-    ApprovalRecord, ArtifactStore, ComponentHit, EvidenceRecord, EvidenceStore, HoldRecord,
-    ManifestRecord, Opened, PolicyLoadRecord, PromotedEntry, PromotionFilter, PromotionRecord,
-    PromotionState, PromotionStore, SbomRecord, SbomStore, StoreError, TagBinding, TagOutcome,
-    TokenRecord, TokenStore,
+    ApprovalRecord, ArtifactStore, BundleMember, BundleRecord, ComponentHit, EvidenceRecord,
+    EvidenceStore, HoldRecord, ManifestRecord, Opened, PolicyLoadRecord, PromotedEntry,
+    PromotionFilter, PromotionRecord, PromotionState, PromotionStore, SbomRecord, SbomStore,
+    StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore,
 };
 
 #[macro_export]
@@ -35,6 +35,7 @@ macro_rules! __backend_suite {
             concurrent_promotions_one_record,
             completed_promotion_is_what_the_environment_holds,
             holds_and_policy_loads,
+            bundles_complete_all_or_none,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -609,4 +610,68 @@ pub fn holds_and_policy_loads<S: PromotionStore>(s: S) {
     let loads = s.policy_loads(2).unwrap();
     assert_eq!(loads.iter().map(|l| l.at_ms).collect::<Vec<_>>(), [3, 2]);
     assert_eq!(loads[1].errors.len(), 1);
+}
+
+pub fn bundles_complete_all_or_none<S: PromotionStore>(s: S) {
+    let a = Digest::sha256_of(b"api 2.0.0");
+    let b = Digest::sha256_of(b"web 2.0.0");
+    let bundle = BundleRecord {
+        id: "shop@2.0.0".into(),
+        name: "shop".into(),
+        version: "2.0.0".into(),
+        members: [(&a, "dev/api"), (&b, "dev/web")]
+            .into_iter()
+            .map(|(d, r)| BundleMember {
+                digest: d.clone(),
+                repository: repo(r),
+                tag: Some(tag("2.0.0")),
+            })
+            .collect(),
+        created_by: "release-bot".into(),
+        created_at_ms: 1,
+    };
+    assert_eq!(s.put_bundle(&bundle).unwrap(), (bundle.clone(), true));
+    let mut changed = bundle.clone();
+    changed.members.pop();
+    // a bundle is immutable: the same id returns what was recorded
+    assert_eq!(s.put_bundle(&changed).unwrap(), (bundle.clone(), false));
+    assert_eq!(s.get_bundle("shop@2.0.0").unwrap(), Some(bundle.clone()));
+    assert_eq!(s.list_bundles().unwrap(), vec![bundle]);
+
+    let open = |d: &Digest, r: &str| {
+        let mut p = promotion(d, "staging");
+        p.target_repository = repo(r);
+        p.bundle = Some("shop@2.0.0".into());
+        p.state = PromotionState::Copying;
+        created(s.open_promotion(&p).unwrap())
+    };
+    let pa = open(&a, "staging/api");
+    let pb = open(&b, "staging/web");
+    let entry = |p: &PromotionRecord| PromotedEntry {
+        environment: "staging".into(),
+        repository: p.target_repository.clone(),
+        digest: p.artifact.clone(),
+        tag: Some(tag("2.0.0")),
+        promotion: p.id.clone(),
+        at_ms: 5,
+    };
+    // one stale member: nothing is recorded for either
+    let mut stale = pb.clone();
+    stale.revision += 7;
+    assert!(matches!(
+        s.complete_promotions(&[(pa.clone(), entry(&pa)), (stale, entry(&pb))]),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.promoted("staging", &a).unwrap(), None);
+    assert_eq!(
+        s.get_promotion(&pa.id).unwrap().unwrap().state,
+        PromotionState::Copying
+    );
+    let done = s
+        .complete_promotions(&[(pa.clone(), entry(&pa)), (pb.clone(), entry(&pb))])
+        .unwrap();
+    assert!(done.iter().all(|p| p.state == PromotionState::Promoted));
+    assert!(s.promoted("staging", &a).unwrap().is_some());
+    assert!(s.promoted("staging", &b).unwrap().is_some());
+    assert_eq!(s.in_flight("staging").unwrap(), 0);
 }

@@ -722,3 +722,118 @@ fn wait_for_loads(http: &Http, n: usize) -> Value {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_bundle_moves_all_or_nothing() {
+    if !signer_available() {
+        return;
+    }
+    let s = Setup::start();
+    let sbom = Some("cyclonedx/npm-demo-bundled-deps.cdx-1.6.json");
+    let api = s.build("dev/api", "2.0.0", sbom);
+    let web = s.build("dev/web", "2.0.0", sbom);
+    s.push_unsigned("dev/worker", "2.0.0");
+    let releaser = s.as_user("releaser", &s.releaser);
+    let post = |path: &str, body: Value| releaser.post_json(path, body.to_string().into_bytes());
+
+    // one unsigned member: the whole bundle is denied and nothing moves
+    let bad = json!({"name": "shop", "version": "2.0.0",
+        "artifacts": ["dev/api:2.0.0", "dev/web:2.0.0", "dev/worker:2.0.0"]});
+    post("/api/v1/bundles", bad.clone()).expect_status(201, "bundle");
+    post("/api/v1/bundles", bad).expect_status(200, "the same bundle again");
+    post(
+        "/api/v1/bundles",
+        json!({"name": "shop", "version": "2.0.0", "artifacts": ["dev/api:2.0.0"]}),
+    )
+    .expect_status(409, "a bundle never changes");
+    let r = post(
+        "/api/v1/bundles/shop@2.0.0/promotions",
+        json!({"to": "staging"}),
+    );
+    r.expect_status(201, "promote the bundle");
+    let v = r.json();
+    assert_eq!(v["state"], "denied", "{v}");
+    assert!(
+        v["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "signature-missing"),
+        "{v}"
+    );
+    let members = v["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3, "{v}");
+    assert!(members.iter().all(|m| m["state"] == "denied"), "{v}");
+    let api_member = members
+        .iter()
+        .find(|m| m["target_repository"] == "staging/api")
+        .unwrap();
+    assert_eq!(
+        api_member["decision"]["verdict"], "allow",
+        "its own rules pass: {v}"
+    );
+    assert!(
+        api_member["error"]
+            .as_str()
+            .unwrap()
+            .contains("staging/worker"),
+        "{v}"
+    );
+    for repo in ["staging/api", "staging/web", "staging/worker"] {
+        assert_eq!(
+            s.inspect_digest(repo, "2.0.0"),
+            None,
+            "{repo} must not have moved"
+        );
+    }
+
+    // the good bundle: staging at once, prod after approvals, every member together
+    post(
+        "/api/v1/bundles",
+        json!({"name": "shop", "version": "2.0.1", "artifacts": ["dev/api:2.0.0", "dev/web:2.0.0"]}),
+    )
+    .expect_status(201, "good bundle");
+    let v = post(
+        "/api/v1/bundles/shop@2.0.1/promotions",
+        json!({"to": "staging"}),
+    )
+    .json();
+    assert_eq!(v["state"], "promoted", "{v}");
+    let v = post(
+        "/api/v1/bundles/shop@2.0.1/promotions",
+        json!({"to": "prod", "change_request": "CHG-123456"}),
+    )
+    .json();
+    assert_eq!(v["state"], "pending", "{v}");
+    let first = v["members"][0]["id"].as_str().unwrap().to_string();
+    let approvals = format!("/api/v1/promotions/{first}/approvals");
+    let sec = s.as_user("sec-lead", &s.security);
+    sec.post_json(&approvals, br#"{"group":"security"}"#.to_vec())
+        .expect_status(200, "security approves the bundle");
+    assert_eq!(s.inspect_digest("prod/api", "2.0.0"), None, "still pending");
+    let ops = s.as_user("ops-lead", &s.ops);
+    let r = ops.post_json(&approvals, br#"{"group":"ops"}"#.to_vec());
+    r.expect_status(200, "ops approves the bundle");
+    assert_eq!(r.json()["state"], "promoted", "{r}");
+    let v =
+        s.tg.admin()
+            .get("/api/v1/bundles/shop@2.0.1/promotions/prod")
+            .json();
+    assert_eq!(v["state"], "promoted", "{v}");
+    assert!(
+        v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["approvals"].as_array().map(Vec::len) == Some(2)),
+        "one approval covers every member: {v}"
+    );
+    assert_eq!(
+        s.inspect_digest("prod/api", "2.0.0").as_deref(),
+        Some(api.digest.as_str())
+    );
+    assert_eq!(
+        s.inspect_digest("prod/web", "2.0.0").as_deref(),
+        Some(web.digest.as_str())
+    );
+}

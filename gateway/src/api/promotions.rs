@@ -13,6 +13,7 @@ use tollgate_store::{HoldRecord, PromotionFilter, PromotionRecord, PromotionStat
 use super::{principal, rfc3339};
 use crate::app::{AppState, now_ms};
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::promotion::bundles::{self, BundlePromotionRequest, BundleRequest};
 use crate::promotion::{self, ApprovalRequest, PromotionRequest};
 
 pub fn router() -> Router<AppState> {
@@ -21,6 +22,10 @@ pub fn router() -> Router<AppState> {
         .route("/promotions/{id}", get(show))
         .route("/promotions/{id}/approvals", post(approve))
         .route("/promotions/{id}/postmortem", post(postmortem))
+        .route("/bundles", get(list_bundles).post(create_bundle))
+        .route("/bundles/{id}", get(show_bundle))
+        .route("/bundles/{id}/promotions", post(promote_bundle))
+        .route("/bundles/{id}/promotions/{env}", get(bundle_status))
         .route("/policy", get(policy))
         .route("/holds", get(list_holds).post(create_hold))
         .route("/holds/{id}", delete(delete_hold))
@@ -289,4 +294,79 @@ async fn delete_hold(
     }
     tracing::info!(hold = %id, by = ?p.map(|p| p.name.clone()), "legal hold lifted");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn create_bundle(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    bytes: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let p = app.auth.require_principal(p.as_deref())?;
+    let req: BundleRequest = body(
+        &bytes,
+        r#"{"name": "…", "version": "…", "artifacts": ["repo:tag" | "repo@sha256:…", …]}"#,
+    )?;
+    let (b, new) = bundles::create(&app, p, req)?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(bundles::bundle_json(&b))).into_response())
+}
+
+async fn list_bundles(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_principal(p.as_deref())?;
+    let all = app.store.list_bundles()?;
+    Ok(
+        axum::Json(json!({ "bundles": all.iter().map(bundles::bundle_json).collect::<Vec<_>>() }))
+            .into_response(),
+    )
+}
+
+async fn show_bundle(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_principal(p.as_deref())?;
+    let b = app
+        .store
+        .get_bundle(&id)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no bundle {id}")))?;
+    Ok(axum::Json(bundles::bundle_json(&b)).into_response())
+}
+
+async fn promote_bundle(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let p = app.auth.require_principal(p.as_deref())?;
+    let req: BundlePromotionRequest = body(
+        &bytes,
+        r#"{"to": "ENV", "change_request"?, "justification"?, "emergency"?, "rollback"?}"#,
+    )?;
+    let (summary, new) = bundles::promote(&app, p, &id, req).await?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(summary)).into_response())
+}
+
+async fn bundle_status(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path((id, env)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_principal(p.as_deref())?;
+    Ok(axum::Json(bundles::summary(&app, &id, &env)?).into_response())
 }

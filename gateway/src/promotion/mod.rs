@@ -10,6 +10,7 @@
 //! is copied ([`copy`]) and recorded as what the environment holds, in that order: the target
 //! never names an artifact whose bytes are not there yet.
 
+pub mod bundles;
 pub mod copy;
 
 use std::sync::Arc;
@@ -139,7 +140,6 @@ pub fn environments_holding(
 
 /// Where a promotion takes an artifact from and to.
 struct Route<'a> {
-    source_env: &'a Environment,
     target_env: &'a Environment,
     source_repo: RepoName,
     target_repo: RepoName,
@@ -223,7 +223,6 @@ fn resolve<'a>(app: &'a App, req: &PromotionRequest) -> ApiResult<Route<'a>> {
         (None, None) => highest_tag(app.store.tags_of(&source_repo, &digest)?),
     };
     Ok(Route {
-        source_env,
         target_env,
         source_repo,
         target_repo,
@@ -267,45 +266,32 @@ fn highest_tag(tags: Vec<Tag>) -> Option<Tag> {
         .or_else(|| tags.first().cloned())
 }
 
-/// `POST /api/v1/promotions`: decide, and copy when allowed. The bool says whether the
-/// promotion is new (false: an identical open or completed one was returned).
-pub async fn request(
-    app: &Arc<App>,
-    principal: &Principal,
-    req: PromotionRequest,
-) -> ApiResult<(PromotionRecord, bool)> {
-    let route = resolve(app, &req)?;
-    if !principal.may(Action::Promote, &route.target_repo) && !req.emergency {
-        return Err(ApiError::denied(
-            ReasonCode::RoleMissing,
-            format!(
-                "token {:?} may not promote into {} (needs promoter)",
-                principal.name, route.target_repo
-            ),
-        ));
-    }
-    if req.emergency
-        && !principal.may(Action::BreakGlass, &route.target_repo)
-        && !principal.may(Action::Promote, &route.target_repo)
+/// Whether `principal` may ask for a promotion into `target`: `promoter` (or admin), or
+/// `breakglass` for an emergency one.
+fn authorize_request(principal: &Principal, target: &RepoName, emergency: bool) -> ApiResult<()> {
+    if principal.may(Action::Promote, target)
+        || (emergency && principal.may(Action::BreakGlass, target))
     {
-        return Err(ApiError::denied(
-            ReasonCode::RoleMissing,
-            format!(
-                "token {:?} may not promote into {} (needs promoter or breakglass)",
-                principal.name, route.target_repo
-            ),
-        ));
+        return Ok(());
     }
-    // Already there: the promotion that put it there.
-    if let Some(done) = app.store.promoted(&route.target_env.name, &route.digest)?
-        && done.repository == route.target_repo
-        && let Some(p) = app.store.get_promotion(&done.promotion)?
-        && !req.rollback
-    {
-        return Ok((p, false));
-    }
+    let needs = if emergency {
+        "promoter or breakglass"
+    } else {
+        "promoter"
+    };
+    Err(ApiError::denied(
+        ReasonCode::RoleMissing,
+        format!(
+            "token {:?} may not promote into {target} (needs {needs})",
+            principal.name
+        ),
+    ))
+}
+
+/// A new promotion for `req` along `route`, before the store assigns its id.
+fn draft(principal: &Principal, req: &PromotionRequest, route: &Route<'_>) -> PromotionRecord {
     let now = now_ms();
-    let draft = PromotionRecord {
+    PromotionRecord {
         id: String::new(),
         revision: 0,
         artifact: route.digest.clone(),
@@ -326,12 +312,31 @@ pub async fn request(
         error: None,
         created_at_ms: now,
         updated_at_ms: now,
-    };
+    }
+}
+
+/// `POST /api/v1/promotions`: decide, and copy when allowed. The bool says whether the
+/// promotion is new (false: an identical open or completed one was returned).
+pub async fn request(
+    app: &Arc<App>,
+    principal: &Principal,
+    req: PromotionRequest,
+) -> ApiResult<(PromotionRecord, bool)> {
+    let route = resolve(app, &req)?;
+    authorize_request(principal, &route.target_repo, req.emergency)?;
+    // Already there: the promotion that put it there.
+    if let Some(done) = app.store.promoted(&route.target_env.name, &route.digest)?
+        && done.repository == route.target_repo
+        && let Some(p) = app.store.get_promotion(&done.promotion)?
+        && !req.rollback
+    {
+        return Ok((p, false));
+    }
+    let draft = draft(principal, &req, &route);
     let (rec, new) = match app.store.open_promotion(&draft)? {
         Opened::Created(p) => (p, true),
         Opened::Existing(p) => (p, false),
     };
-    let _ = route.source_env;
     let rec = advance(app, principal, rec).await?;
     Ok((rec, new))
 }
@@ -343,6 +348,14 @@ pub async fn advance(
     actor: &Principal,
     mut rec: PromotionRecord,
 ) -> ApiResult<PromotionRecord> {
+    if let Some(bundle) = rec.bundle.clone() {
+        // A bundle member moves only with the others.
+        bundles::advance(app, actor, &bundle, &rec.target_environment).await?;
+        return app
+            .store
+            .get_promotion(&rec.id)?
+            .ok_or_else(|| ApiError::internal(format!("promotion {} vanished", rec.id)));
+    }
     for _ in 0..RETRIES {
         if !matches!(rec.state, PromotionState::Pending | PromotionState::Failed) {
             return Ok(rec);
@@ -615,28 +628,49 @@ pub async fn approve(
                 ),
             ));
         }
-        let mut next = rec.clone();
-        if !next
-            .approvals
-            .iter()
-            .any(|a| a.by == principal.name && a.group == group.as_str())
-        {
+        // An approval of a bundle member approves the bundle: every member still waiting.
+        let targets = match &rec.bundle {
+            Some(b) => bundles::members(app, b, &rec.target_environment)?
+                .into_iter()
+                .filter(|p| p.state == PromotionState::Pending)
+                .collect(),
+            None => vec![rec.clone()],
+        };
+        let mut conflict = false;
+        for t in targets {
+            let mut next = t;
+            if next
+                .approvals
+                .iter()
+                .any(|a| a.by == principal.name && a.group == group.as_str())
+            {
+                continue;
+            }
             next.approvals.push(ApprovalRecord {
                 by: principal.name.clone(),
                 group: group.as_str().to_string(),
                 comment: req.comment.clone(),
                 at_ms: now_ms(),
             });
-        }
-        next.updated_at_ms = now_ms();
-        match app.store.update_promotion(&next) {
-            Ok(saved) => {
-                tracing::info!(promotion = %id, by = %principal.name, %group, "approval recorded");
-                return advance(app, principal, saved).await;
+            next.updated_at_ms = now_ms();
+            match app.store.update_promotion(&next) {
+                Ok(_) => {}
+                Err(StoreError::Conflict(_)) => {
+                    conflict = true;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
             }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
         }
+        if conflict {
+            continue;
+        }
+        tracing::info!(promotion = %id, bundle = ?rec.bundle, by = %principal.name, %group, "approval recorded");
+        let saved = app
+            .store
+            .get_promotion(id)?
+            .ok_or_else(|| ApiError::internal(format!("promotion {id} vanished")))?;
+        return advance(app, principal, saved).await;
     }
     Err(ApiError::new(
         ErrorCode::Conflict,

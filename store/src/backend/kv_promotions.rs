@@ -6,8 +6,8 @@ use tollgate_policies::RepoName;
 use super::kv_store::{KvStore, corrupt, encode, key2, key3};
 use super::{Kv, KvRead, KvWrite, Table};
 use crate::{
-    HoldRecord, Opened, PolicyLoadRecord, PromotedEntry, PromotionFilter, PromotionRecord,
-    PromotionState, PromotionStore, Result, StoreError,
+    BundleRecord, HoldRecord, Opened, PolicyLoadRecord, PromotedEntry, PromotionFilter,
+    PromotionRecord, PromotionState, PromotionStore, Result, StoreError,
 };
 
 const NEXT_PROMOTION: &str = "next_promotion";
@@ -138,25 +138,64 @@ impl<K: Kv> PromotionStore for KvStore<K> {
         rec: &PromotionRecord,
         entry: &PromotedEntry,
     ) -> Result<PromotionRecord> {
+        let mut done = self.complete_promotions(&[(rec.clone(), entry.clone())])?;
+        done.pop()
+            .ok_or_else(|| StoreError::Backend("no promotion completed".into()))
+    }
+
+    fn complete_promotions(
+        &self,
+        done: &[(PromotionRecord, PromotedEntry)],
+    ) -> Result<Vec<PromotionRecord>> {
         self.kv.write(|w| {
-            let mut done = rec.clone();
-            done.state = PromotionState::Promoted;
-            let done = replace(w, &done)?;
-            let env = entry.environment.as_str();
-            let digest = entry.digest.to_string();
-            let value = encode(entry)?;
-            w.put(
-                Table::Promoted,
-                &key3(env, &digest, entry.repository.as_str()),
-                &value,
-            )?;
-            w.put(Table::PromotedByDigest, &key2(&digest, env), b"")?;
-            w.put(
-                Table::CurrentVersions,
-                &key2(env, entry.repository.as_str()),
-                &value,
-            )?;
-            Ok(done)
+            let mut out = Vec::with_capacity(done.len());
+            for (rec, entry) in done {
+                let mut next = rec.clone();
+                next.state = PromotionState::Promoted;
+                out.push(replace(w, &next)?);
+                let env = entry.environment.as_str();
+                let digest = entry.digest.to_string();
+                let value = encode(entry)?;
+                w.put(
+                    Table::Promoted,
+                    &key3(env, &digest, entry.repository.as_str()),
+                    &value,
+                )?;
+                w.put(Table::PromotedByDigest, &key2(&digest, env), b"")?;
+                w.put(
+                    Table::CurrentVersions,
+                    &key2(env, entry.repository.as_str()),
+                    &value,
+                )?;
+            }
+            Ok(out)
+        })
+    }
+
+    fn put_bundle(&self, bundle: &BundleRecord) -> Result<(BundleRecord, bool)> {
+        self.kv.write(|w| {
+            if let Some(v) = w.get(Table::Bundles, &bundle.id)? {
+                return Ok((decode("bundle", &v)?, false));
+            }
+            w.put(Table::Bundles, &bundle.id, &encode(bundle)?)?;
+            Ok((bundle.clone(), true))
+        })
+    }
+
+    fn get_bundle(&self, id: &str) -> Result<Option<BundleRecord>> {
+        self.kv.read(|r| {
+            r.get(Table::Bundles, id)?
+                .map(|v| decode("bundle", &v))
+                .transpose()
+        })
+    }
+
+    fn list_bundles(&self) -> Result<Vec<BundleRecord>> {
+        self.kv.read(|r| {
+            r.scan(Table::Bundles, "", None, usize::MAX)?
+                .iter()
+                .map(|(_, v)| decode("bundle", v))
+                .collect()
         })
     }
 

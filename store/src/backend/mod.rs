@@ -57,10 +57,12 @@ pub enum Table {
     Holds,
     /// sequence (20 digits) → PolicyLoadRecord JSON
     PolicyLoads,
+    /// name@version → BundleRecord JSON
+    Bundles,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 23] = [
+    pub(crate) const ALL: [Table; 24] = [
         Table::Meta,
         Table::Manifests,
         Table::RepoManifests,
@@ -84,6 +86,7 @@ impl Table {
         Table::CurrentVersions,
         Table::Holds,
         Table::PolicyLoads,
+        Table::Bundles,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -111,6 +114,7 @@ impl Table {
             Table::CurrentVersions => "current_versions",
             Table::Holds => "holds",
             Table::PolicyLoads => "policy_loads",
+            Table::Bundles => "bundles",
         }
     }
 
