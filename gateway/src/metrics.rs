@@ -47,6 +47,8 @@ pub struct Metrics {
     pub digest_mismatches: Family<KindLabels, Counter>,
     pub denials: Family<KindLabels, Counter>,
     pub promotions: Family<PromotionLabels, Counter>,
+    /// Pulls from environment repositories, by environment and outcome (allowed, denied).
+    pub pulls: Family<PromotionLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -106,7 +108,14 @@ impl Metrics {
             "Promotion decisions and copies, by target environment and outcome",
             promotions.clone(),
         );
+        let pulls = Family::<PromotionLabels, Counter>::default();
+        registry.register(
+            "pull_decisions",
+            "Manifest and blob pulls from environment repositories, by environment and outcome",
+            pulls.clone(),
+        );
         Metrics {
+            pulls,
             promotions,
             registry,
             requests,
@@ -145,6 +154,15 @@ impl Metrics {
 
     pub fn promotion(&self, environment: &str, outcome: &'static str) {
         self.promotions
+            .get_or_create(&PromotionLabels {
+                environment: environment.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn pull_decision(&self, environment: &str, outcome: &'static str) {
+        self.pulls
             .get_or_create(&PromotionLabels {
                 environment: environment.to_string(),
                 outcome,

@@ -61,7 +61,23 @@ fn promote_and_check(tg: &Tollgate, up: &Http) {
     }
     up.get_manifest("staging/app", &sbom_digest)
         .expect_status(200, "SBOM referrer upstream");
-    // and through Tollgate, as referrers of the promoted image
+    // through Tollgate: the promoted image is served, a stray push into staging is not
+    let admin = tg.admin();
+    admin
+        .get_manifest("staging/app", "1.0.0")
+        .expect_status(200, "promoted image through Tollgate");
+    admin
+        .get(&format!("/v2/staging/app/blobs/{}", img.layer.digest))
+        .expect_status(200, "promoted blob through Tollgate");
+    let stray = TinyImage::new();
+    admin.push_image("staging/app", "6.6.6", &stray);
+    admin
+        .get_manifest("staging/app", "6.6.6")
+        .expect_denied("not-promoted", "stray image in staging");
+    admin
+        .get(&format!("/v2/staging/app/blobs/{}", stray.layer.digest))
+        .expect_denied("not-promoted", "stray blob in staging");
+    // and as referrers of the promoted image
     let refs = tg
         .admin()
         .get(&format!("/v2/staging/app/referrers/{}", img.digest))

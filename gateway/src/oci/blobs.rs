@@ -47,6 +47,10 @@ fn parse_range(h: &str, len: u64) -> Option<(u64, u64)> {
 pub async fn get(ctx: &Ctx<'_>, repo: &RepoName, digest: &str) -> ApiResult<Response> {
     ctx.authorize(Action::Pull, repo)?;
     let d = parse_digest(digest)?;
+    // No bypass by blob digest: an environment repository serves only blobs of what it serves.
+    if crate::promotion::gated(ctx.app, repo).is_some() {
+        crate::promotion::pull_gate(ctx.app, repo, &d)?;
+    }
     match &ctx.app.backend {
         Backend::Embedded(blobs) => {
             let Some(len) = ctx.app.store.blob_size(repo, &d)? else {

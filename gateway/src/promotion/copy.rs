@@ -35,6 +35,9 @@ pub struct CopyReport {
     pub blobs_streamed: usize,
     /// Evidence manifests that came along.
     pub evidence: Vec<Digest>,
+    /// Every manifest and blob now in the target: what its environment may serve.
+    #[serde(skip)]
+    pub contents: Vec<Digest>,
 }
 
 /// Bounds the walk: an index of indexes of … is refused past this depth.
@@ -140,6 +143,7 @@ async fn copy_manifest(
     }
     put_manifest(app, to, &record, &bytes, tag, actor).await?;
     report.manifests += 1;
+    report.contents.push(digest.clone());
     Ok(())
 }
 
@@ -171,6 +175,7 @@ async fn copy_blob(
         }
     }
     app.store.link_blob(to, digest, size)?;
+    report.contents.push(digest.clone());
     Ok(())
 }
 
