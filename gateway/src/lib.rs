@@ -13,6 +13,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod evidence;
@@ -21,6 +22,7 @@ pub mod metrics;
 pub mod oci;
 pub mod policy_cli;
 pub mod policy_state;
+pub mod promote_cli;
 pub mod promotion;
 pub mod sbom_cli;
 pub mod sboms;
