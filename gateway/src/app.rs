@@ -40,6 +40,8 @@ pub struct App {
     pub uploads: Uploads,
     /// The promotion policy in force.
     pub policy: crate::policy_state::PolicyState,
+    /// Upstream mode: local copies of promoted blobs (None when off).
+    pub blob_cache: Option<crate::blob_cache::BlobCache>,
 }
 
 pub type AppState = Arc<App>;

@@ -13,6 +13,7 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod blob_cache;
 pub mod client;
 pub mod config;
 pub mod error;

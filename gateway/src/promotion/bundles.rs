@@ -367,7 +367,10 @@ pub async fn advance(
             )
             .await
             {
-                Ok(report) => contents.push(report.contents),
+                Ok(report) => {
+                    report.cache_blobs(app, &p.target_repository).await;
+                    contents.push(report.contents);
+                }
                 Err(e) => {
                     failure = Some(format!("{}: {}", p.target_repository, e.message));
                     break;

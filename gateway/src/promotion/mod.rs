@@ -477,6 +477,7 @@ async fn finish_copy(
     .await;
     match copied {
         Ok(report) => {
+            report.cache_blobs(app, &rec.target_repository).await;
             let entry = PromotedEntry {
                 environment: rec.target_environment.clone(),
                 repository: rec.target_repository.clone(),
