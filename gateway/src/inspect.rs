@@ -1,12 +1,12 @@
 //! `tollgate inspect REF` and `tollgate sbom search`: questions to a running gateway, for a
-//! person or a script.
+//! person or a script (and the HTTP helper other client subcommands share).
 
 use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
@@ -18,8 +18,18 @@ async fn call(
     method: Method,
     token: &str,
 ) -> anyhow::Result<(StatusCode, http::HeaderMap, Bytes)> {
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let req = Request::builder()
+    send(url, method, token, None).await
+}
+
+/// One request to a gateway with the token as Basic password; `json` is sent as the body.
+pub(crate) async fn send(
+    url: &str,
+    method: Method,
+    token: &str,
+    json: Option<&Value>,
+) -> anyhow::Result<(StatusCode, http::HeaderMap, Bytes)> {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut req = Request::builder()
         .method(method)
         .uri(url)
         .header(header::ACCEPT, ACCEPT)
@@ -29,8 +39,15 @@ async fn call(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(format!("inspect:{token}"))
             ),
-        )
-        .body(Empty::new())?;
+        );
+    let body = match json {
+        Some(v) => {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+            Bytes::from(serde_json::to_vec(v)?)
+        }
+        None => Bytes::new(),
+    };
+    let req = req.body(Full::new(body))?;
     let resp = tokio::time::timeout(Duration::from_secs(30), client.request(req))
         .await
         .map_err(|_| anyhow::anyhow!("{url}: no answer within 30 s"))??;
@@ -43,7 +60,7 @@ async fn call(
     Ok((status, headers, body))
 }
 
-fn oci_error(body: &[u8]) -> String {
+pub(crate) fn oci_error(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v["errors"][0]["message"].as_str().map(str::to_string))

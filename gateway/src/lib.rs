@@ -22,6 +22,7 @@ pub mod oci;
 pub mod policy_cli;
 pub mod policy_state;
 pub mod promotion;
+pub mod retention;
 pub mod sbom_cli;
 pub mod sboms;
 pub mod serve;
