@@ -185,7 +185,7 @@ impl MerkleLog {
             }
             self.levels[level].push(h);
             let n = self.levels[level].len();
-            if n % 2 == 1 {
+            if !n.is_multiple_of(2) {
                 return;
             }
             h = node_hash(&self.levels[level][n - 2], &self.levels[level][n - 1]);
@@ -211,7 +211,7 @@ impl Leaves for MerkleLog {
 
     fn range_root(&self, start: usize, end: usize) -> Hash {
         let n = end - start;
-        if n.is_power_of_two() && start % n == 0 {
+        if n.is_power_of_two() && start.is_multiple_of(n) {
             let level = n.trailing_zeros() as usize;
             if let Some(h) = self.levels.get(level).and_then(|l| l.get(start / n)) {
                 return *h;
