@@ -175,6 +175,14 @@ impl MerkleLog {
         self.len() == 0
     }
 
+    /// The hash of leaf `index`.
+    pub fn leaf(&self, index: u64) -> Option<Hash> {
+        self.levels
+            .first()?
+            .get(usize::try_from(index).ok()?)
+            .copied()
+    }
+
     /// Appends a leaf hash ([`leaf_hash`] of the entry).
     pub fn push(&mut self, leaf: Hash) {
         let mut h = leaf;

@@ -15,6 +15,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 pub const DEFAULT_DATA: &str = "./tollgate-data";
 /// The OCI spec asks registries to accept at least 4 MiB manifests.
 pub const DEFAULT_MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+pub const DEFAULT_AUDIT_ORIGIN: &str = "tollgate/audit";
 
 /// The file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -34,6 +35,17 @@ pub struct FileConfig {
     pub trust: Option<FileTrust>,
     pub policy: Option<FilePolicy>,
     pub retention: Option<FileRetention>,
+    pub audit: Option<FileAudit>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAudit {
+    /// The log's name in its checkpoints (C2SP origin), e.g. `tollgate.example.com/audit`.
+    pub origin: Option<Spanned<String>>,
+    /// An Ed25519 PKCS#8 key (DER or PEM) signing checkpoints, relative to this file;
+    /// without it one is generated in the data directory on first start.
+    pub key: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,6 +197,15 @@ pub struct Config {
     pub trust: TrustConfig,
     pub policy: Option<PolicyConfig>,
     pub retention: RetentionConfig,
+    pub audit: AuditConfig,
+}
+
+/// How the audit log names and signs its checkpoints.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub origin: String,
+    /// A configured signing key; `None`: the one in the data directory (made on first start).
+    pub key: Option<PathBuf>,
 }
 
 /// Retention rules (the first matching one applies) and the optional schedule.
@@ -493,6 +514,41 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
     };
 
     let trust = validate_trust(file.trust, src)?;
+    let audit = match file.audit {
+        None => AuditConfig {
+            origin: DEFAULT_AUDIT_ORIGIN.to_string(),
+            key: None,
+        },
+        Some(a) => {
+            let origin = match a.origin {
+                Some(o) => {
+                    let v = o.get_ref();
+                    if v.is_empty() || v.contains('+') || v.chars().any(char::is_whitespace) {
+                        return Err(src.at(
+                            o.span(),
+                            "audit origin must be non-empty, without spaces or '+'",
+                        ));
+                    }
+                    v.clone()
+                }
+                None => DEFAULT_AUDIT_ORIGIN.to_string(),
+            };
+            let key = match a.key {
+                Some(k) => {
+                    let path = src.path(k.get_ref());
+                    if !path.is_file() {
+                        return Err(src.at(
+                            k.span(),
+                            format!("audit key {} is not a readable file", path.display()),
+                        ));
+                    }
+                    Some(path)
+                }
+                None => None,
+            };
+            AuditConfig { origin, key }
+        }
+    };
     let policy = match (o.policy.clone(), file.policy) {
         (Some(dir), p) => Some(PolicyConfig {
             dir,
@@ -528,6 +584,7 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         trust,
         policy,
         retention,
+        audit,
     })
 }
 

@@ -98,4 +98,6 @@ pub trait AuditStore {
     fn query_audit(&self, filter: &AuditFilter, limit: usize) -> Result<Vec<AuditEntry>>;
     fn put_checkpoint(&self, cp: &CheckpointRecord) -> Result<()>;
     fn latest_checkpoint(&self) -> Result<Option<CheckpointRecord>>;
+    /// Every stored checkpoint, by size.
+    fn audit_checkpoints(&self) -> Result<Vec<CheckpointRecord>>;
 }

@@ -814,6 +814,7 @@ pub fn audit_log_numbers_and_queries<S: AuditStore>(s: S) {
     s.put_checkpoint(&cp(3)).unwrap();
     s.put_checkpoint(&cp(2)).unwrap(); // late and smaller: not the latest
     assert_eq!(s.latest_checkpoint().unwrap(), Some(cp(3)));
+    assert_eq!(s.audit_checkpoints().unwrap(), vec![cp(2), cp(3)]);
 }
 
 pub fn concurrent_audit_appends_leave_no_gaps<S: AuditStore + Send + Sync + 'static>(s: S) {

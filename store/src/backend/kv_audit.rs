@@ -115,4 +115,13 @@ impl<K: Kv> AuditStore for KvStore<K> {
                 .transpose()
         })
     }
+
+    fn audit_checkpoints(&self) -> Result<Vec<CheckpointRecord>> {
+        self.kv.read(|r| {
+            r.scan(Table::AuditCheckpoints, "", None, usize::MAX)?
+                .iter()
+                .map(|(_, v)| serde_json::from_slice(v).map_err(corrupt("checkpoint")))
+                .collect()
+        })
+    }
 }

@@ -1,0 +1,321 @@
+//! The audit trail: every action that changes what Tollgate holds or decides is appended to
+//! the store's log, numbered, covered by an RFC 6962 Merkle tree and by signed checkpoints.
+//!
+//! Appends go through one writer task that commits whatever is waiting in one transaction
+//! (group commit), so many concurrent requests cost one durable write; a caller that must not
+//! answer before its record is durable awaits [`Audit::record`]. After each commit the writer
+//! signs a checkpoint of the new tree head and stores it: an auditor holding any checkpoint can
+//! later demand a consistency proof to the current one, and an export carries them all, so an
+//! edit is located to the batch it hides in.
+
+pub mod cli;
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::{mpsc, oneshot};
+use tollgate_attest::Digest;
+use tollgate_attest::merkle::{self, Hash, MerkleLog};
+use tollgate_attest::note::{Checkpoint, NoteSigner};
+use tollgate_policies::RepoName;
+use tollgate_store::{AuditDraft, CheckpointRecord, Store};
+
+use crate::app::now_ms;
+use crate::config::AuditConfig;
+
+/// At most this many drafts per transaction.
+const BATCH: usize = 4096;
+/// Waiting appends beyond this make callers wait (back-pressure, not unbounded memory).
+const QUEUE: usize = 65_536;
+
+type Ack = oneshot::Sender<Result<u64, String>>;
+
+#[derive(Debug)]
+pub struct Audit {
+    tx: mpsc::Sender<(AuditDraft, Option<Ack>)>,
+    tree: Arc<RwLock<MerkleLog>>,
+    signer: Arc<NoteSigner>,
+    origin: String,
+}
+
+/// The signing key: the configured one, or the data directory's (generated on first start,
+/// readable by the owner only).
+pub fn load_signer(cfg: &AuditConfig, data: &Path) -> anyhow::Result<NoteSigner> {
+    let path = cfg
+        .key
+        .clone()
+        .unwrap_or_else(|| data.join("audit-key.pk8"));
+    if !path.exists() && cfg.key.is_none() {
+        use aws_lc_rs::signature::Ed25519KeyPair;
+        let doc = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+            .map_err(|e| anyhow::anyhow!("generating the audit key: {e}"))?;
+        write_private(&path, doc.as_ref())?;
+        tracing::info!(path = %path.display(), "generated the audit checkpoint key");
+    }
+    let bytes =
+        std::fs::read(&path).map_err(|e| anyhow::anyhow!("audit key {}: {e}", path.display()))?;
+    let der = pem_or_der(&bytes);
+    NoteSigner::from_pkcs8(&cfg.origin, &der)
+        .map_err(|e| anyhow::anyhow!("audit key {}: {e}", path.display()))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// A PEM `PRIVATE KEY` block decoded, or the bytes as they are (DER).
+fn pem_or_der(bytes: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return bytes.to_vec();
+    };
+    if !text.contains("-----BEGIN") {
+        return bytes.to_vec();
+    }
+    let b64: String = text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .concat();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .unwrap_or_else(|_| bytes.to_vec())
+}
+
+/// Reads every stored entry into a Merkle tree.
+pub fn load_tree(store: &dyn Store) -> anyhow::Result<MerkleLog> {
+    let mut tree = MerkleLog::new();
+    let len = store.audit_len()?;
+    while tree.len() < len {
+        let page = store.audit_raw(tree.len(), 8192)?;
+        if page.is_empty() {
+            anyhow::bail!("audit log says {len} entries but ends at {}", tree.len());
+        }
+        for bytes in page {
+            tree.push(merkle::leaf_hash(&bytes));
+        }
+    }
+    Ok(tree)
+}
+
+/// A signed checkpoint of the first `size` entries of `tree`.
+fn sign_checkpoint(
+    signer: &NoteSigner,
+    origin: &str,
+    tree: &MerkleLog,
+    size: u64,
+) -> Option<CheckpointRecord> {
+    let root = tree.root(size)?;
+    let cp = Checkpoint {
+        origin: origin.to_string(),
+        size,
+        root,
+    };
+    let note = signer.sign(&cp.to_text()).ok()?;
+    Some(CheckpointRecord {
+        size,
+        root: hex::encode(root),
+        at_ms: now_ms(),
+        note,
+    })
+}
+
+impl Audit {
+    /// Loads the tree and starts the writer task.
+    pub fn start(
+        store: Arc<dyn Store>,
+        signer: NoteSigner,
+        origin: &str,
+    ) -> anyhow::Result<Arc<Audit>> {
+        let tree = Arc::new(RwLock::new(load_tree(store.as_ref())?));
+        let signer = Arc::new(signer);
+        let (tx, mut rx) = mpsc::channel::<(AuditDraft, Option<Ack>)>(QUEUE);
+        let audit = Arc::new(Audit {
+            tx,
+            tree: Arc::clone(&tree),
+            signer: Arc::clone(&signer),
+            origin: origin.to_string(),
+        });
+        let origin = origin.to_string();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            while let Some(first) = rx.recv().await {
+                batch.push(first);
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(x) => batch.push(x),
+                        Err(_) => break,
+                    }
+                }
+                let (drafts, acks): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+                let store = Arc::clone(&store);
+                let written = tokio::task::spawn_blocking(move || {
+                    store.append_audit(&drafts).map(|e| (e, store))
+                })
+                .await;
+                match written {
+                    Ok(Ok((entries, store))) => {
+                        let size = {
+                            let Ok(mut t) = tree.write() else { continue };
+                            for e in &entries {
+                                t.push(merkle::leaf_hash(&e.to_bytes()));
+                            }
+                            t.len()
+                        };
+                        let cp = tree
+                            .read()
+                            .ok()
+                            .and_then(|t| sign_checkpoint(&signer, &origin, &t, size));
+                        if let Some(cp) = cp
+                            && let Err(e) = store.put_checkpoint(&cp)
+                        {
+                            tracing::error!(error = %e, "audit checkpoint not stored");
+                        }
+                        for (e, ack) in entries.iter().zip(acks) {
+                            if let Some(ack) = ack {
+                                let _ = ack.send(Ok(e.seq));
+                            }
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "audit entries not written");
+                        for ack in acks.into_iter().flatten() {
+                            let _ = ack.send(Err(e.to_string()));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "audit writer task failed");
+                        for ack in acks.into_iter().flatten() {
+                            let _ = ack.send(Err(e.to_string()));
+                        }
+                    }
+                }
+            }
+        });
+        Ok(audit)
+    }
+
+    /// Appends an entry and waits until it is durable; its sequence number.
+    pub async fn record(&self, draft: AuditDraft) -> Result<u64, String> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send((draft, Some(ack)))
+            .await
+            .map_err(|_| "the audit writer has stopped".to_string())?;
+        done.await
+            .map_err(|_| "the audit writer dropped the entry".to_string())?
+    }
+
+    /// Appends an entry without waiting (hot paths: pull and admission denials). It is durable
+    /// within the next group commit; a full queue drops it with an error log rather than
+    /// stalling the request.
+    pub fn record_later(&self, draft: AuditDraft) {
+        if let Err(e) = self.tx.try_send((draft, None)) {
+            tracing::error!(error = %e, "audit queue full; entry dropped");
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.tree.read().map_or(0, |t| t.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn verifier_key(&self) -> String {
+        self.signer.verifier_key()
+    }
+
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// A checkpoint of the tree as it is now, signed.
+    pub fn checkpoint(&self) -> Option<CheckpointRecord> {
+        let t = self.tree.read().ok()?;
+        sign_checkpoint(&self.signer, &self.origin, &t, t.len())
+    }
+
+    /// The audit path of entry `seq` in the tree of `size` entries, and that tree's root.
+    pub fn inclusion(&self, seq: u64, size: u64) -> Result<(Vec<Hash>, Hash, Hash), String> {
+        let t = self.tree.read().map_err(|e| e.to_string())?;
+        let root = t
+            .root(size)
+            .ok_or_else(|| format!("the log has {} entries, not {size}", t.len()))?;
+        let leaf = t.leaf(seq).ok_or_else(|| format!("no entry {seq}"))?;
+        let proof =
+            merkle::inclusion_proof(&*t, seq as usize, size as usize).map_err(|e| e.to_string())?;
+        Ok((proof, leaf, root))
+    }
+
+    /// The proof that the tree of `from` entries is a prefix of the tree of `to`.
+    pub fn consistency(&self, from: u64, to: u64) -> Result<(Vec<Hash>, Hash, Hash), String> {
+        let t = self.tree.read().map_err(|e| e.to_string())?;
+        let (Some(old), Some(new)) = (t.root(from), t.root(to)) else {
+            return Err(format!("the log has {} entries", t.len()));
+        };
+        let proof = merkle::consistency_proof(&*t, from as usize, to as usize)
+            .map_err(|e| e.to_string())?;
+        Ok((proof, old, new))
+    }
+}
+
+/// Builds a draft; the helpers below fill in what each kind of action knows.
+pub fn draft(actor: &str, action: &str) -> AuditDraft {
+    AuditDraft {
+        at_ms: now_ms(),
+        actor: actor.to_string(),
+        action: action.to_string(),
+        repository: None,
+        digest: None,
+        decision: None,
+        policy_digest: None,
+        details: serde_json::Value::Null,
+    }
+}
+
+/// Fluent setters for drafts.
+pub trait DraftExt {
+    fn repo(self, r: &RepoName) -> Self;
+    fn digest(self, d: &Digest) -> Self;
+    fn decision(self, id: &str) -> Self;
+    fn policy(self, d: Option<&Digest>) -> Self;
+    fn details(self, v: serde_json::Value) -> Self;
+}
+
+impl DraftExt for AuditDraft {
+    fn repo(mut self, r: &RepoName) -> Self {
+        self.repository = Some(r.clone());
+        self
+    }
+    fn digest(mut self, d: &Digest) -> Self {
+        self.digest = Some(d.clone());
+        self
+    }
+    fn decision(mut self, id: &str) -> Self {
+        self.decision = Some(id.to_string());
+        self
+    }
+    fn policy(mut self, d: Option<&Digest>) -> Self {
+        self.policy_digest = d.cloned();
+        self
+    }
+    fn details(mut self, v: serde_json::Value) -> Self {
+        self.details = v;
+        self
+    }
+}
