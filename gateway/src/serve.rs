@@ -94,14 +94,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let bound = listener.local_addr()?;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     let mode = match &config.upstream {
         Some(u) => format!("upstream {}", u.url),
         None => format!("embedded store in {}", config.data.display()),
     };
-    tracing::info!(listen = %bound, %mode, "tollgate serving");
+    let tls = config.tls.clone();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(listen = %bound, %scheme, %mode, "tollgate serving");
     let app = Arc::new(App {
         auth: Auth::new(Arc::clone(&store), config.anonymous_pull),
         config,
@@ -110,6 +109,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics,
         uploads: Uploads::default(),
         policy: crate::policy_state::PolicyState::default(),
+        admission_denials: crate::admission::Denials::default(),
     });
     if let Some(p) = app.config.policy.clone() {
         // A bad policy at start leaves promotions refused (policy-missing) but the registry up:
@@ -137,9 +137,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     });
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    match tls {
+        Some(tls) => {
+            let listener = crate::tls::TlsListener::new(listener, tls.server)?;
+            axum::serve(listener, router(app))
+                .with_graceful_shutdown(shutdown())
+                .await?;
+        }
+        None => {
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, router(app))
+                .with_graceful_shutdown(shutdown())
+                .await?;
+        }
+    }
     tracing::info!("tollgate stopped");
     Ok(())
 }

@@ -91,6 +91,13 @@ pub enum ReasonCode {
     NotPromoted,
     /// No valid promotion policy is loaded, so nothing can be promoted.
     PolicyMissing,
+    // Admission.
+    /// The image's tag or digest is not in Tollgate.
+    ImageUnknown,
+    /// The image comes from a registry host that is not a configured name of Tollgate.
+    RegistryNotTollgate,
+    /// The image reference does not parse.
+    ImageReferenceInvalid,
 }
 
 impl ReasonCode {
@@ -142,6 +149,9 @@ impl ReasonCode {
         ReasonCode::PolicyWarnOnly,
         ReasonCode::NotPromoted,
         ReasonCode::PolicyMissing,
+        ReasonCode::ImageUnknown,
+        ReasonCode::RegistryNotTollgate,
+        ReasonCode::ImageReferenceInvalid,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -193,6 +203,9 @@ impl ReasonCode {
             ReasonCode::PolicyWarnOnly => "policy-warn-only",
             ReasonCode::NotPromoted => "not-promoted",
             ReasonCode::PolicyMissing => "policy-missing",
+            ReasonCode::ImageUnknown => "image-unknown",
+            ReasonCode::RegistryNotTollgate => "registry-not-tollgate",
+            ReasonCode::ImageReferenceInvalid => "image-reference-invalid",
         }
     }
 
@@ -297,6 +310,9 @@ mod tests {
             ReasonCode::PolicyWarnOnly => 44,
             ReasonCode::NotPromoted => 45,
             ReasonCode::PolicyMissing => 46,
+            ReasonCode::ImageUnknown => 47,
+            ReasonCode::RegistryNotTollgate => 48,
+            ReasonCode::ImageReferenceInvalid => 49,
         }
     }
 
@@ -305,7 +321,7 @@ mod tests {
         for (i, c) in ReasonCode::ALL.iter().enumerate() {
             assert_eq!(position(*c), i, "{c} out of place in ReasonCode::ALL");
         }
-        assert_eq!(ReasonCode::ALL.len(), 47);
+        assert_eq!(ReasonCode::ALL.len(), 50);
         assert_eq!(
             ReasonCode::ALL.iter().map(|c| position(*c)).max(),
             Some(ReasonCode::ALL.len() - 1)

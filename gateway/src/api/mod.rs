@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{name}", delete(revoke_token))
         .route("/environments", get(environments))
         .merge(promotions::router())
+        .merge(crate::admission::api_router())
 }
 
 fn principal(app: &AppState, headers: &HeaderMap) -> ApiResult<Option<std::sync::Arc<Principal>>> {

@@ -99,7 +99,7 @@ pub fn environment_of<'a>(app: &'a App, repo: &RepoName) -> Option<&'a Environme
 }
 
 /// Environments nothing promotes into: builds are pushed there.
-fn is_entry(app: &App, env: &Environment) -> bool {
+pub fn is_entry(app: &App, env: &Environment) -> bool {
     !app.config
         .environments
         .iter()
