@@ -390,7 +390,7 @@ fn record_refusal(
             operation = r.operation.as_str(), kind = %r.kind,
             namespace = r.namespace.as_deref().unwrap_or(""), name = r.name.as_deref().unwrap_or(""),
             requester = r.username.as_deref().unwrap_or(""),
-            image = %d.image, places = %d.places.join(", "), reason = reason.as_str(), message = %detail,
+            image = %d.image, places = %d.places.join(", "), reason = reason.as_str(), detail = %detail,
             "admission refused an image"
         );
         app.metrics
@@ -498,14 +498,12 @@ fn validate_review(
             "denied"
         }
         AdmissionMode::Warn => {
+            // Kept short: API servers may truncate long warnings. The detail is in the
+            // log and the denials list.
             let warnings: Vec<String> = refusals
                 .iter()
-                .map(|(d, reason, detail)| {
-                    format!(
-                        "Tollgate (warn mode, {}) would refuse {}",
-                        env.name,
-                        line(d, *reason, detail)
-                    )
+                .map(|(d, reason, _)| {
+                    format!("{}: {reason} (Tollgate warn mode in {})", d.image, env.name)
                 })
                 .collect();
             resp.insert("allowed".into(), json!(true));
