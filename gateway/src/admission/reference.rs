@@ -268,6 +268,29 @@ mod tests {
             let e = ImageRef::parse(bad);
             assert!(e.is_err(), "{bad:?} parsed as {e:?}");
         }
+        // Odd input never panics.
+        for odd in [
+            ":",
+            "/",
+            "@",
+            ":/",
+            "a:/b",
+            "é/x:y",
+            "x/é",
+            "ä@sha256:1",
+            "[",
+            "[]",
+            "[]:1/x",
+            "a/:b",
+            "host:/x",
+            "h:1:2/x",
+            "xn--bcher-kva.example/ä",
+            "a::b",
+            "@@",
+            "a/b@",
+        ] {
+            let _ = ImageRef::parse(odd);
+        }
         let long = format!("r.example.com/{}", "a".repeat(250));
         assert!(ImageRef::parse(&long).unwrap_err().contains("longer"));
         assert!(ImageRef::parse("Nginx").unwrap_err().contains("lowercase"));

@@ -140,24 +140,25 @@ pub fn parse(root: &Value) -> Result<Review<'_>, String> {
         }
     };
     // The object's kind: request.kind, else what the object says of itself.
-    let (group, kind) = match req.get("kind") {
+    let stated = match req.get("kind") {
         Some(k @ Value::Object(_)) => {
             let kind = k.get("kind").and_then(Value::as_str).unwrap_or_default();
             let group = k.get("group").and_then(Value::as_str).unwrap_or_default();
-            (group.to_string(), kind.to_string())
+            Some((group.to_string(), kind.to_string())).filter(|(_, k)| !k.is_empty())
         }
-        None | Some(Value::Null) => {
-            let o = object.unwrap_or(&Value::Null);
-            let kind = o.get("kind").and_then(Value::as_str).unwrap_or_default();
-            let api = o
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let group = api.rsplit_once('/').map_or("", |(g, _)| g);
-            (group.to_string(), kind.to_string())
-        }
+        None | Some(Value::Null) => None,
         Some(other) => return Err(format!("request.kind is {}, not an object", kind_of(other))),
     };
+    let (group, kind) = stated.unwrap_or_else(|| {
+        let o = object.unwrap_or(&Value::Null);
+        let kind = o.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let api = o
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let group = api.rsplit_once('/').map_or("", |(g, _)| g);
+        (group.to_string(), kind.to_string())
+    });
     if kind.is_empty() && object.is_some() {
         return Err("request.kind is missing and the object names no kind".into());
     }
@@ -252,6 +253,12 @@ mod tests {
             "object": {"apiVersion": "batch/v1", "kind": "CronJob"}}));
         let r = parse(&v).unwrap();
         assert_eq!((r.group.as_str(), r.kind.as_str()), ("batch", "CronJob"));
+        let v = review(
+            json!({"uid": "u", "operation": "CREATE", "kind": {"group": "apps"},
+            "object": {"apiVersion": "v1", "kind": "Pod"}}),
+        );
+        let r = parse(&v).unwrap();
+        assert_eq!((r.group.as_str(), r.kind.as_str()), ("", "Pod"));
     }
 
     #[test]
