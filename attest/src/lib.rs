@@ -6,7 +6,8 @@
 //! bundles v0.1–v0.3, DSSE envelopes, in-toto statements and SLSA provenance v0.2/v1 normalised
 //! into one [`Provenance`] — against the [`Trust`] it is given (named keys, a pinned Sigstore
 //! trusted root, trusted identities and builders). Every failure has a stable reason code
-//! ([`VerifyError::code`]).
+//! ([`VerifyError::code`]). [`merkle`] holds RFC 6962 tree hashing and proofs for
+//! tamper-evident logs.
 //!
 //! It must not do I/O of any kind — no network, no files: callers hand it bytes and trust
 //! material. It depends on no other Tollgate crate. (The Sigstore verifier it delegates to reads
@@ -16,6 +17,7 @@ mod digest;
 pub mod dsse;
 mod error;
 mod evidence;
+pub mod merkle;
 pub mod provenance;
 pub mod simple_signing;
 pub mod statement;

@@ -42,6 +42,8 @@ pub struct App {
     pub policy: crate::policy_state::PolicyState,
     /// The latest admission refusals.
     pub admission_denials: crate::admission::Denials,
+    /// Upstream mode: local copies of promoted blobs (None when off).
+    pub blob_cache: Option<crate::blob_cache::BlobCache>,
 }
 
 pub type AppState = Arc<App>;

@@ -114,6 +114,9 @@ pub struct FileUpstream {
     pub password: Option<String>,
     pub timeout_secs: Option<Spanned<u64>>,
     pub connect_timeout_secs: Option<Spanned<u64>>,
+    /// Keep the blobs of promoted artifacts on local disk, up to this many bytes, so
+    /// environments keep deploying while the upstream is down (0 or absent: off).
+    pub blob_cache_bytes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +164,8 @@ pub struct UpstreamConfig {
     /// Bound on waiting for each response head and for each body chunk.
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// Size cap of the promoted-blob cache under the data directory; 0 is off.
+    pub blob_cache_bytes: u64,
 }
 
 /// Rules for the repositories matching `pattern`; the first matching rule applies.
@@ -423,16 +428,19 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
     let upstream = match (&o.upstream, file.upstream) {
         (Some(u), file_up) => {
             let url = parse_upstream_url(u).map_err(|m| flag_error("upstream", m))?;
-            let (username, password, timeout, connect) = match file_up {
+            let (username, password, timeout, connect, cache) = match file_up {
                 Some(f) => (
                     f.username,
                     f.password,
                     f.timeout_secs.map(|t| t.into_inner()),
                     f.connect_timeout_secs.map(|t| t.into_inner()),
+                    f.blob_cache_bytes,
                 ),
-                None => (None, None, None, None),
+                None => (None, None, None, None, None),
             };
-            Some(upstream_config(url, username, password, timeout, connect))
+            Some(upstream_config(
+                url, username, password, timeout, connect, cache,
+            ))
         }
         (None, Some(f)) => {
             let url = parse_upstream_url(f.url.get_ref()).map_err(|m| src.at(f.url.span(), m))?;
@@ -450,6 +458,7 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
                 f.password,
                 f.timeout_secs.map(|t| t.into_inner()),
                 f.connect_timeout_secs.map(|t| t.into_inner()),
+                f.blob_cache_bytes,
             ))
         }
         (None, None) => None,
@@ -815,6 +824,7 @@ fn upstream_config(
     password: Option<String>,
     timeout: Option<u64>,
     connect: Option<u64>,
+    blob_cache_bytes: Option<u64>,
 ) -> UpstreamConfig {
     UpstreamConfig {
         url,
@@ -822,6 +832,7 @@ fn upstream_config(
         password,
         timeout: Duration::from_secs(timeout.unwrap_or(30)),
         connect_timeout: Duration::from_secs(connect.unwrap_or(5)),
+        blob_cache_bytes: blob_cache_bytes.unwrap_or(0),
     }
 }
 

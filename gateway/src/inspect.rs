@@ -1,57 +1,15 @@
 //! `tollgate inspect REF` and `tollgate sbom search`: questions to a running gateway, for a
 //! person or a script.
 
-use std::time::Duration;
-
-use base64::Engine as _;
-use bytes::Bytes;
-use http::{Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http::Method;
 use serde_json::Value;
+
+use crate::client::{ApiFailure, Gateway};
 
 const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
-async fn call(
-    url: &str,
-    method: Method,
-    token: &str,
-) -> anyhow::Result<(StatusCode, http::HeaderMap, Bytes)> {
-    let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let req = Request::builder()
-        .method(method)
-        .uri(url)
-        .header(header::ACCEPT, ACCEPT)
-        .header(
-            header::AUTHORIZATION,
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("inspect:{token}"))
-            ),
-        )
-        .body(Empty::new())?;
-    let resp = tokio::time::timeout(Duration::from_secs(30), client.request(req))
-        .await
-        .map_err(|_| anyhow::anyhow!("{url}: no answer within 30 s"))??;
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let body = tokio::time::timeout(Duration::from_secs(30), resp.into_body().collect())
-        .await
-        .map_err(|_| anyhow::anyhow!("{url}: body not complete within 30 s"))??
-        .to_bytes();
-    Ok((status, headers, body))
-}
-
-fn oci_error(body: &[u8]) -> String {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v["errors"][0]["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
-}
-
 /// Resolves `REF` (`repo:tag`, `repo@sha256:…` or `sha256:…`) to a digest.
-async fn resolve(base: &str, reference: &str, token: &str) -> anyhow::Result<String> {
+pub async fn resolve(gw: &Gateway, reference: &str) -> anyhow::Result<String> {
     if reference.starts_with("sha256:") || reference.starts_with("sha512:") {
         return Ok(reference.to_string());
     }
@@ -62,23 +20,29 @@ async fn resolve(base: &str, reference: &str, token: &str) -> anyhow::Result<Str
         Some((r, t)) if !t.contains('/') => (r, t),
         _ => (reference, "latest"),
     };
-    let (status, headers, body) = call(
-        &format!("{base}/v2/{repo}/manifests/{tag}"),
-        Method::HEAD,
-        token,
-    )
-    .await?;
-    if !status.is_success() {
-        anyhow::bail!("{repo}:{tag}: {status} {}", oci_error(&body));
+    let a = gw
+        .send(
+            Method::HEAD,
+            &format!("/v2/{repo}/manifests/{tag}"),
+            ACCEPT,
+            None,
+        )
+        .await?;
+    if !a.status.is_success() {
+        // A HEAD answer has no body: the status says it all.
+        anyhow::bail!(
+            "{repo}:{tag}: {}",
+            ApiFailure::from_answer(a.status, &a.body)
+        );
     }
-    headers
+    a.headers
         .get("docker-content-digest")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .ok_or_else(|| anyhow::anyhow!("{repo}:{tag}: the gateway sent no Docker-Content-Digest"))
 }
 
-fn line(label: &str, value: Option<&str>) -> String {
+pub(crate) fn line(label: &str, value: Option<&str>) -> String {
     match value {
         Some(v) if !v.is_empty() => format!("  {label:<14} {v}\n"),
         _ => String::new(),
@@ -171,18 +135,12 @@ pub async fn inspect(
     token: &str,
     json: bool,
 ) -> anyhow::Result<String> {
-    let base = base.trim_end_matches('/');
-    let digest = resolve(base, reference, token).await?;
-    let (status, _, body) = call(
-        &format!("{base}/api/v1/artifacts/{digest}"),
-        Method::GET,
-        token,
-    )
-    .await?;
-    if !status.is_success() {
-        anyhow::bail!("{digest}: {status} {}", oci_error(&body));
-    }
-    let record: Value = serde_json::from_slice(&body)?;
+    let gw = Gateway::new(base, token);
+    let digest = resolve(&gw, reference).await?;
+    let record = gw
+        .get_json(&format!("/api/v1/artifacts/{digest}"))
+        .await
+        .map_err(|e| anyhow::anyhow!("{digest}: {e:#}"))?;
     Ok(if json {
         serde_json::to_string_pretty(&record)?
     } else {
@@ -198,25 +156,13 @@ pub async fn sbom_search(
     range: Option<&str>,
     license: Option<&str>,
 ) -> anyhow::Result<String> {
-    let base = base.trim_end_matches('/');
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    match (purl, license) {
-        (Some(p), None) => {
-            q.append_pair("purl", p);
-            if let Some(r) = range {
-                q.append_pair("range", r);
-            }
-        }
-        (None, Some(l)) if range.is_none() => {
-            q.append_pair("license", l);
-        }
+    let q = match (purl, license) {
+        (Some(p), None) => crate::client::query(&[("purl", Some(p)), ("range", range)]),
+        (None, Some(l)) if range.is_none() => crate::client::query(&[("license", Some(l))]),
         _ => anyhow::bail!("give --purl (optionally with --range) or --license"),
-    }
-    let url = format!("{base}/api/v1/sbom/components?{}", q.finish());
-    let (status, _, body) = call(&url, Method::GET, token).await?;
-    if !status.is_success() {
-        anyhow::bail!("{status} {}", oci_error(&body));
-    }
-    let v: Value = serde_json::from_slice(&body)?;
+    };
+    let v = Gateway::new(base, token)
+        .get_json(&format!("/api/v1/sbom/components{q}"))
+        .await?;
     Ok(serde_json::to_string_pretty(&v)?)
 }

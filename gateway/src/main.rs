@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tollgate::client::GatewayArgs;
 use tollgate::config::{self, Config, LogFormat, Overrides};
+use tollgate::promote_cli::{self, Report};
 
 #[derive(Parser)]
 #[command(
@@ -49,16 +51,35 @@ enum Command {
     Inspect {
         /// repo:tag, repo@sha256:… or sha256:…
         reference: String,
-        /// The gateway's base URL
-        #[arg(long, default_value = "http://127.0.0.1:5000")]
-        url: String,
-        /// API token (or TOLLGATE_TOKEN)
-        #[arg(long, env = "TOLLGATE_TOKEN", hide_env_values = true)]
-        token: String,
+        #[command(flatten)]
+        gateway: GatewayArgs,
         /// Print the record as JSON
         #[arg(long)]
         json: bool,
     },
+    /// Ask a running gateway to promote an artifact into an environment; the policy decides.
+    /// Prints the promotion (its id, target, verdict, the rules that failed, warned or were
+    /// bypassed with their reason codes, and the approvals still missing).
+    /// Exit 0 promoted, 1 denied or failed, 3 pending (waiting for approvals),
+    /// 2 usage, connection or request errors.
+    Promote(Box<promote_cli::PromoteArgs>),
+    /// Approve a pending promotion for one approver group; the gateway decides again and
+    /// promotes when nothing else is missing. Prints the promotion after the approval.
+    /// Exit 0 promoted, 1 denied or failed, 3 still pending, 2 usage, connection or request
+    /// errors (a refused approval among them).
+    Approve(promote_cli::ApproveArgs),
+    /// List promotions, filtered by artifact, environment, state or open post-mortem
+    /// (`promotions [list]`), or show one (`promotions show ID`).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Promotions {
+        #[command(subcommand)]
+        command: Option<PromotionsCommand>,
+        #[command(flatten)]
+        list: promote_cli::ListArgs,
+    },
+    /// Close an emergency promotion's post-mortem by linking its write-up.
+    /// Exit 0 closed, 2 usage, connection or request errors.
+    Postmortem(promote_cli::PostmortemArgs),
     /// Inspect or check SBOM files (CycloneDX or SPDX JSON) offline.
     Sbom {
         #[command(subcommand)]
@@ -90,12 +111,8 @@ enum SbomCommand {
         /// SPDX licence id, e.g. GPL-3.0-only
         #[arg(long)]
         license: Option<String>,
-        /// The gateway's base URL
-        #[arg(long, default_value = "http://127.0.0.1:5000")]
-        url: String,
-        /// API token (or TOLLGATE_TOKEN)
-        #[arg(long, env = "TOLLGATE_TOKEN", hide_env_values = true)]
-        token: String,
+        #[command(flatten)]
+        gateway: GatewayArgs,
     },
     /// Print format, spec version, component count and a licence summary as JSON.
     Inspect { file: PathBuf },
@@ -112,6 +129,14 @@ enum SbomCommand {
         #[arg(long, default_value = "warn")]
         unknown: String,
     },
+}
+
+#[derive(Subcommand)]
+enum PromotionsCommand {
+    /// List promotions, newest first (the default). Exit 0, or 2 on errors.
+    List(promote_cli::ListArgs),
+    /// Show one promotion. Exit 0 promoted, 1 denied or failed, 3 pending, 2 errors.
+    Show(promote_cli::ShowArgs),
 }
 
 #[derive(Subcommand)]
@@ -180,6 +205,30 @@ fn sbom_exit(r: Result<(serde_json::Value, bool), tollgate::sbom_cli::InputError
     }
 }
 
+/// Runs one request-and-answer command against a gateway on a small runtime.
+fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(f))
+}
+
+/// Prints a promotion command's report and exits with its code; errors (unusable flags,
+/// an unreachable gateway, a refused request with its reason code) exit 2.
+fn promotion_exit(what: &str, r: anyhow::Result<Report>) -> ExitCode {
+    match r {
+        Ok(report) => {
+            print!("{}", report.text);
+            ExitCode::from(report.exit)
+        }
+        Err(e) => {
+            eprintln!("tollgate {what}: {e:#}");
+            ExitCode::from(promote_cli::ERROR)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -234,38 +283,51 @@ fn main() -> ExitCode {
         }
         Command::Inspect {
             reference,
-            url,
-            token,
+            gateway,
             json,
-        } => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(tollgate::inspect::inspect(&url, &reference, &token, json)))
-            .map(|text| print!("{text}")),
+        } => block_on(tollgate::inspect::inspect(
+            &gateway.url,
+            &reference,
+            gateway.token(),
+            json,
+        ))
+        .map(|text| print!("{text}")),
+        Command::Promote(args) => {
+            return promotion_exit("promote", block_on(promote_cli::promote(&args)));
+        }
+        Command::Approve(args) => {
+            return promotion_exit("approve", block_on(promote_cli::approve(&args)));
+        }
+        Command::Promotions { command, list } => {
+            return match command {
+                None => promotion_exit("promotions", block_on(promote_cli::list(&list))),
+                Some(PromotionsCommand::List(args)) => {
+                    promotion_exit("promotions", block_on(promote_cli::list(&args)))
+                }
+                Some(PromotionsCommand::Show(args)) => {
+                    promotion_exit("promotions", block_on(promote_cli::show(&args)))
+                }
+            };
+        }
+        Command::Postmortem(args) => {
+            return promotion_exit("postmortem", block_on(promote_cli::postmortem(&args)));
+        }
         Command::Sbom {
             command:
                 SbomCommand::Search {
                     purl,
                     range,
                     license,
-                    url,
-                    token,
+                    gateway,
                 },
-        } => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-            .and_then(|rt| {
-                rt.block_on(tollgate::inspect::sbom_search(
-                    &url,
-                    &token,
-                    purl.as_deref(),
-                    range.as_deref(),
-                    license.as_deref(),
-                ))
-            })
-            .map(|text| println!("{text}")),
+        } => block_on(tollgate::inspect::sbom_search(
+            &gateway.url,
+            gateway.token(),
+            purl.as_deref(),
+            range.as_deref(),
+            license.as_deref(),
+        ))
+        .map(|text| println!("{text}")),
         Command::Sbom {
             command: SbomCommand::Inspect { file },
         } => {

@@ -64,6 +64,8 @@ pub struct Metrics {
     pub admission_reviews: Family<AdmissionLabels, Counter>,
     pub admission_mutations: Family<AdmissionLabels, Counter>,
     pub admission_refused_images: Family<AdmissionReasonLabels, Counter>,
+    /// Pulls from environment repositories, by environment and outcome (allowed, denied).
+    pub pulls: Family<PromotionLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -123,6 +125,12 @@ impl Metrics {
             "Promotion decisions and copies, by target environment and outcome",
             promotions.clone(),
         );
+        let pulls = Family::<PromotionLabels, Counter>::default();
+        registry.register(
+            "pull_decisions",
+            "Manifest and blob pulls from environment repositories, by environment and outcome",
+            pulls.clone(),
+        );
         let admission_reviews = Family::<AdmissionLabels, Counter>::default();
         registry.register(
             "admission_reviews",
@@ -142,6 +150,7 @@ impl Metrics {
             admission_refused_images.clone(),
         );
         Metrics {
+            pulls,
             admission_reviews,
             admission_mutations,
             admission_refused_images,
@@ -183,6 +192,15 @@ impl Metrics {
 
     pub fn promotion(&self, environment: &str, outcome: &'static str) {
         self.promotions
+            .get_or_create(&PromotionLabels {
+                environment: environment.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn pull_decision(&self, environment: &str, outcome: &'static str) {
+        self.pulls
             .get_or_create(&PromotionLabels {
                 environment: environment.to_string(),
                 outcome,

@@ -101,6 +101,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let tls = config.tls.clone();
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(listen = %bound, %scheme, %mode, "tollgate serving");
+    let blob_cache = match &config.upstream {
+        Some(up) => {
+            crate::blob_cache::BlobCache::open(&config.data.join("blob-cache"), up.blob_cache_bytes)
+                .context("opening the blob cache")?
+        }
+        None => None,
+    };
     let app = Arc::new(App {
         auth: Auth::new(Arc::clone(&store), config.anonymous_pull),
         config,
@@ -110,6 +117,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         uploads: Uploads::default(),
         policy: crate::policy_state::PolicyState::default(),
         admission_denials: crate::admission::Denials::default(),
+        blob_cache,
     });
     if let Some(p) = app.config.policy.clone() {
         // A bad policy at start leaves promotions refused (policy-missing) but the registry up:

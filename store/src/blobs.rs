@@ -37,6 +37,11 @@ impl FsBlobs {
         self.root.join("uploads").join(id)
     }
 
+    /// The directory committed blobs live under.
+    pub fn blobs_root(&self) -> PathBuf {
+        self.root.join("blobs")
+    }
+
     pub fn path(&self, digest: &Digest) -> PathBuf {
         let hex = digest.hex();
         self.root

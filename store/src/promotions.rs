@@ -112,6 +112,11 @@ pub struct PromotedEntry {
     /// The promotion that put it there.
     pub promotion: String,
     pub at_ms: i64,
+    /// Every manifest and blob the promotion copied with it (children, evidence, layers):
+    /// what pulls from the environment's repository may serve from then on. Input only; kept
+    /// in its own index, not in the entry.
+    #[serde(skip)]
+    pub contents: Vec<Digest>,
 }
 
 /// A legal hold: what it covers is never deleted while it exists.
@@ -204,6 +209,17 @@ pub trait PromotionStore {
         &self,
         done: &[(PromotionRecord, PromotedEntry)],
     ) -> Result<Vec<PromotionRecord>>;
+    /// Marks manifests and blobs as servable from `repository` in `environment` (evidence
+    /// pushed later for a promoted artifact, and its blobs).
+    fn allow_served(
+        &self,
+        environment: &str,
+        repository: &RepoName,
+        digests: &[Digest],
+    ) -> Result<()>;
+    /// Whether pulls of `digest` from `repository` in `environment` may be served: it was
+    /// promoted there, came with a promotion, or is evidence of a promoted artifact.
+    fn is_served(&self, environment: &str, repository: &RepoName, digest: &Digest) -> Result<bool>;
     /// Records a bundle; an existing bundle of the same id is returned instead, unchanged.
     fn put_bundle(&self, bundle: &BundleRecord) -> Result<(BundleRecord, bool)>;
     fn get_bundle(&self, id: &str) -> Result<Option<BundleRecord>>;

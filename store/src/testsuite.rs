@@ -530,11 +530,22 @@ pub fn completed_promotion_is_what_the_environment_holds<S: PromotionStore>(s: S
             tag: Some(tag(t)),
             promotion: p.id.clone(),
             at_ms: at,
+            contents: vec![Digest::sha256_of(t.as_bytes())],
         };
         let done = s.complete_promotion(&p, &entry).unwrap();
+        let prod = repo("prod/app");
+        assert!(s.is_served("prod", &prod, d).unwrap());
+        assert!(
+            s.is_served("prod", &prod, &Digest::sha256_of(t.as_bytes()))
+                .unwrap()
+        );
+        assert!(!s.is_served("staging", &prod, d).unwrap());
+        assert!(!s.is_served("prod", &repo("prod/other"), d).unwrap());
         assert_eq!(done.state, PromotionState::Promoted);
         assert_eq!(done.revision, p.revision + 1);
-        assert_eq!(s.promoted("prod", d).unwrap(), Some(entry));
+        let mut stored = entry.clone();
+        stored.contents.clear();
+        assert_eq!(s.promoted("prod", d).unwrap(), Some(stored));
     }
     assert_eq!(s.in_flight("prod").unwrap(), 0);
     // asking again for a done promotion is that promotion; a rollback is a new one
@@ -565,6 +576,10 @@ pub fn completed_promotion_is_what_the_environment_holds<S: PromotionStore>(s: S
     let mut stale = p.clone();
     stale.revision -= 1;
     let entry = s.promoted("prod", &old).unwrap().unwrap();
+    let later = Digest::sha256_of(b"a signature pushed later");
+    s.allow_served("prod", &repo("prod/app"), std::slice::from_ref(&later))
+        .unwrap();
+    assert!(s.is_served("prod", &repo("prod/app"), &later).unwrap());
     assert!(matches!(
         s.complete_promotion(&stale, &entry),
         Err(StoreError::Conflict(_))
@@ -654,6 +669,7 @@ pub fn bundles_complete_all_or_none<S: PromotionStore>(s: S) {
         tag: Some(tag("2.0.0")),
         promotion: p.id.clone(),
         at_ms: 5,
+        contents: Vec::new(),
     };
     // one stale member: nothing is recorded for either
     let mut stale = pb.clone();

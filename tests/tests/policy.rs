@@ -257,7 +257,7 @@ fn token_cli_create_and_revoke() {
             "--role",
             "pusher:dev/*",
             "--role",
-            "reader:prod/*",
+            "reader:tools/*",
         ])
         .ok();
     let stdout = out.stdout_str();
@@ -274,12 +274,12 @@ fn token_cli_create_and_revoke() {
     let img = TinyImage::new();
     let http = tg.basic("ci", &token);
     http.push_image("dev/app", "1.0.0", &img);
-    tg.admin().push_image("prod/app", "1.0.0", &img);
-    http.get_manifest("prod/app", "1.0.0")
-        .expect_status(200, "second --role (reader:prod/*) applies");
+    tg.admin().push_image("tools/app", "1.0.0", &img);
+    http.get_manifest("tools/app", "1.0.0")
+        .expect_status(200, "second --role (reader:tools/*) applies");
     let (m, _) = img.variant("x");
-    http.put_manifest("prod/app", "2.0.0", OCI_MANIFEST, &m)
-        .expect_denied("role-missing", "CLI token pushing to prod");
+    http.put_manifest("tools/app", "2.0.0", OCI_MANIFEST, &m)
+        .expect_denied("role-missing", "CLI token pushing to tools/");
 
     tg.stop();
     tg.cli_data(&["token", "revoke", "--name", "ci"]).ok();

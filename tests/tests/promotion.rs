@@ -377,6 +377,56 @@ fn dev_to_staging_to_prod_with_approvals_and_evidence() {
     for want in ["dev/shop", "staging/shop", "prod/shop"] {
         assert!(repos.contains(&want), "{want} missing from {rec}");
     }
+    // pull gating: prod serves the promoted image and its blobs, nothing else
+    admin
+        .get(&format!("/v2/prod/shop/blobs/{}", img.layer.digest))
+        .expect_status(200, "a promoted blob");
+    let stray = TinyImage::new();
+    admin.push_image("prod/shop", "9.9.9", &stray);
+    admin
+        .get_manifest("prod/shop", "9.9.9")
+        .expect_denied("not-promoted", "an unpromoted tag in prod");
+    admin
+        .get_manifest("prod/shop", &stray.digest)
+        .expect_denied("not-promoted", "an unpromoted digest in prod");
+    admin
+        .get(&format!("/v2/prod/shop/blobs/{}", stray.layer.digest))
+        .expect_denied("not-promoted", "a blob no promoted manifest uses");
+    admin
+        .get_manifest("prod/shop", "no-such-tag")
+        .expect_denied("not-promoted", "an unknown tag in prod");
+    assert_eq!(
+        s.inspect_digest("prod/shop", "9.9.9"),
+        None,
+        "skopeo cannot pull it either"
+    );
+    // a signature added after promotion is served with its subject
+    let resigned = python3_json(
+        &scripts_dir().join("cosign_sign.py"),
+        &[
+            &s.tg.host(),
+            "prod/shop",
+            "--digest",
+            &img.digest,
+            "--key",
+            s.key.to_str().unwrap(),
+        ],
+        &[("TOLLGATE_TOKEN", s.tg.admin_token.as_str())],
+    );
+    script_push_resp(&resigned).expect_status(201, "a later signature in prod");
+    admin
+        .get_manifest("prod/shop", &cosign_tag(&img.digest, ".sig"))
+        .expect_status(200, "the later signature is served");
+    let metrics = s.tg.metrics();
+    assert!(
+        metric_series(
+            &metrics,
+            r#"tollgate_pull_decisions_total{environment="prod",outcome="denied"}"#
+        )
+        .is_some_and(|v| v >= 4.0),
+        "{metrics}"
+    );
+
     // where-used now says prod
     let v = admin
         .get("/api/v1/sbom/components?purl=pkg:npm/semver")
@@ -448,9 +498,18 @@ fn refusals_carry_their_reason_codes_and_move_nothing() {
             "{code} not in {got:?}: {p}"
         );
     }
+    let rec =
+        s.tg.admin()
+            .get(&format!("/api/v1/artifacts/{}", bare.digest))
+            .json();
+    assert_eq!(
+        rec["repositories"].as_array().map(Vec::len),
+        Some(1),
+        "a denied promotion copies nothing: {rec}"
+    );
     s.tg.admin()
         .get_manifest("staging/bare", &bare.digest)
-        .expect_status(404, "a denied promotion copies nothing");
+        .expect_denied("not-promoted", "and staging does not serve it");
 
     // skipping staging: not promoted there
     let img = s.build(

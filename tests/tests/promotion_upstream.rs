@@ -61,7 +61,23 @@ fn promote_and_check(tg: &Tollgate, up: &Http) {
     }
     up.get_manifest("staging/app", &sbom_digest)
         .expect_status(200, "SBOM referrer upstream");
-    // and through Tollgate, as referrers of the promoted image
+    // through Tollgate: the promoted image is served, a stray push into staging is not
+    let admin = tg.admin();
+    admin
+        .get_manifest("staging/app", "1.0.0")
+        .expect_status(200, "promoted image through Tollgate");
+    admin
+        .get(&format!("/v2/staging/app/blobs/{}", img.layer.digest))
+        .expect_status(200, "promoted blob through Tollgate");
+    let stray = TinyImage::new();
+    admin.push_image("staging/app", "6.6.6", &stray);
+    admin
+        .get_manifest("staging/app", "6.6.6")
+        .expect_denied("not-promoted", "stray image in staging");
+    admin
+        .get(&format!("/v2/staging/app/blobs/{}", stray.layer.digest))
+        .expect_denied("not-promoted", "stray blob in staging");
+    // and as referrers of the promoted image
     let refs = tg
         .admin()
         .get(&format!("/v2/staging/app/referrers/{}", img.digest))
@@ -119,4 +135,60 @@ fn promotion_copies_behind_the_registry_token_flow() {
         log.contains("mounted=4") && log.contains("streamed=0"),
         "{log}"
     );
+}
+
+#[test]
+fn promoted_images_keep_deploying_while_the_upstream_is_down() {
+    if !require_tools(&["docker-registry", "skopeo"]) {
+        return;
+    }
+    let reg = Registry::start();
+    let config = format!(
+        "[upstream]\nurl = \"{}\"\ntimeout_secs = 2\nconnect_timeout_secs = 1\nblob_cache_bytes = 104857600\n\n[policy]\ndir = \"policy\"\n",
+        reg.url()
+    );
+    let tg = Tollgate::start_with_files(
+        TollgateOpts::config(config),
+        &[("policy/base.toml", POLICY.as_bytes())],
+    );
+    let admin = tg.admin();
+    let img = TinyImage::new();
+    admin.push_image("dev/app", "1.0.0", &img);
+    admin.push_blob("dev/app", &Blob::empty().data);
+    let doc = Blob::new(CDX, sbom());
+    admin.push_blob("dev/app", &doc.data);
+    let (m, d) = artifact_manifest(CDX, &doc, Some(img.manifest_descriptor()), &BTreeMap::new());
+    admin
+        .put_manifest("dev/app", &d, OCI_MANIFEST, &m)
+        .expect_status(201, "SBOM");
+    let r = admin.post_json(
+        "/api/v1/promotions",
+        json!({"artifact": "dev/app:1.0.0", "to": "staging"})
+            .to_string()
+            .into_bytes(),
+    );
+    assert_eq!(r.json()["state"], "promoted", "{r}");
+    let unpromoted = TinyImage::new();
+    admin.push_image("dev/app", "2.0.0", &unpromoted);
+
+    drop(reg); // the upstream is gone
+
+    // the promoted image still pulls, bytes intact, with skopeo
+    let work = tollgate_e2e::tempfile::TempDir::new().unwrap();
+    let out = work.path().join("out");
+    skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--src-tls-verify=false",
+        "--src-creds",
+        &format!("admin:{}", tg.admin_token),
+        &format!("docker://{}/staging/app:1.0.0", tg.host()),
+        &format!("oci:{}:x", out.display()),
+    ])
+    .ok();
+    assert_eq!(layout_blob(&out, &img.layer.digest), img.layer.data);
+    assert_eq!(layout_blob(&out, &img.config.digest), img.config.data);
+    // while dev, which has no cache, cannot reach its blobs
+    let r = admin.get(&format!("/v2/dev/app/blobs/{}", unpromoted.layer.digest));
+    assert!(r.status >= 500, "dev blob without the upstream: {r}");
 }

@@ -47,57 +47,24 @@ fn parse_range(h: &str, len: u64) -> Option<(u64, u64)> {
 pub async fn get(ctx: &Ctx<'_>, repo: &RepoName, digest: &str) -> ApiResult<Response> {
     ctx.authorize(Action::Pull, repo)?;
     let d = parse_digest(digest)?;
+    // No bypass by blob digest: an environment repository serves only blobs of what it serves.
+    if crate::promotion::gated(ctx.app, repo).is_some() {
+        crate::promotion::pull_gate(ctx.app, repo, &d)?;
+    }
+    let gated = crate::promotion::gated(ctx.app, repo).is_some();
     match &ctx.app.backend {
         Backend::Embedded(blobs) => {
             let Some(len) = ctx.app.store.blob_size(repo, &d)? else {
                 return Err(unknown(repo, &d));
             };
-            let base = Response::builder()
-                .header("docker-content-digest", d.to_string())
-                .header(header::ACCEPT_RANGES, "bytes")
-                .header(header::CONTENT_TYPE, "application/octet-stream")
-                .header(header::ETAG, format!("\"{d}\""));
-            if ctx.method == Method::HEAD {
-                return base
-                    .header(header::CONTENT_LENGTH, len)
-                    .body(Body::empty())
-                    .map_err(ApiError::internal);
-            }
-            let mut file = tokio::fs::File::open(blobs.path(&d)).await.map_err(|e| {
-                ApiError::internal(format!(
-                    "blob {d} is linked but its file cannot be opened: {e}"
-                ))
-            })?;
-            let range = ctx.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-            let (status, start, count, base) = match range {
-                None => (StatusCode::OK, 0, len, base),
-                Some(r) => match parse_range(r, len) {
-                    Some((s, e)) => (
-                        StatusCode::PARTIAL_CONTENT,
-                        s,
-                        e - s + 1,
-                        base.header(header::CONTENT_RANGE, format!("bytes {s}-{e}/{len}")),
-                    ),
-                    None => {
-                        return Ok((
-                            StatusCode::RANGE_NOT_SATISFIABLE,
-                            [(header::CONTENT_RANGE, format!("bytes */{len}"))],
-                        )
-                            .into_response());
-                    }
-                },
-            };
-            if start > 0 {
-                file.seek(std::io::SeekFrom::Start(start))
-                    .await
-                    .map_err(ApiError::internal)?;
-            }
-            ctx.app.metrics.bytes("out", count);
-            let stream = ReaderStream::with_capacity(file.take(count), CHUNK);
-            base.status(status)
-                .header(header::CONTENT_LENGTH, count)
-                .body(Body::from_stream(stream))
-                .map_err(ApiError::internal)
+            serve_file(ctx, &blobs.path(&d), len, &d).await
+        }
+        // A promoted blob kept locally: no upstream call on a deploy's pull.
+        Backend::Upstream(_)
+            if gated
+                && let Some((path, len)) = ctx.app.blob_cache.as_ref().and_then(|c| c.hit(&d)) =>
+        {
+            serve_file(ctx, &path, len, &d).await
         }
         Backend::Upstream(up) => {
             // Ranges are not forwarded: a partial body cannot be checked against the digest.
@@ -137,6 +104,61 @@ pub async fn get(ctx: &Ctx<'_>, repo: &RepoName, digest: &str) -> ApiResult<Resp
                 .map_err(ApiError::internal)
         }
     }
+}
+
+/// Serves a verified blob file (HEAD, whole, or one byte range).
+async fn serve_file(
+    ctx: &Ctx<'_>,
+    path: &std::path::Path,
+    len: u64,
+    d: &tollgate_attest::Digest,
+) -> ApiResult<Response> {
+    let base = Response::builder()
+        .header("docker-content-digest", d.to_string())
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::ETAG, format!("\"{d}\""));
+    if ctx.method == Method::HEAD {
+        return base
+            .header(header::CONTENT_LENGTH, len)
+            .body(Body::empty())
+            .map_err(ApiError::internal);
+    }
+    let mut file = tokio::fs::File::open(path).await.map_err(|e| {
+        ApiError::internal(format!(
+            "blob {d} is linked but its file cannot be opened: {e}"
+        ))
+    })?;
+    let range = ctx.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, start, count, base) = match range {
+        None => (StatusCode::OK, 0, len, base),
+        Some(r) => match parse_range(r, len) {
+            Some((s, e)) => (
+                StatusCode::PARTIAL_CONTENT,
+                s,
+                e - s + 1,
+                base.header(header::CONTENT_RANGE, format!("bytes {s}-{e}/{len}")),
+            ),
+            None => {
+                return Ok((
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    [(header::CONTENT_RANGE, format!("bytes */{len}"))],
+                )
+                    .into_response());
+            }
+        },
+    };
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    ctx.app.metrics.bytes("out", count);
+    let stream = ReaderStream::with_capacity(file.take(count), CHUNK);
+    base.status(status)
+        .header(header::CONTENT_LENGTH, count)
+        .body(Body::from_stream(stream))
+        .map_err(ApiError::internal)
 }
 
 /// Follows one same-host redirect (storage drivers may redirect blob reads).

@@ -199,6 +199,20 @@ pub async fn get(ctx: &Ctx<'_>, repo: &RepoName, reference: &str) -> ApiResult<R
         Reference::Digest(d) => Some(d.clone()),
         Reference::Tag(t) => store.resolve_tag(repo, t)?,
     };
+    // Environment repositories serve only what was promoted there; a tag Tollgate does not
+    // know cannot be checked, so it is refused too (fail closed).
+    if crate::promotion::gated(ctx.app, repo).is_some() {
+        match &digest {
+            Some(d) => crate::promotion::pull_gate(ctx.app, repo, d)?,
+            None => {
+                return Err(crate::promotion::pull_gate_unknown(
+                    ctx.app,
+                    repo,
+                    &reference.to_string(),
+                ));
+            }
+        }
+    }
     if let Some(d) = &digest
         && let Some((rec, bytes)) = store.get_manifest(repo, d)?
     {
@@ -398,6 +412,16 @@ pub async fn put(
     }
     for rec in &evidence {
         ctx.app.store.put_evidence(rec)?;
+    }
+    // Evidence pushed later for an artifact an environment already serves (a signature added
+    // after promotion) is served with it.
+    if let Some(env) = crate::promotion::gated(ctx.app, repo)
+        && let Some(subject) = crate::evidence::subject_of(tag, parsed.subject.as_ref())
+        && ctx.app.store.is_served(&env, repo, &subject)?
+    {
+        let mut contents: Vec<Digest> = parsed.blobs.iter().map(|(d, _)| d.clone()).collect();
+        contents.push(digest.clone());
+        ctx.app.store.allow_served(&env, repo, &contents)?;
     }
     for s in &sboms {
         crate::sboms::record(ctx.app, &s.subject, &s.bytes, &s.sbom, s.source, Some(repo))?;

@@ -355,8 +355,9 @@ pub async fn advance(
         }
         // Copy every member; only when all are there are they recorded, together.
         let mut failure = None;
+        let mut contents = Vec::with_capacity(saved.len());
         for p in &saved {
-            if let Err(e) = copy::copy_artifact(
+            match copy::copy_artifact(
                 app,
                 &p.source_repository,
                 &p.target_repository,
@@ -366,8 +367,14 @@ pub async fn advance(
             )
             .await
             {
-                failure = Some(format!("{}: {}", p.target_repository, e.message));
-                break;
+                Ok(report) => {
+                    report.cache_blobs(app, &p.target_repository).await;
+                    contents.push(report.contents);
+                }
+                Err(e) => {
+                    failure = Some(format!("{}: {}", p.target_repository, e.message));
+                    break;
+                }
             }
         }
         if let Some(msg) = failure {
@@ -387,7 +394,8 @@ pub async fn advance(
         let at = now_ms();
         let done: Vec<(PromotionRecord, PromotedEntry)> = saved
             .iter()
-            .map(|p| {
+            .zip(contents)
+            .map(|(p, contents)| {
                 let mut d = p.clone();
                 d.updated_at_ms = at;
                 let e = PromotedEntry {
@@ -397,6 +405,7 @@ pub async fn advance(
                     tag: p.tag.clone(),
                     promotion: p.id.clone(),
                     at_ms: at,
+                    contents,
                 };
                 (d, e)
             })

@@ -35,6 +35,23 @@ pub struct CopyReport {
     pub blobs_streamed: usize,
     /// Evidence manifests that came along.
     pub evidence: Vec<Digest>,
+    /// Every manifest and blob now in the target: what its environment may serve.
+    #[serde(skip)]
+    pub contents: Vec<Digest>,
+    /// The blobs among them, with their sizes.
+    #[serde(skip)]
+    pub blobs: Vec<(Digest, u64)>,
+}
+
+impl CopyReport {
+    /// Upstream mode with a blob cache: keeps local copies of the blobs just promoted.
+    pub async fn cache_blobs(&self, app: &App, repo: &RepoName) {
+        if let (Backend::Upstream(up), Some(cache)) = (&app.backend, &app.blob_cache) {
+            for (d, size) in &self.blobs {
+                cache.fill(up, repo, d, *size).await;
+            }
+        }
+    }
 }
 
 /// Bounds the walk: an index of indexes of … is refused past this depth.
@@ -140,6 +157,7 @@ async fn copy_manifest(
     }
     put_manifest(app, to, &record, &bytes, tag, actor).await?;
     report.manifests += 1;
+    report.contents.push(digest.clone());
     Ok(())
 }
 
@@ -171,6 +189,8 @@ async fn copy_blob(
         }
     }
     app.store.link_blob(to, digest, size)?;
+    report.contents.push(digest.clone());
+    report.blobs.push((digest.clone(), size));
     Ok(())
 }
 

@@ -98,6 +98,40 @@ pub fn environment_of<'a>(app: &'a App, repo: &RepoName) -> Option<&'a Environme
         .max_by_key(|e| e.prefix.len())
 }
 
+/// The environment whose pulls are gated for `repo`: any but an entry environment.
+pub fn gated(app: &App, repo: &RepoName) -> Option<String> {
+    environment_of(app, repo)
+        .filter(|e| !is_entry(app, e))
+        .map(|e| e.name.clone())
+}
+
+/// Refuses a pull from a gated environment repository unless `digest` is served there.
+pub fn pull_gate(app: &App, repo: &RepoName, digest: &Digest) -> ApiResult<()> {
+    let Some(env) = gated(app, repo) else {
+        return Ok(());
+    };
+    if app.store.is_served(&env, repo, digest)? {
+        app.metrics.pull_decision(&env, "allowed");
+        return Ok(());
+    }
+    app.metrics.pull_decision(&env, "denied");
+    tracing::info!(%repo, %digest, environment = %env, reason = "not-promoted", "pull refused");
+    Err(ApiError::denied(
+        ReasonCode::NotPromoted,
+        format!("{digest} was not promoted to {env}: {repo} serves only promoted artifacts"),
+    ))
+}
+
+/// The refusal for a tag a gated repository does not know.
+pub fn pull_gate_unknown(app: &App, repo: &RepoName, reference: &str) -> ApiError {
+    let env = gated(app, repo).unwrap_or_default();
+    app.metrics.pull_decision(&env, "denied");
+    ApiError::denied(
+        ReasonCode::NotPromoted,
+        format!("{repo}:{reference} names nothing promoted to {env}"),
+    )
+}
+
 /// Environments nothing promotes into: builds are pushed there.
 pub fn is_entry(app: &App, env: &Environment) -> bool {
     !app.config
@@ -357,6 +391,11 @@ pub async fn advance(
             .ok_or_else(|| ApiError::internal(format!("promotion {} vanished", rec.id)));
     }
     for _ in 0..RETRIES {
+        if rec.state == PromotionState::Copying && now_ms() - rec.updated_at_ms > STALE_COPY_MS {
+            // A copy that never finished (the gateway stopped mid-way): copying is idempotent,
+            // so finish it.
+            return in_task(app, actor, rec).await;
+        }
         if !matches!(rec.state, PromotionState::Pending | PromotionState::Failed) {
             return Ok(rec);
         }
@@ -387,7 +426,7 @@ pub async fn advance(
                 app.metrics
                     .promotion(&saved.target_environment, state_name(saved.state));
                 if saved.state == PromotionState::Copying {
-                    return finish_copy(app, actor, saved).await;
+                    return in_task(app, actor, saved).await;
                 }
                 return Ok(saved);
             }
@@ -406,6 +445,22 @@ pub async fn advance(
     ))
 }
 
+/// A copy left in `copying` this long is taken to have been interrupted.
+const STALE_COPY_MS: i64 = 10 * 60 * 1000;
+
+/// Runs the copy in its own task, so a client that hangs up does not abandon a promotion
+/// half-way in `copying`.
+async fn in_task(
+    app: &Arc<App>,
+    actor: &Principal,
+    rec: PromotionRecord,
+) -> ApiResult<PromotionRecord> {
+    let (app, actor) = (Arc::clone(app), actor.clone());
+    tokio::spawn(async move { finish_copy(&app, &actor, rec).await })
+        .await
+        .map_err(|e| ApiError::internal(format!("promotion copy task: {e}")))?
+}
+
 async fn finish_copy(
     app: &Arc<App>,
     actor: &Principal,
@@ -422,6 +477,7 @@ async fn finish_copy(
     .await;
     match copied {
         Ok(report) => {
+            report.cache_blobs(app, &rec.target_repository).await;
             let entry = PromotedEntry {
                 environment: rec.target_environment.clone(),
                 repository: rec.target_repository.clone(),
@@ -429,6 +485,7 @@ async fn finish_copy(
                 tag: rec.tag.clone(),
                 promotion: rec.id.clone(),
                 at_ms: now_ms(),
+                contents: report.contents.clone(),
             };
             let mut done = rec.clone();
             done.error = None;

@@ -167,8 +167,41 @@ impl<K: Kv> PromotionStore for KvStore<K> {
                     &key2(env, entry.repository.as_str()),
                     &value,
                 )?;
+                let repo = entry.repository.as_str();
+                w.put(Table::Servable, &key3(env, repo, &digest), b"")?;
+                for d in &entry.contents {
+                    w.put(Table::Servable, &key3(env, repo, &d.to_string()), b"")?;
+                }
             }
             Ok(out)
+        })
+    }
+
+    fn allow_served(
+        &self,
+        environment: &str,
+        repository: &RepoName,
+        digests: &[Digest],
+    ) -> Result<()> {
+        self.kv.write(|w| {
+            for d in digests {
+                w.put(
+                    Table::Servable,
+                    &key3(environment, repository.as_str(), &d.to_string()),
+                    b"",
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn is_served(&self, environment: &str, repository: &RepoName, digest: &Digest) -> Result<bool> {
+        self.kv.read(|r| {
+            Ok(r.get(
+                Table::Servable,
+                &key3(environment, repository.as_str(), &digest.to_string()),
+            )?
+            .is_some())
         })
     }
 

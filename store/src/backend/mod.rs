@@ -59,10 +59,12 @@ pub enum Table {
     PolicyLoads,
     /// name@version → BundleRecord JSON
     Bundles,
+    /// environment \0 repo \0 digest → () for every manifest and blob pulls may serve there
+    Servable,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 24] = [
+    pub(crate) const ALL: [Table; 25] = [
         Table::Meta,
         Table::Manifests,
         Table::RepoManifests,
@@ -87,6 +89,7 @@ impl Table {
         Table::Holds,
         Table::PolicyLoads,
         Table::Bundles,
+        Table::Servable,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -115,6 +118,7 @@ impl Table {
             Table::Holds => "holds",
             Table::PolicyLoads => "policy_loads",
             Table::Bundles => "bundles",
+            Table::Servable => "servable",
         }
     }
 
