@@ -446,6 +446,16 @@ fn images_are_admitted_only_where_they_were_promoted() {
         let resp = answer(&tg, "/admission/prod", &deployment(&[&img], &[]));
         assert_eq!(resp["allowed"], true, "{img}: {resp}");
     }
+    // Promoted to prod, but not into this prod repository: its pull would be refused.
+    let other = format!("{HOST}/prod/other@{v1}");
+    let resp = answer(&tg, "/admission/prod", &deployment(&[&other], &[]));
+    assert_eq!(resp["allowed"], false, "{resp}");
+    assert!(
+        message(&resp).contains(&format!(
+            "not-promoted: {v1} was never promoted into prod/other"
+        )),
+        "{resp}"
+    );
     // The entry environment holds what was pushed into it.
     let resp = answer(
         &tg,
