@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use tollgate_policies::retention::RetentionRule;
 use tollgate_policies::{Pattern, RepoName, SemverRule, TagRules};
 use toml::Spanned;
 
@@ -32,6 +33,7 @@ pub struct FileConfig {
     pub environments: Vec<FileEnvironment>,
     pub trust: Option<FileTrust>,
     pub policy: Option<FilePolicy>,
+    pub retention: Option<FileRetention>,
     pub admission: Option<FileAdmission>,
     pub tls: Option<FileTls>,
 }
@@ -64,6 +66,23 @@ pub struct FileAdmissionEnvironment {
 pub struct FileTls {
     pub cert: Spanned<String>,
     pub key: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRetention {
+    /// Apply the rules on this schedule while serving (default: only when asked).
+    pub interval_hours: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub rules: Vec<FileRetentionRule>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRetentionRule {
+    pub repositories: Spanned<String>,
+    pub keep_versions: Option<Spanned<u64>>,
+    pub untagged_days: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -197,6 +216,7 @@ pub struct Config {
     pub environments: Vec<Environment>,
     pub trust: TrustConfig,
     pub policy: Option<PolicyConfig>,
+    pub retention: RetentionConfig,
     pub admission: AdmissionConfig,
     pub tls: Option<TlsConfig>,
 }
@@ -237,6 +257,13 @@ pub struct TlsConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub server: std::sync::Arc<tokio_rustls::rustls::ServerConfig>,
+}
+
+/// Retention rules (the first matching one applies) and the optional schedule.
+#[derive(Debug, Clone, Default)]
+pub struct RetentionConfig {
+    pub rules: Vec<RetentionRule>,
+    pub interval: Option<Duration>,
 }
 
 /// Where promotion policy is read from.
@@ -466,18 +493,7 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
 
     let mut repositories = Vec::new();
     for r in file.repositories {
-        let p = r.pattern.get_ref();
-        let ok = !p.is_empty()
-            && p.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/*?".contains(&b));
-        if !ok {
-            return Err(src.at(
-                r.pattern.span(),
-                format!(
-                    "repository pattern {p:?} may hold only lowercase name characters, '/', * and ?"
-                ),
-            ));
-        }
+        let pattern = repository_pattern(&r.pattern, src)?;
         let semver = match r.semver.as_ref().map(|s| s.get_ref().as_str()) {
             None | Some("off") => SemverRule::Off,
             Some("required") => SemverRule::Required {
@@ -492,7 +508,7 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
             }
         };
         repositories.push(RepositoryRule {
-            pattern: Pattern::new(p),
+            pattern,
             tags: TagRules {
                 immutable: patterns(r.immutable_tags, "*", src)?,
                 mutable: patterns(r.mutable_tags, "latest", src)?,
@@ -589,6 +605,7 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         }
         None => None,
     };
+    let retention = validate_retention(file.retention, src)?;
 
     Ok(Config {
         listen,
@@ -601,6 +618,7 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         environments,
         trust,
         policy,
+        retention,
         admission,
         tls,
     })
@@ -688,6 +706,72 @@ fn validate_admission(
         default_mode,
         modes,
     })
+}
+
+/// A repository glob as written in the file: lowercase name characters, `/`, `*` and `?`.
+fn repository_pattern(p: &Spanned<String>, src: &Source<'_>) -> Result<Pattern, ConfigError> {
+    let text = p.get_ref();
+    let ok = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/*?".contains(&b));
+    if !ok {
+        return Err(src.at(
+            p.span(),
+            format!(
+                "repository pattern {text:?} may hold only lowercase name characters, '/', * and ?"
+            ),
+        ));
+    }
+    Ok(Pattern::new(text))
+}
+
+fn validate_retention(
+    r: Option<FileRetention>,
+    src: &Source<'_>,
+) -> Result<RetentionConfig, ConfigError> {
+    let Some(r) = r else {
+        return Ok(RetentionConfig::default());
+    };
+    let mut rules = Vec::new();
+    for rule in r.rules {
+        let repositories = repository_pattern(&rule.repositories, src)?;
+        if rule.keep_versions.is_none() && rule.untagged_days.is_none() {
+            return Err(src.at(
+                rule.repositories.span(),
+                "a retention rule needs keep_versions, untagged_days or both",
+            ));
+        }
+        let keep_versions = match rule.keep_versions {
+            Some(k) if *k.get_ref() == 0 => {
+                return Err(src.at(
+                    k.span(),
+                    "keep_versions must be at least 1 (retention never deletes every version)",
+                ));
+            }
+            Some(k) => Some(usize::try_from(k.into_inner()).unwrap_or(usize::MAX)),
+            None => None,
+        };
+        rules.push(RetentionRule {
+            repositories,
+            keep_versions,
+            untagged_days: rule.untagged_days.map(Spanned::into_inner),
+        });
+    }
+    let interval = match r.interval_hours {
+        Some(h) if *h.get_ref() == 0 => {
+            return Err(src.at(h.span(), "interval_hours must be at least 1"));
+        }
+        Some(h) if rules.is_empty() => {
+            return Err(src.at(
+                h.span(),
+                "interval_hours schedules retention, but no [[retention.rules]] are given",
+            ));
+        }
+        Some(h) => Some(Duration::from_secs(h.into_inner().saturating_mul(3600))),
+        None => None,
+    };
+    Ok(RetentionConfig { rules, interval })
 }
 
 fn validate_trust(t: Option<FileTrust>, src: &Source<'_>) -> Result<TrustConfig, ConfigError> {
@@ -982,5 +1066,46 @@ mod tests {
         let e =
             Config::from_toml(text, &cfg.display().to_string(), &Overrides::default()).unwrap_err();
         assert!(e.message.contains("no PEM CERTIFICATE"), "{e}");
+    }
+
+    #[test]
+    fn retention_rules() {
+        let c = load(
+            "[retention]\ninterval_hours = 24\n\n[[retention.rules]]\nrepositories = \"dev/*\"\nkeep_versions = 5\nuntagged_days = 7\n\n[[retention.rules]]\nrepositories = \"ci/*\"\nuntagged_days = 0\n",
+        )
+        .unwrap();
+        let r = &c.retention;
+        assert_eq!(r.interval, Some(Duration::from_secs(24 * 3600)));
+        assert_eq!(r.rules.len(), 2);
+        assert_eq!(r.rules[0].repositories.as_str(), "dev/*");
+        assert_eq!(r.rules[0].keep_versions, Some(5));
+        assert_eq!(r.rules[0].untagged_days, Some(7));
+        assert_eq!(r.rules[1].keep_versions, None);
+        assert_eq!(r.rules[1].untagged_days, Some(0));
+        let none = load("").unwrap();
+        assert!(none.retention.rules.is_empty() && none.retention.interval.is_none());
+    }
+
+    #[test]
+    fn retention_errors_point_at_file_and_line() {
+        let e = load("[[retention.rules]]\nrepositories = \"dev/*\"\n").unwrap_err();
+        assert_eq!(e.location, "tollgate.toml:2:16", "{e}");
+        assert!(e.message.contains("keep_versions, untagged_days"), "{e}");
+        let e =
+            load("[[retention.rules]]\nrepositories = \"Dev/*\"\nkeep_versions = 1\n").unwrap_err();
+        assert_eq!(e.location, "tollgate.toml:2:16", "{e}");
+        let e =
+            load("[[retention.rules]]\nrepositories = \"dev/*\"\nkeep_versions = 0\n").unwrap_err();
+        assert_eq!(e.location, "tollgate.toml:3:17", "{e}");
+        let e = load("[[retention.rules]]\nrepositories = \"dev/*\"\nuntagged_days = -1\n")
+            .unwrap_err();
+        assert!(e.location.starts_with("tollgate.toml:3:"), "{e}");
+        let e = load("[[retention.rules]]\nrepositories = \"dev/*\"\nkeep = 3\n").unwrap_err();
+        assert!(e.location.starts_with("tollgate.toml:3:"), "{e}");
+        let e = load("[retention]\ninterval_hours = 0\n[[retention.rules]]\nrepositories = \"a\"\nkeep_versions = 1\n").unwrap_err();
+        assert_eq!(e.location, "tollgate.toml:2:18", "{e}");
+        let e = load("[retention]\ninterval_hours = 6\n").unwrap_err();
+        assert_eq!(e.location, "tollgate.toml:2:18", "{e}");
+        assert!(e.message.contains("no [[retention.rules]]"), "{e}");
     }
 }

@@ -1,5 +1,5 @@
 //! `tollgate inspect REF` and `tollgate sbom search`: questions to a running gateway, for a
-//! person or a script.
+//! person or a script (and the HTTP helper other client subcommands share).
 
 use http::Method;
 use serde_json::Value;

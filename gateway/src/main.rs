@@ -90,6 +90,12 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Retention on a running gateway: `plan` shows what the configured rules would delete and
+    /// why (dry run), `apply` deletes it (exit 0 done, 1 some deletions failed, 2 not asked).
+    Retention {
+        #[command(subcommand)]
+        command: tollgate::retention::cli::RetentionCommand,
+    },
     /// Manage API tokens in a data directory (while no gateway runs on it; otherwise use
     /// the /api/v1/tokens API).
     Token {
@@ -358,6 +364,7 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Retention { command } => return tollgate::retention::cli::run(&command),
         Command::Token { command } => match command {
             TokenCommand::Create { data, name, roles } => {
                 tollgate::serve::token_create(&data, &name, &roles).map(|t| println!("{t}"))

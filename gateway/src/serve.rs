@@ -125,6 +125,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = app.policy.load(&app, &p.dir, "startup");
         crate::policy_state::spawn_reloaders(Arc::clone(&app), p.dir, p.watch);
     }
+    crate::retention::spawn_schedule(Arc::clone(&app));
     match crate::evidence::reverify_stale(&app) {
         Ok(0) => {}
         Ok(n) => {

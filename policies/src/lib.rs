@@ -9,7 +9,8 @@
 //! diagnostics with file, line and column; overlays may only tighten the base) and
 //! [`evaluate`]`(&Policy, &Facts, now) -> Decision` (allow / deny / pending, every rule's
 //! outcome, reason codes and the policy's digest). The file format, the CEL variables and the
-//! list of reason codes are documented in `policies/README.md`.
+//! list of reason codes are documented in `policies/README.md`. [`retention::plan`] decides
+//! which manifests retention rules keep and which they delete, with a reason code for each.
 //!
 //! It must stay pure: no I/O, no clock (time is always an argument), no environment, no
 //! knowledge of HTTP or of how facts are stored — callers read the policy files and gather the
@@ -19,6 +20,7 @@ mod names;
 mod pattern;
 mod policy;
 mod reason;
+pub mod retention;
 mod roles;
 mod tags;
 

@@ -91,6 +91,33 @@ pub enum ReasonCode {
     NotPromoted,
     /// No valid promotion policy is loaded, so nothing can be promoted.
     PolicyMissing,
+    // Retention: why a manifest is kept or deleted.
+    /// Retention keeps it: one of the newest `keep_versions` SemVer versions of its repository.
+    RetentionKeepLatest,
+    /// Retention keeps it: an environment currently runs this digest (kept in every repository holding it).
+    RetentionRunning,
+    /// Retention keeps it: a legal hold covers the digest or its repository.
+    RetentionHeld,
+    /// Retention keeps it: a promotion of this digest is still open (pending, copying or failed).
+    RetentionPromotionOpen,
+    /// Retention keeps it: evidence (referrer or cosign `sha256-…` tag) of a manifest that is kept.
+    RetentionEvidenceOfKept,
+    /// Retention keeps it: a manifest listed by an index that is kept.
+    RetentionChildOfKept,
+    /// Retention keeps it: bound to a tag that is not a SemVer version (such as `latest`), which version counting never removes.
+    RetentionTagNotSemver,
+    /// Retention keeps it: untagged, but younger than `untagged_days`.
+    RetentionUntaggedRecent,
+    /// Retention keeps it: the repository's rule says nothing about it (tagged with no `keep_versions`, or untagged with no `untagged_days`).
+    RetentionNotCovered,
+    /// Retention deletes it: a SemVer version older than the newest `keep_versions`.
+    RetentionBeyondLatest,
+    /// Retention deletes it: untagged and pushed at least `untagged_days` ago.
+    RetentionUntaggedExpired,
+    /// Retention deletes it with its subject: evidence of a manifest being deleted.
+    RetentionEvidenceOfDeleted,
+    /// Retention deletes it with its index: an untagged manifest listed only by indexes being deleted.
+    RetentionChildOfDeleted,
     // Admission.
     /// The image's tag or digest is not in Tollgate.
     ImageUnknown,
@@ -149,6 +176,19 @@ impl ReasonCode {
         ReasonCode::PolicyWarnOnly,
         ReasonCode::NotPromoted,
         ReasonCode::PolicyMissing,
+        ReasonCode::RetentionKeepLatest,
+        ReasonCode::RetentionRunning,
+        ReasonCode::RetentionHeld,
+        ReasonCode::RetentionPromotionOpen,
+        ReasonCode::RetentionEvidenceOfKept,
+        ReasonCode::RetentionChildOfKept,
+        ReasonCode::RetentionTagNotSemver,
+        ReasonCode::RetentionUntaggedRecent,
+        ReasonCode::RetentionNotCovered,
+        ReasonCode::RetentionBeyondLatest,
+        ReasonCode::RetentionUntaggedExpired,
+        ReasonCode::RetentionEvidenceOfDeleted,
+        ReasonCode::RetentionChildOfDeleted,
         ReasonCode::ImageUnknown,
         ReasonCode::RegistryNotTollgate,
         ReasonCode::ImageReferenceInvalid,
@@ -203,6 +243,19 @@ impl ReasonCode {
             ReasonCode::PolicyWarnOnly => "policy-warn-only",
             ReasonCode::NotPromoted => "not-promoted",
             ReasonCode::PolicyMissing => "policy-missing",
+            ReasonCode::RetentionKeepLatest => "retention-keep-latest",
+            ReasonCode::RetentionRunning => "retention-running",
+            ReasonCode::RetentionHeld => "retention-held",
+            ReasonCode::RetentionPromotionOpen => "retention-promotion-open",
+            ReasonCode::RetentionEvidenceOfKept => "retention-evidence-of-kept",
+            ReasonCode::RetentionChildOfKept => "retention-child-of-kept",
+            ReasonCode::RetentionTagNotSemver => "retention-tag-not-semver",
+            ReasonCode::RetentionUntaggedRecent => "retention-untagged-recent",
+            ReasonCode::RetentionNotCovered => "retention-not-covered",
+            ReasonCode::RetentionBeyondLatest => "retention-beyond-latest",
+            ReasonCode::RetentionUntaggedExpired => "retention-untagged-expired",
+            ReasonCode::RetentionEvidenceOfDeleted => "retention-evidence-of-deleted",
+            ReasonCode::RetentionChildOfDeleted => "retention-child-of-deleted",
             ReasonCode::ImageUnknown => "image-unknown",
             ReasonCode::RegistryNotTollgate => "registry-not-tollgate",
             ReasonCode::ImageReferenceInvalid => "image-reference-invalid",
@@ -310,9 +363,22 @@ mod tests {
             ReasonCode::PolicyWarnOnly => 44,
             ReasonCode::NotPromoted => 45,
             ReasonCode::PolicyMissing => 46,
-            ReasonCode::ImageUnknown => 47,
-            ReasonCode::RegistryNotTollgate => 48,
-            ReasonCode::ImageReferenceInvalid => 49,
+            ReasonCode::RetentionKeepLatest => 47,
+            ReasonCode::RetentionRunning => 48,
+            ReasonCode::RetentionHeld => 49,
+            ReasonCode::RetentionPromotionOpen => 50,
+            ReasonCode::RetentionEvidenceOfKept => 51,
+            ReasonCode::RetentionChildOfKept => 52,
+            ReasonCode::RetentionTagNotSemver => 53,
+            ReasonCode::RetentionUntaggedRecent => 54,
+            ReasonCode::RetentionNotCovered => 55,
+            ReasonCode::RetentionBeyondLatest => 56,
+            ReasonCode::RetentionUntaggedExpired => 57,
+            ReasonCode::RetentionEvidenceOfDeleted => 58,
+            ReasonCode::RetentionChildOfDeleted => 59,
+            ReasonCode::ImageUnknown => 60,
+            ReasonCode::RegistryNotTollgate => 61,
+            ReasonCode::ImageReferenceInvalid => 62,
         }
     }
 
@@ -321,7 +387,7 @@ mod tests {
         for (i, c) in ReasonCode::ALL.iter().enumerate() {
             assert_eq!(position(*c), i, "{c} out of place in ReasonCode::ALL");
         }
-        assert_eq!(ReasonCode::ALL.len(), 50);
+        assert_eq!(ReasonCode::ALL.len(), 63);
         assert_eq!(
             ReasonCode::ALL.iter().map(|c| position(*c)).max(),
             Some(ReasonCode::ALL.len() - 1)

@@ -39,10 +39,15 @@ impl Default for TagRules {
 /// Tags that name another artifact's digest (`sha256-<hex>` for the referrers tag schema and
 /// cosign's `.sig`, `.att`, `.sbom`) follow their subject, not the repository's version scheme.
 fn is_digest_tag(tag: &Tag) -> bool {
-    matches!(
-        Digest::from_tag_prefix(tag.as_str()),
-        Some((_, "" | ".sig" | ".att" | ".sbom"))
-    )
+    digest_tag_subject(tag).is_some()
+}
+
+/// The subject a digest tag (`sha256-<hex>`, `sha256-<hex>.sig`, `.att`, `.sbom`) names.
+pub(crate) fn digest_tag_subject(tag: &Tag) -> Option<Digest> {
+    match Digest::from_tag_prefix(tag.as_str()) {
+        Some((d, "" | ".sig" | ".att" | ".sbom")) => Some(d),
+        _ => None,
+    }
 }
 
 impl TagRules {

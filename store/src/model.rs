@@ -95,6 +95,9 @@ pub trait ArtifactStore {
     /// Whether the repository holds any manifest.
     fn repository_exists(&self, repo: &RepoName) -> Result<bool>;
 
+    /// Every repository holding at least one manifest, in name order.
+    fn list_repositories(&self) -> Result<Vec<RepoName>>;
+
     /// Tags of `repo` bound to `digest`.
     fn tags_of(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<Tag>>;
 

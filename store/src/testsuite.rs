@@ -26,6 +26,7 @@ macro_rules! __backend_suite {
             delete_manifest_removes_tags_and_referrers,
             referrers_are_per_repository,
             artifact_lists_every_repository,
+            repositories_are_listed,
             blob_links,
             tokens,
             concurrent_binders_one_winner,
@@ -222,6 +223,35 @@ pub fn artifact_lists_every_repository<S: ArtifactStore>(s: S) {
             .unwrap()
             .is_some()
     );
+}
+
+pub fn repositories_are_listed<S: ArtifactStore>(s: S) {
+    assert!(s.list_repositories().unwrap().is_empty());
+    let (a, ab) = manifest(1, None);
+    let (b, bb) = manifest(2, None);
+    // Names chosen to sort around each other's keys: `dev/app` vs `dev/app-x`, `dev/app/sub`.
+    for name in ["dev/app/sub", "dev/app", "prod/app", "dev/app-x"] {
+        s.put_manifest(&repo(name), &a, &ab, None).unwrap();
+        s.put_manifest(&repo(name), &b, &bb, None).unwrap();
+    }
+    // A repository with only blobs holds no manifest, so it is not listed.
+    s.link_blob(&repo("dev/blobs-only"), &Digest::sha256_of(b"x"), 1)
+        .unwrap();
+    let names = |s: &S| -> Vec<String> {
+        s.list_repositories()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(&s),
+        ["dev/app", "dev/app-x", "dev/app/sub", "prod/app"]
+    );
+    s.delete_manifest(&repo("dev/app-x"), &a.digest).unwrap();
+    assert_eq!(names(&s).len(), 4, "one manifest left in dev/app-x");
+    s.delete_manifest(&repo("dev/app-x"), &b.digest).unwrap();
+    assert_eq!(names(&s), ["dev/app", "dev/app/sub", "prod/app"]);
 }
 
 pub fn blob_links<S: ArtifactStore>(s: S) {

@@ -1,5 +1,5 @@
-//! The management API (`/api/v1/…`): artifact records, tokens, environments. JSON in and out;
-//! errors in the same envelope as the OCI front.
+//! The management API (`/api/v1/…`): artifact records, tokens, environments, promotions,
+//! holds and retention. JSON in and out; errors in the same envelope as the OCI front.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -17,6 +17,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::oci::{parse_digest, parse_name};
 
 pub mod promotions;
+pub mod retention;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/environments", get(environments))
         .merge(promotions::router())
         .merge(crate::admission::api_router())
+        .merge(retention::router())
 }
 
 fn principal(app: &AppState, headers: &HeaderMap) -> ApiResult<Option<std::sync::Arc<Principal>>> {

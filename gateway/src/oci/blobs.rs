@@ -9,9 +9,10 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 use tollgate_attest::Digest;
 use tollgate_policies::{Action, ReasonCode, RepoName};
+use tollgate_store::FsBlobs;
 
 use super::{Ctx, empty, parse_digest};
-use crate::app::Backend;
+use crate::app::{App, Backend};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::upstream::{ReqBody, scope, verified_stream};
 
@@ -205,14 +206,11 @@ pub async fn delete(ctx: &Ctx<'_>, repo: &RepoName, digest: &str) -> ApiResult<R
     }
     let d = parse_digest(digest)?;
     match &ctx.app.backend {
-        Backend::Embedded(blobs) => match ctx.app.store.unlink_blob(repo, &d)? {
-            None => return Err(unknown(repo, &d)),
-            Some(still_linked) => {
-                if !still_linked {
-                    blobs.remove(&d).map_err(ApiError::internal)?;
-                }
+        Backend::Embedded(blobs) => {
+            if unlink_embedded(ctx.app, blobs, repo, &d)?.is_none() {
+                return Err(unknown(repo, &d));
             }
-        },
+        }
         Backend::Upstream(up) => {
             let resp = up
                 .send(
@@ -238,6 +236,21 @@ pub async fn delete(ctx: &Ctx<'_>, repo: &RepoName, digest: &str) -> ApiResult<R
     }
     tracing::info!(%repo, digest = %d, actor = %ctx.actor(), "blob deleted");
     Ok(empty(StatusCode::ACCEPTED, &[]))
+}
+
+/// Unlinks blob `d` from `repo` in embedded mode and removes its file once no repository links
+/// it. Whether any repository still does; `None` if `repo` did not link it.
+pub(crate) fn unlink_embedded(
+    app: &App,
+    blobs: &FsBlobs,
+    repo: &RepoName,
+    d: &Digest,
+) -> ApiResult<Option<bool>> {
+    let still_linked = app.store.unlink_blob(repo, d)?;
+    if still_linked == Some(false) {
+        blobs.remove(d).map_err(ApiError::internal)?;
+    }
+    Ok(still_linked)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use tollgate_policies::{Action, ReasonCode, Reference, RepoName, Tag};
 use tollgate_store::{ManifestRecord, StoreError, TagBinding};
 
 use super::{Ctx, empty, parse_digest};
-use crate::app::{Backend, now_ms};
+use crate::app::{App, Backend, now_ms};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::upstream::{ReqBody, scope};
 
@@ -24,7 +24,7 @@ const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+j
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 const ACCEPT_ALL: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
-fn is_index(media_type: &str) -> bool {
+pub(crate) fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_LIST
 }
 
@@ -578,39 +578,56 @@ pub async fn delete(ctx: &Ctx<'_>, repo: &RepoName, reference: &str) -> ApiResul
             if let Some(subject) = &rec.subject {
                 protect_subject(ctx, repo, subject, &d)?;
             }
-            // The subjects this manifest was evidence for, to drop its verdicts with it.
-            let tags = store.tags_of(repo, &d)?;
-            let subjects: Vec<Digest> = tags
-                .iter()
-                .filter_map(|t| crate::evidence::subject_of(Some(t), None))
-                .chain(rec.subject.clone())
-                .collect();
-            if let Backend::Upstream(up) = &ctx.app.backend {
-                let resp = up
-                    .send(
-                        Method::DELETE,
-                        &format!("/v2/{repo}/manifests/{d}"),
-                        HeaderMap::new(),
-                        ReqBody::Empty,
-                        &scope(repo.as_str(), true),
-                    )
-                    .await?;
-                let s = resp.status();
-                if !(s.is_success() || s == StatusCode::NOT_FOUND) {
-                    return Err(ApiError::new(
-                        ErrorCode::UpstreamInvalid,
-                        format!("upstream refused the delete with {s}"),
-                    ));
-                }
-            }
-            store.delete_manifest(repo, &d)?;
-            for subject in &subjects {
-                store.delete_evidence(subject, &d)?;
-            }
+            remove_manifest(ctx.app, repo, &d).await?;
             tracing::info!(%repo, digest = %d, actor = %ctx.actor(), "manifest deleted");
         }
     }
     Ok(empty(StatusCode::ACCEPTED, &[]))
+}
+
+/// Removes manifest `d` from `repo`, after the caller has made its own protection checks:
+/// from the upstream first (in upstream mode; already gone there is fine), then the record with
+/// its tags and referrers entry, then — once no repository holds the manifest any more — the
+/// verdicts it carried as evidence. Each step is idempotent, so a removal that failed midway is
+/// finished by running it again. False if `repo` did not hold it.
+pub(crate) async fn remove_manifest(app: &App, repo: &RepoName, d: &Digest) -> ApiResult<bool> {
+    let store = &app.store;
+    let Some((rec, _)) = store.get_manifest(repo, d)? else {
+        return Ok(false);
+    };
+    // The subjects this manifest was evidence for, to drop its verdicts with it.
+    let subjects: Vec<Digest> = store
+        .tags_of(repo, d)?
+        .iter()
+        .filter_map(|t| crate::evidence::subject_of(Some(t), None))
+        .chain(rec.subject.clone())
+        .collect();
+    if let Backend::Upstream(up) = &app.backend {
+        let resp = up
+            .send(
+                Method::DELETE,
+                &format!("/v2/{repo}/manifests/{d}"),
+                HeaderMap::new(),
+                ReqBody::Empty,
+                &scope(repo.as_str(), true),
+            )
+            .await?;
+        let s = resp.status();
+        if !(s.is_success() || s == StatusCode::NOT_FOUND) {
+            return Err(ApiError::new(
+                ErrorCode::UpstreamInvalid,
+                format!("upstream refused the delete with {s}"),
+            ));
+        }
+    }
+    let removed = store.delete_manifest(repo, d)?;
+    // A copy elsewhere (promoted into another environment) still carries the evidence.
+    if store.artifact(d)?.is_empty() {
+        for subject in &subjects {
+            store.delete_evidence(subject, d)?;
+        }
+    }
+    Ok(removed)
 }
 
 /// Evidence attached by a cosign-style digest tag (`sha256-<subject>.sig`) is protected while

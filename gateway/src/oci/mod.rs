@@ -1,7 +1,7 @@
 //! The OCI Distribution front (`/v2/…`): one route whose tail is parsed by the spec grammar,
 //! dispatched to manifest, blob, upload and discovery handlers.
 
-mod blobs;
+pub(crate) mod blobs;
 mod discovery;
 pub(crate) mod manifests;
 pub mod path;

@@ -221,6 +221,25 @@ impl<K: Kv> ArtifactStore for KvStore<K> {
         Ok(found)
     }
 
+    fn list_repositories(&self) -> Result<Vec<RepoName>> {
+        // A skip scan over `repo \0 digest` keys: one read per repository, not per manifest.
+        // `\u{1}` sorts after every `repo \0 …` key and before any longer name (names hold no
+        // control characters), so each step lands on the next repository.
+        self.kv.read(|r| {
+            let mut out = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let rows = r.scan(Table::RepoManifests, "", after.as_deref(), 1)?;
+                let Some((k, _)) = rows.first() else {
+                    return Ok(out);
+                };
+                let name = k.split(SEP).next().unwrap_or(k);
+                after = Some(format!("{name}\u{1}"));
+                out.push(parse_repo(name)?);
+            }
+        })
+    }
+
     fn tags_of(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<Tag>> {
         self.kv.read(|r| Self::tags_of_in(r, repo, digest))
     }
