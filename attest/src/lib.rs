@@ -7,7 +7,7 @@
 //! into one [`Provenance`] — against the [`Trust`] it is given (named keys, a pinned Sigstore
 //! trusted root, trusted identities and builders). Every failure has a stable reason code
 //! ([`VerifyError::code`]). [`merkle`] holds RFC 6962 tree hashing and proofs for
-//! tamper-evident logs.
+//! tamper-evident logs, [`note`] their signed checkpoints (C2SP signed-note, Ed25519).
 //!
 //! It must not do I/O of any kind — no network, no files: callers hand it bytes and trust
 //! material. It depends on no other Tollgate crate. (The Sigstore verifier it delegates to reads
@@ -18,6 +18,7 @@ pub mod dsse;
 mod error;
 mod evidence;
 pub mod merkle;
+pub mod note;
 pub mod provenance;
 pub mod simple_signing;
 pub mod statement;

@@ -49,6 +49,23 @@ fn split(n: usize) -> usize {
     1 << (usize::BITS - 1 - (n - 1).leading_zeros())
 }
 
+/// Leaf hashes a tree can be built over: a slice (computed on demand) or a [`MerkleLog`]
+/// (complete subtrees kept, so roots and proofs cost O(log n) lookups).
+pub trait Leaves {
+    fn count(&self) -> usize;
+    /// MTH of the leaves `start..end` (end > start).
+    fn range_root(&self, start: usize, end: usize) -> Hash;
+}
+
+impl Leaves for [Hash] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+    fn range_root(&self, start: usize, end: usize) -> Hash {
+        root(&self[start..end])
+    }
+}
+
 /// MTH over leaf hashes.
 pub fn root(leaves: &[Hash]) -> Hash {
     match leaves.len() {
@@ -61,63 +78,153 @@ pub fn root(leaves: &[Hash]) -> Hash {
     }
 }
 
-/// The audit path of leaf `index` in the tree of `leaves` (RFC 9162 §2.1.3.1).
-pub fn inclusion_proof(leaves: &[Hash], index: usize) -> Result<Vec<Hash>, ProofError> {
-    if index >= leaves.len() {
+/// The audit path of leaf `index` in the tree of the first `size` leaves (RFC 9162
+/// §2.1.3.1).
+pub fn inclusion_proof<L: Leaves + ?Sized>(
+    leaves: &L,
+    index: usize,
+    size: usize,
+) -> Result<Vec<Hash>, ProofError> {
+    if index >= size || size > leaves.count() {
         return Err(ProofError::IndexOutOfRange {
             index: index as u64,
-            size: leaves.len() as u64,
+            size: size as u64,
         });
     }
     let mut out = Vec::new();
-    path(leaves, index, &mut out);
+    path(leaves, 0, size, index, &mut out);
     Ok(out)
 }
 
-fn path(leaves: &[Hash], m: usize, out: &mut Vec<Hash>) {
-    let n = leaves.len();
+fn path<L: Leaves + ?Sized>(l: &L, start: usize, end: usize, m: usize, out: &mut Vec<Hash>) {
+    let n = end - start;
     if n <= 1 {
         return;
     }
     let k = split(n);
     if m < k {
-        path(&leaves[..k], m, out);
-        out.push(root(&leaves[k..]));
+        path(l, start, start + k, m, out);
+        out.push(l.range_root(start + k, end));
     } else {
-        path(&leaves[k..], m - k, out);
-        out.push(root(&leaves[..k]));
+        path(l, start + k, end, m - k, out);
+        out.push(l.range_root(start, start + k));
     }
 }
 
-/// The proof that the tree of the first `old_size` leaves is a prefix of the tree of
-/// `leaves` (RFC 9162 §2.1.4.1).
-pub fn consistency_proof(leaves: &[Hash], old_size: usize) -> Result<Vec<Hash>, ProofError> {
-    if old_size == 0 || old_size > leaves.len() {
+/// The proof that the tree of the first `old_size` leaves is a prefix of the tree of the
+/// first `size` (RFC 9162 §2.1.4.1).
+pub fn consistency_proof<L: Leaves + ?Sized>(
+    leaves: &L,
+    old_size: usize,
+    size: usize,
+) -> Result<Vec<Hash>, ProofError> {
+    if old_size == 0 || old_size > size || size > leaves.count() {
         return Err(ProofError::SizesOutOfOrder {
             from: old_size as u64,
-            to: leaves.len() as u64,
+            to: size as u64,
         });
     }
     let mut out = Vec::new();
-    subproof(leaves, old_size, true, &mut out);
+    subproof(leaves, 0, size, old_size, true, &mut out);
     Ok(out)
 }
 
-fn subproof(leaves: &[Hash], m: usize, whole: bool, out: &mut Vec<Hash>) {
-    let n = leaves.len();
+fn subproof<L: Leaves + ?Sized>(
+    l: &L,
+    start: usize,
+    end: usize,
+    m: usize,
+    whole: bool,
+    out: &mut Vec<Hash>,
+) {
+    let n = end - start;
     if m == n {
         if !whole {
-            out.push(root(leaves));
+            out.push(l.range_root(start, end));
         }
         return;
     }
     let k = split(n);
     if m <= k {
-        subproof(&leaves[..k], m, whole, out);
-        out.push(root(&leaves[k..]));
+        subproof(l, start, start + k, m, whole, out);
+        out.push(l.range_root(start + k, end));
     } else {
-        subproof(&leaves[k..], m - k, false, out);
-        out.push(root(&leaves[..k]));
+        subproof(l, start + k, end, m - k, false, out);
+        out.push(l.range_root(start, start + k));
+    }
+}
+
+/// An append-only Merkle tree in memory: every complete subtree's root is kept (level `i`
+/// holds the roots of aligned runs of `2^i` leaves), so appends, roots and proofs need
+/// O(log n) hashes however large the log grows.
+#[derive(Debug, Clone, Default)]
+pub struct MerkleLog {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl MerkleLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> u64 {
+        self.levels.first().map_or(0, Vec::len) as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends a leaf hash ([`leaf_hash`] of the entry).
+    pub fn push(&mut self, leaf: Hash) {
+        let mut h = leaf;
+        let mut level = 0;
+        loop {
+            if self.levels.len() == level {
+                self.levels.push(Vec::new());
+            }
+            self.levels[level].push(h);
+            let n = self.levels[level].len();
+            if !n.is_multiple_of(2) {
+                return;
+            }
+            h = node_hash(&self.levels[level][n - 2], &self.levels[level][n - 1]);
+            level += 1;
+        }
+    }
+
+    /// The root of the tree of the first `size` leaves.
+    pub fn root(&self, size: u64) -> Option<Hash> {
+        let size = usize::try_from(size).ok()?;
+        match size {
+            0 => Some(empty_root()),
+            s if s as u64 <= self.len() => Some(self.range_root(0, s)),
+            _ => None,
+        }
+    }
+}
+
+impl Leaves for MerkleLog {
+    fn count(&self) -> usize {
+        self.len() as usize
+    }
+
+    fn range_root(&self, start: usize, end: usize) -> Hash {
+        let n = end - start;
+        if n.is_power_of_two() && start.is_multiple_of(n) {
+            let level = n.trailing_zeros() as usize;
+            if let Some(h) = self.levels.get(level).and_then(|l| l.get(start / n)) {
+                return *h;
+            }
+        }
+        if n == 1 {
+            return self.levels[0][start];
+        }
+        let k = split(n);
+        node_hash(
+            &self.range_root(start, start + k),
+            &self.range_root(start + k, end),
+        )
     }
 }
 
@@ -317,7 +424,7 @@ mod tests {
     fn proofs_match_the_published_vectors() {
         let all = leaves();
         assert_eq!(
-            inclusion_proof(&all, 0).unwrap(),
+            inclusion_proof(&all[..], 0, 8).unwrap(),
             [
                 h("96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7"),
                 h("5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e"),
@@ -325,7 +432,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            inclusion_proof(&all, 5).unwrap(),
+            inclusion_proof(&all[..], 5, 8).unwrap(),
             [
                 h("bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"),
                 h("ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0"),
@@ -333,7 +440,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            consistency_proof(&all, 1).unwrap(),
+            consistency_proof(&all[..], 1, 8).unwrap(),
             [
                 h("96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7"),
                 h("5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e"),
@@ -341,7 +448,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            consistency_proof(&all, 6).unwrap(),
+            consistency_proof(&all[..], 6, 8).unwrap(),
             [
                 h("0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a"),
                 h("ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0"),
@@ -351,12 +458,41 @@ mod tests {
     }
 
     #[test]
+    fn the_in_memory_log_agrees_with_the_definition() {
+        let all: Vec<Hash> = (0u32..300).map(|i| leaf_hash(&i.to_le_bytes())).collect();
+        let mut log = MerkleLog::new();
+        assert_eq!(log.root(0), Some(empty_root()));
+        for (i, l) in all.iter().enumerate() {
+            log.push(*l);
+            assert_eq!(log.len(), i as u64 + 1);
+        }
+        assert_eq!(log.root(301), None);
+        for n in [1usize, 2, 3, 7, 8, 9, 63, 64, 65, 200, 255, 256, 257, 300] {
+            assert_eq!(log.root(n as u64), Some(root(&all[..n])), "size {n}");
+            for i in [0, n / 3, n - 1] {
+                assert_eq!(
+                    inclusion_proof(&log, i, n).unwrap(),
+                    inclusion_proof(&all[..], i, n).unwrap(),
+                    "inclusion {i} of {n}"
+                );
+            }
+            for m in [1, n / 2 + 1, n] {
+                assert_eq!(
+                    consistency_proof(&log, m, n).unwrap(),
+                    consistency_proof(&all[..], m, n).unwrap(),
+                    "consistency {m} of {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_generated_proof_verifies_and_any_change_fails() {
         let all: Vec<Hash> = (0u32..70).map(|i| leaf_hash(&i.to_le_bytes())).collect();
         for n in 1..=all.len() {
             let r = root(&all[..n]);
             for i in 0..n {
-                let p = inclusion_proof(&all[..n], i).unwrap();
+                let p = inclusion_proof(&all[..], i, n).unwrap();
                 verify_inclusion(&all[i], i as u64, n as u64, &p, &r).unwrap();
                 let other = if i + 1 < n { all[i + 1] } else { all[0] };
                 if n > 1 {
@@ -370,7 +506,7 @@ mod tests {
                 }
             }
             for m in 1..=n {
-                let p = consistency_proof(&all[..n], m).unwrap();
+                let p = consistency_proof(&all[..], m, n).unwrap();
                 let old = root(&all[..m]);
                 verify_consistency(m as u64, n as u64, &p, &old, &r)
                     .unwrap_or_else(|e| panic!("{m} → {n}: {e}"));

@@ -3,7 +3,8 @@
 //! Owns persistence. Narrow traits say what Tollgate keeps — [`ArtifactStore`] (manifests,
 //! tags, blob links, referrers), [`EvidenceStore`] (verdicts on signatures and attestations, by
 //! subject), [`SbomStore`] (SBOMs and the where-used index), [`TokenStore`] (API tokens, only as hashes), [`PromotionStore`] (promotions, what each
-//! environment holds, legal holds, policy loads) — and each backend
+//! environment holds, legal holds, policy loads), [`AuditStore`] (the append-only audit log
+//! and its signed checkpoints) — and each backend
 //! implements all of them and passes the one shared test suite (`testsuite`): [`RedbStore`],
 //! the embedded default (ACID, durable on commit), and [`MemoryStore`] for tests and ephemeral
 //! runs. [`FsBlobs`] keeps blob bytes content-addressed on local disk for embedded mode.
@@ -12,6 +13,7 @@
 //! clock (times are passed in). Conflicts such as two writers binding one tag are settled here,
 //! inside one transaction, never by timing in the caller.
 
+mod audit;
 mod backend;
 mod blobs;
 mod model;
@@ -19,6 +21,7 @@ mod promotions;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
 
+pub use audit::*;
 pub use backend::memory::MemoryStore;
 pub use backend::redb::RedbStore;
 pub use blobs::FsBlobs;
@@ -26,7 +29,7 @@ pub use model::*;
 pub use promotions::*;
 
 /// The on-disk format version; a store written by another version is refused, not guessed at.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// Everything a backend provides.
 pub trait Store:
@@ -35,6 +38,7 @@ pub trait Store:
     + SbomStore
     + TokenStore
     + PromotionStore
+    + AuditStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -46,6 +50,7 @@ impl<T> Store for T where
         + SbomStore
         + TokenStore
         + PromotionStore
+        + AuditStore
         + Send
         + Sync
         + std::fmt::Debug

@@ -8,10 +8,11 @@ use tollgate_attest::Digest;
 use tollgate_policies::{RepoName, Tag};
 
 use crate::{
-    ApprovalRecord, ArtifactStore, BundleMember, BundleRecord, ComponentHit, EvidenceRecord,
-    EvidenceStore, HoldRecord, ManifestRecord, Opened, PolicyLoadRecord, PromotedEntry,
-    PromotionFilter, PromotionRecord, PromotionState, PromotionStore, SbomRecord, SbomStore,
-    StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore,
+    ApprovalRecord, ArtifactStore, AuditDraft, AuditFilter, AuditStore, BundleMember, BundleRecord,
+    CheckpointRecord, ComponentHit, EvidenceRecord, EvidenceStore, HoldRecord, ManifestRecord,
+    Opened, PolicyLoadRecord, PromotedEntry, PromotionFilter, PromotionRecord, PromotionState,
+    PromotionStore, SbomRecord, SbomStore, StoreError, TagBinding, TagOutcome, TokenRecord,
+    TokenStore,
 };
 
 #[macro_export]
@@ -37,6 +38,8 @@ macro_rules! __backend_suite {
             completed_promotion_is_what_the_environment_holds,
             holds_and_policy_loads,
             bundles_complete_all_or_none,
+            audit_log_numbers_and_queries,
+            concurrent_audit_appends_leave_no_gaps,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -720,4 +723,119 @@ pub fn bundles_complete_all_or_none<S: PromotionStore>(s: S) {
     assert!(s.promoted("staging", &a).unwrap().is_some());
     assert!(s.promoted("staging", &b).unwrap().is_some());
     assert_eq!(s.in_flight("staging").unwrap(), 0);
+}
+
+fn draft(actor: &str, action: &str, at_ms: i64, digest: Option<&Digest>) -> AuditDraft {
+    AuditDraft {
+        at_ms,
+        actor: actor.into(),
+        action: action.into(),
+        repository: Some(repo("dev/app")),
+        digest: digest.cloned(),
+        decision: None,
+        policy_digest: None,
+        details: serde_json::json!({ "z": 1, "a": [1, 2] }),
+    }
+}
+
+pub fn audit_log_numbers_and_queries<S: AuditStore>(s: S) {
+    let d = Digest::sha256_of(b"img");
+    assert_eq!(s.audit_len().unwrap(), 0);
+    let first = s
+        .append_audit(&[
+            draft("ci", "manifest-push", 10, Some(&d)),
+            draft("alice", "promotion-requested", 20, Some(&d)),
+        ])
+        .unwrap();
+    assert_eq!(first.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1]);
+    let more = s
+        .append_audit(&[draft("ci", "manifest-push", 30, None)])
+        .unwrap();
+    assert_eq!(more[0].seq, 2);
+    assert_eq!(s.audit_len().unwrap(), 3);
+    assert!(s.append_audit(&[]).unwrap().is_empty());
+
+    // stored bytes are the canonical encoding, keys sorted inside details
+    let raw = s.audit_raw(0, 10).unwrap();
+    assert_eq!(raw.len(), 3);
+    assert_eq!(raw[1], first[1].to_bytes());
+    assert!(
+        String::from_utf8(raw[0].clone())
+            .unwrap()
+            .contains(r#""details":{"a":[1,2],"z":1}"#)
+    );
+    assert_eq!(s.audit_raw(2, 10).unwrap(), vec![more[0].to_bytes()]);
+
+    let q = |f: AuditFilter| {
+        s.query_audit(&f, 100)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        q(AuditFilter {
+            actor: Some("ci".into()),
+            ..AuditFilter::default()
+        }),
+        [0, 2]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            digest: Some(d.clone()),
+            action: Some("promotion-requested".into()),
+            ..AuditFilter::default()
+        }),
+        [1]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            since_ms: Some(20),
+            until_ms: Some(30),
+            ..AuditFilter::default()
+        }),
+        [1]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            from_seq: 1,
+            ..AuditFilter::default()
+        }),
+        [1, 2]
+    );
+
+    assert_eq!(s.latest_checkpoint().unwrap(), None);
+    let cp = |size: u64| CheckpointRecord {
+        size,
+        root: format!("{size:064x}"),
+        at_ms: size as i64,
+        note: format!("note {size}"),
+    };
+    s.put_checkpoint(&cp(3)).unwrap();
+    s.put_checkpoint(&cp(2)).unwrap(); // late and smaller: not the latest
+    assert_eq!(s.latest_checkpoint().unwrap(), Some(cp(3)));
+}
+
+pub fn concurrent_audit_appends_leave_no_gaps<S: AuditStore + Send + Sync + 'static>(s: S) {
+    let s = Arc::new(s);
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let s = Arc::clone(&s);
+            thread::spawn(move || {
+                for i in 0..25 {
+                    s.append_audit(&[draft(&format!("w{t}"), "x", i, None)])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(s.audit_len().unwrap(), 200);
+    let all = s.query_audit(&AuditFilter::default(), 1000).unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (0..200).collect::<Vec<_>>()
+    );
 }

@@ -86,8 +86,9 @@ impl<K: Kv> KvStore<K> {
                             .try_into()
                             .map_err(|_| StoreError::Corrupt("schema_version".into()))?,
                     );
-                    if found == 1 && SCHEMA_VERSION == 2 {
-                        // Version 2 only added tables (promotions, holds, policy loads).
+                    if (1..SCHEMA_VERSION).contains(&found) {
+                        // Versions 2 and 3 only added tables (promotions, holds, policy loads;
+                        // the audit log), so older stores are upgraded in place.
                         for t in Table::ALL {
                             w.scan(t, "", None, 0)?;
                         }

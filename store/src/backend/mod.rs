@@ -2,6 +2,7 @@
 //! key-value transaction interface, so every backend behaves identically by construction and
 //! the shared test suite checks the part that differs: atomicity and durability of `Kv`.
 
+pub mod kv_audit;
 pub mod kv_promotions;
 pub mod kv_store;
 pub mod memory;
@@ -61,10 +62,14 @@ pub enum Table {
     Bundles,
     /// environment \0 repo \0 digest → () for every manifest and blob pulls may serve there
     Servable,
+    /// sequence (20 digits) → the audit entry's canonical bytes
+    Audit,
+    /// tree size (20 digits) → CheckpointRecord JSON
+    AuditCheckpoints,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 25] = [
+    pub(crate) const ALL: [Table; 27] = [
         Table::Meta,
         Table::Manifests,
         Table::RepoManifests,
@@ -90,6 +95,8 @@ impl Table {
         Table::PolicyLoads,
         Table::Bundles,
         Table::Servable,
+        Table::Audit,
+        Table::AuditCheckpoints,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -119,6 +126,8 @@ impl Table {
             Table::PolicyLoads => "policy_loads",
             Table::Bundles => "bundles",
             Table::Servable => "servable",
+            Table::Audit => "audit",
+            Table::AuditCheckpoints => "audit_checkpoints",
         }
     }
 

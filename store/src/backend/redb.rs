@@ -211,7 +211,7 @@ mod tests {
     }
 
     #[test]
-    fn upgrades_schema_1_by_adding_tables() {
+    fn upgrades_older_schemas_by_adding_tables() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.redb");
         {
