@@ -40,6 +40,8 @@ pub struct App {
     pub uploads: Uploads,
     /// The promotion policy in force.
     pub policy: crate::policy_state::PolicyState,
+    /// The latest admission refusals.
+    pub admission_denials: crate::admission::Denials,
     /// Upstream mode: local copies of promoted blobs (None when off).
     pub blob_cache: Option<crate::blob_cache::BlobCache>,
 }
@@ -61,6 +63,7 @@ pub fn router(app: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .nest("/api/v1", api::router())
+        .merge(crate::admission::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
         .with_state(app)

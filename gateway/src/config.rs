@@ -36,6 +36,24 @@ pub struct FileConfig {
     pub policy: Option<FilePolicy>,
     pub retention: Option<FileRetention>,
     pub audit: Option<FileAudit>,
+    pub admission: Option<FileAdmission>,
+    pub tls: Option<FileTls>,
+}
+
+/// `[admission]`: how Kubernetes admission requests are judged.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAdmission {
+    /// `host[:port]` names by which clusters pull from this gateway.
+    #[serde(default)]
+    pub registries: Vec<Spanned<String>>,
+    /// Globs over normalised image names (`docker.io/istio/proxyv2`) admitted unchecked.
+    #[serde(default)]
+    pub exempt_images: Vec<Spanned<String>>,
+    /// `enforce` (default) or `warn`, for every environment without its own.
+    pub mode: Option<Spanned<String>>,
+    #[serde(default)]
+    pub environments: std::collections::BTreeMap<String, FileAdmissionEnvironment>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +64,20 @@ pub struct FileAudit {
     /// An Ed25519 PKCS#8 key (DER or PEM) signing checkpoints, relative to this file;
     /// without it one is generated in the data directory on first start.
     pub key: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAdmissionEnvironment {
+    pub mode: Spanned<String>,
+}
+
+/// `[tls]`: serve HTTPS with this PEM certificate chain and key (paths relative to the file).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTls {
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,6 +230,46 @@ pub struct Config {
     pub policy: Option<PolicyConfig>,
     pub retention: RetentionConfig,
     pub audit: AuditConfig,
+    pub admission: AdmissionConfig,
+    pub tls: Option<TlsConfig>,
+}
+
+/// Whether admission refusals are enforced or only reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdmissionMode {
+    Enforce,
+    /// Allow, with a warning per image that enforce mode would refuse (for roll-out).
+    Warn,
+}
+
+/// How admission requests are judged.
+#[derive(Debug, Clone)]
+pub struct AdmissionConfig {
+    /// Lower-case `host[:port]` names that stand for this gateway in image references.
+    pub registries: Vec<String>,
+    /// Images admitted without a check, by normalised name.
+    pub exempt_images: Vec<Pattern>,
+    pub default_mode: AdmissionMode,
+    /// Per-environment modes.
+    pub modes: Vec<(String, AdmissionMode)>,
+}
+
+impl AdmissionConfig {
+    pub fn mode(&self, environment: &str) -> AdmissionMode {
+        self.modes
+            .iter()
+            .find(|(e, _)| e == environment)
+            .map_or(self.default_mode, |(_, m)| *m)
+    }
+}
+
+/// The certificate the gateway serves HTTPS with.
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub server: std::sync::Arc<tokio_rustls::rustls::ServerConfig>,
 }
 
 /// How the audit log names and signs its checkpoints.
@@ -570,6 +642,25 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         (None, None) => None,
     };
 
+    let admission = validate_admission(file.admission, &environments, src)?;
+    let tls = match file.tls {
+        Some(t) => {
+            let (cert, key) = (src.path(t.cert.get_ref()), src.path(t.key.get_ref()));
+            let server = crate::tls::server_config(&cert, &key).map_err(|(which, m)| {
+                let span = match which {
+                    crate::tls::TlsFile::Cert => t.cert.span(),
+                    crate::tls::TlsFile::Key => t.key.span(),
+                };
+                src.at(span, format!("tls: {m}"))
+            })?;
+            Some(TlsConfig {
+                cert,
+                key,
+                server: std::sync::Arc::new(server),
+            })
+        }
+        None => None,
+    };
     let retention = validate_retention(file.retention, src)?;
 
     Ok(Config {
@@ -585,6 +676,92 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         policy,
         retention,
         audit,
+        admission,
+        tls,
+    })
+}
+
+fn admission_mode(m: &Spanned<String>, src: &Source<'_>) -> Result<AdmissionMode, ConfigError> {
+    match m.get_ref().as_str() {
+        "enforce" => Ok(AdmissionMode::Enforce),
+        "warn" => Ok(AdmissionMode::Warn),
+        other => Err(src.at(
+            m.span(),
+            format!("admission mode must be \"enforce\" or \"warn\", not {other:?}"),
+        )),
+    }
+}
+
+fn validate_admission(
+    a: Option<FileAdmission>,
+    environments: &[Environment],
+    src: &Source<'_>,
+) -> Result<AdmissionConfig, ConfigError> {
+    let Some(a) = a else {
+        return Ok(AdmissionConfig {
+            registries: Vec::new(),
+            exempt_images: Vec::new(),
+            default_mode: AdmissionMode::Enforce,
+            modes: Vec::new(),
+        });
+    };
+    let mut registries: Vec<String> = Vec::new();
+    for r in &a.registries {
+        let host = r.get_ref();
+        crate::admission::reference::check_registry(host).map_err(|e| {
+            src.at(
+                r.span(),
+                format!(
+                    "admission registry {host:?}: {e}; write host[:port] as image references do \
+                     (\"tollgate.example.com\", \"10.0.0.5:5000\"), no scheme or path"
+                ),
+            )
+        })?;
+        let host = host.to_ascii_lowercase();
+        if registries.contains(&host) {
+            return Err(src.at(
+                r.span(),
+                format!("admission registry {host:?} is listed twice"),
+            ));
+        }
+        registries.push(host);
+    }
+    let mut exempt_images = Vec::new();
+    for p in &a.exempt_images {
+        let g = p.get_ref();
+        if g.is_empty() || g.contains(['@', ' ']) || g.bytes().any(|b| b.is_ascii_control()) {
+            return Err(src.at(
+                p.span(),
+                format!(
+                    "exempt image pattern {g:?} must be a glob over image names without tag or digest, e.g. \"docker.io/istio/*\""
+                ),
+            ));
+        }
+        exempt_images.push(Pattern::new(g));
+    }
+    let default_mode = match &a.mode {
+        Some(m) => admission_mode(m, src)?,
+        None => AdmissionMode::Enforce,
+    };
+    let mut modes = Vec::new();
+    for (name, e) in &a.environments {
+        if !environments.iter().any(|x| &x.name == name) {
+            let known: Vec<&str> = environments.iter().map(|x| x.name.as_str()).collect();
+            return Err(src.at(
+                e.mode.span(),
+                format!(
+                    "[admission.environments.{name}]: no environment {name:?}; environments are {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+        modes.push((name.clone(), admission_mode(&e.mode, src)?));
+    }
+    Ok(AdmissionConfig {
+        registries,
+        exempt_images,
+        default_mode,
+        modes,
     })
 }
 
@@ -879,6 +1056,73 @@ mod tests {
         assert!(e.to_string().contains("tollgate.toml:3:"), "{e}");
         let e = load("max_manifest_bytes = 10\n").unwrap_err();
         assert!(e.to_string().contains("tollgate.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn admission_settings() {
+        let c = load("").unwrap();
+        assert!(c.admission.registries.is_empty());
+        assert_eq!(c.admission.mode("prod"), AdmissionMode::Enforce);
+        assert!(c.tls.is_none());
+        let c = load(concat!(
+            "[admission]\n",
+            "registries = [\"Tollgate.Example.com\", \"10.0.0.5:5000\", \"[::1]:5000\"]\n",
+            "exempt_images = [\"docker.io/istio/*\"]\n",
+            "mode = \"warn\"\n",
+            "[admission.environments.prod]\n",
+            "mode = \"enforce\"\n",
+        ))
+        .unwrap();
+        assert_eq!(
+            c.admission.registries,
+            ["tollgate.example.com", "10.0.0.5:5000", "[::1]:5000"]
+        );
+        assert!(c.admission.exempt_images[0].matches("docker.io/istio/proxyv2"));
+        assert_eq!(c.admission.mode("prod"), AdmissionMode::Enforce);
+        assert_eq!(c.admission.mode("staging"), AdmissionMode::Warn);
+    }
+
+    #[test]
+    fn admission_errors_point_at_file_and_line() {
+        for (text, line) in [
+            (
+                "[admission]\nregistries = [\"https://tg.example.com\"]\n",
+                2,
+            ),
+            ("[admission]\nregistries = [\"tg.example.com/prod\"]\n", 2),
+            ("[admission]\nregistries = [\"tg.example.com:x\"]\n", 2),
+            (
+                "[admission]\nregistries = [\"a.example\", \"A.example\"]\n",
+                2,
+            ),
+            ("[admission]\n\nmode = \"audit\"\n", 3),
+            ("[admission.environments.qa]\nmode = \"warn\"\n", 2),
+            ("[admission.environments.prod]\nmode = \"off\"\n", 2),
+            ("[admission]\nexempt_images = [\"nginx@sha256:x\"]\n", 2),
+            ("[admission]\nregistry = []\n", 2),
+        ] {
+            let e = load(text).unwrap_err();
+            assert!(
+                e.location.starts_with(&format!("tollgate.toml:{line}:")),
+                "{text:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn tls_files_are_checked_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("tollgate.toml");
+        std::fs::write(dir.path().join("bad.pem"), "not a certificate").unwrap();
+        let text = "listen = \"127.0.0.1:0\"\n[tls]\ncert = \"missing.pem\"\nkey = \"bad.pem\"\n";
+        let e =
+            Config::from_toml(text, &cfg.display().to_string(), &Overrides::default()).unwrap_err();
+        assert!(e.location.ends_with("tollgate.toml:3:8"), "{e}");
+        assert!(e.message.contains("missing.pem"), "{e}");
+        let text = "[tls]\ncert = \"bad.pem\"\nkey = \"bad.pem\"\n";
+        let e =
+            Config::from_toml(text, &cfg.display().to_string(), &Overrides::default()).unwrap_err();
+        assert!(e.message.contains("no PEM CERTIFICATE"), "{e}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! and verifies content; none of them may depend on this crate. Raw digest strings from the
 //! wire are parsed into typed values here, at the edge, and never passed further down.
 
+pub mod admission;
 pub mod api;
 pub mod app;
 pub mod audit;
@@ -30,5 +31,6 @@ pub mod retention;
 pub mod sbom_cli;
 pub mod sboms;
 pub mod serve;
+pub mod tls;
 pub mod upstream;
 pub mod verify_cli;

@@ -36,6 +36,20 @@ pub struct PromotionLabels {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdmissionLabels {
+    pub environment: String,
+    /// Reviews: `allowed`, `denied`, `warned`, `error`; mutations: `patched`, `unchanged`,
+    /// `error`.
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdmissionReasonLabels {
+    pub environment: String,
+    pub reason: &'static str,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -47,6 +61,9 @@ pub struct Metrics {
     pub digest_mismatches: Family<KindLabels, Counter>,
     pub denials: Family<KindLabels, Counter>,
     pub promotions: Family<PromotionLabels, Counter>,
+    pub admission_reviews: Family<AdmissionLabels, Counter>,
+    pub admission_mutations: Family<AdmissionLabels, Counter>,
+    pub admission_refused_images: Family<AdmissionReasonLabels, Counter>,
     /// Pulls from environment repositories, by environment and outcome (allowed, denied).
     pub pulls: Family<PromotionLabels, Counter>,
 }
@@ -114,8 +131,29 @@ impl Metrics {
             "Manifest and blob pulls from environment repositories, by environment and outcome",
             pulls.clone(),
         );
+        let admission_reviews = Family::<AdmissionLabels, Counter>::default();
+        registry.register(
+            "admission_reviews",
+            "Admission reviews answered, by environment and outcome",
+            admission_reviews.clone(),
+        );
+        let admission_mutations = Family::<AdmissionLabels, Counter>::default();
+        registry.register(
+            "admission_mutations",
+            "Mutating admission reviews answered, by environment and outcome",
+            admission_mutations.clone(),
+        );
+        let admission_refused_images = Family::<AdmissionReasonLabels, Counter>::default();
+        registry.register(
+            "admission_refused_images",
+            "Images refused (or warned about) at admission, by environment and reason code",
+            admission_refused_images.clone(),
+        );
         Metrics {
             pulls,
+            admission_reviews,
+            admission_mutations,
+            admission_refused_images,
             promotions,
             registry,
             requests,
@@ -166,6 +204,33 @@ impl Metrics {
             .get_or_create(&PromotionLabels {
                 environment: environment.to_string(),
                 outcome,
+            })
+            .inc();
+    }
+
+    pub fn admission_review(&self, environment: &str, outcome: &'static str) {
+        self.admission_reviews
+            .get_or_create(&AdmissionLabels {
+                environment: environment.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn admission_mutation(&self, environment: &str, outcome: &'static str) {
+        self.admission_mutations
+            .get_or_create(&AdmissionLabels {
+                environment: environment.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn admission_refused_image(&self, environment: &str, reason: &'static str) {
+        self.admission_refused_images
+            .get_or_create(&AdmissionReasonLabels {
+                environment: environment.to_string(),
+                reason,
             })
             .inc();
     }

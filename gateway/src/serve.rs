@@ -94,14 +94,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let bound = listener.local_addr()?;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     let mode = match &config.upstream {
         Some(u) => format!("upstream {}", u.url),
         None => format!("embedded store in {}", config.data.display()),
     };
-    tracing::info!(listen = %bound, %mode, "tollgate serving");
+    let tls = config.tls.clone();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(listen = %bound, %scheme, %mode, "tollgate serving");
     let blob_cache = match &config.upstream {
         Some(up) => {
             crate::blob_cache::BlobCache::open(&config.data.join("blob-cache"), up.blob_cache_bytes)
@@ -117,6 +116,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         metrics,
         uploads: Uploads::default(),
         policy: crate::policy_state::PolicyState::default(),
+        admission_denials: crate::admission::Denials::default(),
         blob_cache,
     });
     if let Some(p) = app.config.policy.clone() {
@@ -146,9 +146,22 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     });
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    match tls {
+        Some(tls) => {
+            let listener = crate::tls::TlsListener::new(listener, tls.server)?;
+            axum::serve(listener, router(app))
+                .with_graceful_shutdown(shutdown())
+                .await?;
+        }
+        None => {
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            axum::serve(listener, router(app))
+                .with_graceful_shutdown(shutdown())
+                .await?;
+        }
+    }
     tracing::info!("tollgate stopped");
     Ok(())
 }

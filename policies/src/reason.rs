@@ -118,6 +118,13 @@ pub enum ReasonCode {
     RetentionEvidenceOfDeleted,
     /// Retention deletes it with its index: an untagged manifest listed only by indexes being deleted.
     RetentionChildOfDeleted,
+    // Admission.
+    /// The image's tag or digest is not in Tollgate.
+    ImageUnknown,
+    /// The image comes from a registry host that is not a configured name of Tollgate.
+    RegistryNotTollgate,
+    /// The image reference does not parse.
+    ImageReferenceInvalid,
 }
 
 impl ReasonCode {
@@ -182,6 +189,9 @@ impl ReasonCode {
         ReasonCode::RetentionUntaggedExpired,
         ReasonCode::RetentionEvidenceOfDeleted,
         ReasonCode::RetentionChildOfDeleted,
+        ReasonCode::ImageUnknown,
+        ReasonCode::RegistryNotTollgate,
+        ReasonCode::ImageReferenceInvalid,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -246,6 +256,9 @@ impl ReasonCode {
             ReasonCode::RetentionUntaggedExpired => "retention-untagged-expired",
             ReasonCode::RetentionEvidenceOfDeleted => "retention-evidence-of-deleted",
             ReasonCode::RetentionChildOfDeleted => "retention-child-of-deleted",
+            ReasonCode::ImageUnknown => "image-unknown",
+            ReasonCode::RegistryNotTollgate => "registry-not-tollgate",
+            ReasonCode::ImageReferenceInvalid => "image-reference-invalid",
         }
     }
 
@@ -363,6 +376,9 @@ mod tests {
             ReasonCode::RetentionUntaggedExpired => 57,
             ReasonCode::RetentionEvidenceOfDeleted => 58,
             ReasonCode::RetentionChildOfDeleted => 59,
+            ReasonCode::ImageUnknown => 60,
+            ReasonCode::RegistryNotTollgate => 61,
+            ReasonCode::ImageReferenceInvalid => 62,
         }
     }
 
@@ -371,7 +387,7 @@ mod tests {
         for (i, c) in ReasonCode::ALL.iter().enumerate() {
             assert_eq!(position(*c), i, "{c} out of place in ReasonCode::ALL");
         }
-        assert_eq!(ReasonCode::ALL.len(), 60);
+        assert_eq!(ReasonCode::ALL.len(), 63);
         assert_eq!(
             ReasonCode::ALL.iter().map(|c| position(*c)).max(),
             Some(ReasonCode::ALL.len() - 1)

@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{name}", delete(revoke_token))
         .route("/environments", get(environments))
         .merge(promotions::router())
+        .merge(crate::admission::api_router())
         .merge(retention::router())
 }
 

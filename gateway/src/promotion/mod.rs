@@ -133,7 +133,7 @@ pub fn pull_gate_unknown(app: &App, repo: &RepoName, reference: &str) -> ApiErro
 }
 
 /// Environments nothing promotes into: builds are pushed there.
-fn is_entry(app: &App, env: &Environment) -> bool {
+pub fn is_entry(app: &App, env: &Environment) -> bool {
     !app.config
         .environments
         .iter()
