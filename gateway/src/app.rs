@@ -44,9 +44,27 @@ pub struct App {
     pub admission_denials: crate::admission::Denials,
     /// Upstream mode: local copies of promoted blobs (None when off).
     pub blob_cache: Option<crate::blob_cache::BlobCache>,
+    /// The append-only audit log.
+    pub audit: Arc<crate::audit::Audit>,
 }
 
 pub type AppState = Arc<App>;
+
+impl App {
+    /// Records an audit entry and waits until it is durable. A failure is logged loudly; the
+    /// action it records has already happened and cannot be taken back.
+    pub async fn audit(&self, draft: tollgate_store::AuditDraft) {
+        let action = draft.action.clone();
+        if let Err(e) = self.audit.record(draft).await {
+            tracing::error!(action, error = %e, "audit entry not recorded");
+        }
+    }
+
+    /// Records an audit entry without waiting (pull and admission refusals).
+    pub fn audit_later(&self, draft: tollgate_store::AuditDraft) {
+        self.audit.record_later(draft);
+    }
+}
 
 pub fn now_ms() -> i64 {
     SystemTime::now()

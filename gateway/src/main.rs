@@ -96,6 +96,13 @@ enum Command {
         #[command(subcommand)]
         command: tollgate::retention::cli::RetentionCommand,
     },
+    /// The tamper-evident audit log: `export` it with its signed checkpoints, `verify` an
+    /// export or a running gateway (exit 1 on any edited, removed, reordered or inserted
+    /// entry), print the checkpoint verifier `key`.
+    Audit {
+        #[command(subcommand)]
+        command: tollgate::audit::cli::AuditCommand,
+    },
     /// Manage API tokens in a data directory (while no gateway runs on it; otherwise use
     /// the /api/v1/tokens API).
     Token {
@@ -365,6 +372,7 @@ fn main() -> ExitCode {
             };
         }
         Command::Retention { command } => return tollgate::retention::cli::run(&command),
+        Command::Audit { command } => return tollgate::audit::cli::run(command),
         Command::Token { command } => match command {
             TokenCommand::Create { data, name, roles } => {
                 tollgate::serve::token_create(&data, &name, &roles).map(|t| println!("{t}"))

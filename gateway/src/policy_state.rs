@@ -61,6 +61,19 @@ impl PolicyState {
         if let Err(e) = app.store.record_policy_load(&rec) {
             tracing::error!(error = %e, "could not record a policy load");
         }
+        {
+            use crate::audit::DraftExt as _;
+            app.audit_later(
+                crate::audit::draft("tollgate", "policy-load")
+                    .policy(rec.digest.as_ref())
+                    .details(serde_json::json!({
+                        "dir": dir.display().to_string(),
+                        "trigger": trigger,
+                        "applied": rec.applied,
+                        "errors": rec.errors,
+                    })),
+            );
+        }
         match outcome {
             Ok(policy) => {
                 let changed = self

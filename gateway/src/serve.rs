@@ -5,9 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audit::DraftExt as _;
 use anyhow::{Context, bail};
 use axum::serve::ListenerExt;
-use tollgate_store::{FsBlobs, RedbStore, Store, StoreError, TokenStore};
+use tollgate_store::{AuditStore, FsBlobs, RedbStore, Store, StoreError, TokenStore};
 
 use crate::app::{App, Backend, now_ms, router};
 use crate::auth::{self, Auth};
@@ -108,7 +109,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let signer = crate::audit::load_signer(&config.audit, &config.data)?;
+    let audit = crate::audit::Audit::start(Arc::clone(&store), signer, &config.audit.origin)?;
     let app = Arc::new(App {
+        audit,
         auth: Auth::new(Arc::clone(&store), config.anonymous_pull),
         config,
         store,
@@ -195,7 +199,20 @@ pub fn token_create(data: &Path, name: &str, roles: &[String]) -> anyhow::Result
         }
         r => r?,
     }
+    // No gateway runs on this data directory: append straight to the log; the gateway's tree
+    // reads it at its next start.
+    store.append_audit(&[crate::audit::draft(&local_actor(), "token-create").details(
+        serde_json::json!({ "token": rec.name, "roles": rec.roles.iter().map(ToString::to_string).collect::<Vec<_>>(), "via": "cli" }),
+    )])?;
     Ok(token)
+}
+
+/// Who ran a data-directory command: the local user, as far as the environment says.
+fn local_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("local:{user}")
 }
 
 /// Opens the store of an existing data directory (commands that only read or revoke must not
@@ -212,6 +229,8 @@ pub fn token_revoke(data: &Path, name: &str) -> anyhow::Result<()> {
     if !store.revoke_token(name)? {
         bail!("no token named {name:?}");
     }
+    store.append_audit(&[crate::audit::draft(&local_actor(), "token-revoke")
+        .details(serde_json::json!({ "token": name, "via": "cli" }))])?;
     Ok(())
 }
 

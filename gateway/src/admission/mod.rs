@@ -413,6 +413,24 @@ fn record_refusal(
     if r.dry_run {
         return;
     }
+    {
+        use crate::audit::DraftExt as _;
+        let requester = r.username.as_deref().unwrap_or("unknown");
+        for (d, reason, detail) in refusals {
+            let draft = crate::audit::draft(requester, "admission-denied").details(json!({
+                "environment": env.name,
+                "enforced": enforced,
+                "image": d.image,
+                "reason": reason.as_str(),
+                "message": detail,
+                "namespace": r.namespace,
+                "name": r.name,
+                "kind": r.kind,
+                "uid": r.uid,
+            }));
+            app.audit_later(draft);
+        }
+    }
     app.admission_denials.push(DenialRecord {
         at: crate::api::rfc3339(now_ms()),
         environment: env.name.clone(),

@@ -12,10 +12,12 @@ use tollgate_policies::{Action, RoleGrant};
 use tollgate_store::{ArtifactEntry, EvidenceRecord, StoreError};
 
 use crate::app::{AppState, now_ms};
+use crate::audit::DraftExt as _;
 use crate::auth::{self, Principal};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::oci::{parse_digest, parse_name};
 
+pub mod audit;
 pub mod promotions;
 pub mod retention;
 
@@ -34,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{name}", delete(revoke_token))
         .route("/environments", get(environments))
         .merge(promotions::router())
+        .merge(audit::router())
         .merge(crate::admission::api_router())
         .merge(retention::router())
 }
@@ -265,6 +268,10 @@ async fn create_token(
     }
     let actor = p.map(|p| p.name.clone()).unwrap_or_default();
     tracing::info!(token = %rec.name, %actor, roles = ?req.roles, "token created");
+    app.audit(crate::audit::draft(&actor, "token-create").details(
+        json!({ "token": rec.name, "roles": rec.roles.iter().map(ToString::to_string).collect::<Vec<_>>() }),
+    ))
+    .await;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ "name": rec.name, "roles": rec.roles, "token": token })),
@@ -310,7 +317,10 @@ async fn revoke_token(
         ));
     }
     app.auth.invalidate();
-    tracing::info!(token = %name, actor = %p.map(|p| p.name.clone()).unwrap_or_default(), "token revoked");
+    let actor = p.map(|p| p.name.clone()).unwrap_or_default();
+    tracing::info!(token = %name, %actor, "token revoked");
+    app.audit(crate::audit::draft(&actor, "token-revoke").details(json!({ "token": name })))
+        .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

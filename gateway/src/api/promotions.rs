@@ -12,6 +12,7 @@ use tollgate_store::{HoldRecord, PromotionFilter, PromotionRecord, PromotionStat
 
 use super::{principal, rfc3339};
 use crate::app::{AppState, now_ms};
+use crate::audit::DraftExt as _;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::promotion::bundles::{self, BundlePromotionRequest, BundleRequest};
 use crate::promotion::{self, ApprovalRequest, PromotionRequest};
@@ -279,6 +280,11 @@ async fn create_hold(
     };
     let saved = app.store.put_hold(&hold)?;
     tracing::info!(hold = %saved.id, digest = ?saved.digest, repositories = ?saved.repositories, by = %saved.created_by, "legal hold placed");
+    let mut d = crate::audit::draft(&saved.created_by, "hold-placed")
+        .decision(&saved.id)
+        .details(json!({ "repositories": saved.repositories, "reason": saved.reason }));
+    d.digest = saved.digest.clone();
+    app.audit(d).await;
     Ok((StatusCode::CREATED, axum::Json(hold_json(&saved))).into_response())
 }
 
@@ -292,7 +298,10 @@ async fn delete_hold(
     if !app.store.delete_hold(&id)? {
         return Err(ApiError::new(ErrorCode::NotFound, format!("no hold {id}")));
     }
-    tracing::info!(hold = %id, by = ?p.map(|p| p.name.clone()), "legal hold lifted");
+    let actor = p.map(|p| p.name.clone()).unwrap_or_default();
+    tracing::info!(hold = %id, by = %actor, "legal hold lifted");
+    app.audit(crate::audit::draft(&actor, "hold-lifted").decision(&id))
+        .await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

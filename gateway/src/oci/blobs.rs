@@ -50,7 +50,7 @@ pub async fn get(ctx: &Ctx<'_>, repo: &RepoName, digest: &str) -> ApiResult<Resp
     let d = parse_digest(digest)?;
     // No bypass by blob digest: an environment repository serves only blobs of what it serves.
     if crate::promotion::gated(ctx.app, repo).is_some() {
-        crate::promotion::pull_gate(ctx.app, repo, &d)?;
+        crate::promotion::pull_gate(ctx.app, &ctx.actor(), repo, &d)?;
     }
     let gated = crate::promotion::gated(ctx.app, repo).is_some();
     match &ctx.app.backend {

@@ -203,10 +203,11 @@ pub async fn get(ctx: &Ctx<'_>, repo: &RepoName, reference: &str) -> ApiResult<R
     // know cannot be checked, so it is refused too (fail closed).
     if crate::promotion::gated(ctx.app, repo).is_some() {
         match &digest {
-            Some(d) => crate::promotion::pull_gate(ctx.app, repo, d)?,
+            Some(d) => crate::promotion::pull_gate(ctx.app, &ctx.actor(), repo, d)?,
             None => {
                 return Err(crate::promotion::pull_gate_unknown(
                     ctx.app,
+                    &ctx.actor(),
                     repo,
                     &reference.to_string(),
                 ));
@@ -413,6 +414,40 @@ pub async fn put(
     for rec in &evidence {
         ctx.app.store.put_evidence(rec)?;
     }
+    {
+        use crate::audit::{DraftExt, draft};
+        let actor = ctx.actor();
+        ctx.app
+            .audit(
+                draft(&actor, "manifest-push")
+                    .repo(repo)
+                    .digest(&digest)
+                    .details(serde_json::json!({
+                        "tag": tag.map(Tag::as_str),
+                        "media_type": parsed.media_type,
+                        "subject": parsed.subject,
+                    })),
+            )
+            .await;
+        for rec in &evidence {
+            ctx.app
+                .audit(
+                    draft(&actor, "evidence-verdict")
+                        .repo(repo)
+                        .digest(&rec.subject)
+                        .details(serde_json::json!({
+                            "evidence": rec.evidence_digest,
+                            "kind": rec.evidence.kind(),
+                            "verified": rec.verdict.verified,
+                            "reason": rec.verdict.reason,
+                            "signer": rec.verdict.signer,
+                            "predicate_type": rec.verdict.predicate_type,
+                            "trust": rec.trust_digest,
+                        })),
+                )
+                .await;
+        }
+    }
     // Evidence pushed later for an artifact an environment already serves (a signature added
     // after promotion) is served with it.
     if let Some(env) = crate::promotion::gated(ctx.app, repo)
@@ -580,6 +615,12 @@ pub async fn delete(ctx: &Ctx<'_>, repo: &RepoName, reference: &str) -> ApiResul
             }
             remove_manifest(ctx.app, repo, &d).await?;
             tracing::info!(%repo, digest = %d, actor = %ctx.actor(), "manifest deleted");
+            {
+                use crate::audit::{DraftExt, draft};
+                ctx.app
+                    .audit(draft(&ctx.actor(), "manifest-delete").repo(repo).digest(&d))
+                    .await;
+            }
         }
     }
     Ok(empty(StatusCode::ACCEPTED, &[]))

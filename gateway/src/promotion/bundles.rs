@@ -16,6 +16,7 @@ use tollgate_store::{
 
 use super::{PromotionRequest, RETRIES, bad, copy, decide, draft, resolve, split_reference};
 use crate::app::{App, now_ms};
+use crate::audit::DraftExt as _;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
@@ -125,6 +126,9 @@ pub fn create(
     }
     if new {
         tracing::info!(bundle = %saved.id, members = saved.members.len(), by = %principal.name, "bundle recorded");
+        app.audit_later(crate::audit::draft(&principal.name, "bundle-created").decision(&saved.id).details(
+            json!({ "artifacts": saved.members.iter().map(|m| json!({"repository": m.repository, "digest": m.digest})).collect::<Vec<_>>() }),
+        ));
     }
     Ok((saved, new))
 }
@@ -201,7 +205,10 @@ pub async fn promote(
         let mut d = draft(principal, r, route);
         d.bundle = Some(bundle.id.clone());
         match app.store.open_promotion(&d)? {
-            Opened::Created(_) => any_new = true,
+            Opened::Created(p) => {
+                any_new = true;
+                app.audit(super::audit_requested(&principal.name, &p)).await;
+            }
             Opened::Existing(p)
                 if p.bundle.as_deref() != Some(bundle.id.as_str()) && p.state.is_open() =>
             {
@@ -350,6 +357,9 @@ pub async fn advance(
             continue;
         }
         tracing::info!(%bundle, %env, verdict = ?verdict, members = saved.len(), actor = %actor.name, "bundle decided");
+        for (p, d) in saved.iter().zip(&decided) {
+            super::audit_decided(app, &actor.name, p, d).await;
+        }
         if verdict != Verdict::Allow {
             return summary(app, bundle, env);
         }
@@ -413,6 +423,12 @@ pub async fn advance(
         app.store.complete_promotions(&done)?;
         for p in &saved {
             app.metrics.promotion(&p.target_environment, "promoted");
+            app.audit(
+                super::audit_about(&actor.name, "promotion-completed", p).details(
+                    json!({ "target": p.target_repository, "tag": p.tag, "bundle": bundle }),
+                ),
+            )
+            .await;
         }
         tracing::info!(%bundle, %env, members = done.len(), "bundle promoted");
         return summary(app, bundle, env);

@@ -27,6 +27,7 @@ use tollgate_store::{
 };
 
 use crate::app::{App, now_ms};
+use crate::audit::DraftExt as _;
 use crate::auth::Principal;
 use crate::config::Environment;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -106,7 +107,7 @@ pub fn gated(app: &App, repo: &RepoName) -> Option<String> {
 }
 
 /// Refuses a pull from a gated environment repository unless `digest` is served there.
-pub fn pull_gate(app: &App, repo: &RepoName, digest: &Digest) -> ApiResult<()> {
+pub fn pull_gate(app: &App, actor: &str, repo: &RepoName, digest: &Digest) -> ApiResult<()> {
     let Some(env) = gated(app, repo) else {
         return Ok(());
     };
@@ -116,6 +117,12 @@ pub fn pull_gate(app: &App, repo: &RepoName, digest: &Digest) -> ApiResult<()> {
     }
     app.metrics.pull_decision(&env, "denied");
     tracing::info!(%repo, %digest, environment = %env, reason = "not-promoted", "pull refused");
+    app.audit_later(
+        crate::audit::draft(actor, "pull-denied")
+            .repo(repo)
+            .digest(digest)
+            .details(serde_json::json!({ "environment": env, "reason": "not-promoted" })),
+    );
     Err(ApiError::denied(
         ReasonCode::NotPromoted,
         format!("{digest} was not promoted to {env}: {repo} serves only promoted artifacts"),
@@ -123,9 +130,12 @@ pub fn pull_gate(app: &App, repo: &RepoName, digest: &Digest) -> ApiResult<()> {
 }
 
 /// The refusal for a tag a gated repository does not know.
-pub fn pull_gate_unknown(app: &App, repo: &RepoName, reference: &str) -> ApiError {
+pub fn pull_gate_unknown(app: &App, actor: &str, repo: &RepoName, reference: &str) -> ApiError {
     let env = gated(app, repo).unwrap_or_default();
     app.metrics.pull_decision(&env, "denied");
+    app.audit_later(crate::audit::draft(actor, "pull-denied").repo(repo).details(
+        serde_json::json!({ "environment": env, "reference": reference, "reason": "not-promoted" }),
+    ));
     ApiError::denied(
         ReasonCode::NotPromoted,
         format!("{repo}:{reference} names nothing promoted to {env}"),
@@ -371,6 +381,9 @@ pub async fn request(
         Opened::Created(p) => (p, true),
         Opened::Existing(p) => (p, false),
     };
+    if new {
+        app.audit(audit_requested(&principal.name, &rec)).await;
+    }
     let rec = advance(app, principal, rec).await?;
     Ok((rec, new))
 }
@@ -425,6 +438,7 @@ pub async fn advance(
                 );
                 app.metrics
                     .promotion(&saved.target_environment, state_name(saved.state));
+                audit_decided(app, &actor.name, &saved, &decision).await;
                 if saved.state == PromotionState::Copying {
                     return in_task(app, actor, saved).await;
                 }
@@ -495,6 +509,17 @@ async fn finish_copy(
                 manifests = report.manifests, mounted = report.blobs_mounted, streamed = report.blobs_streamed,
                 evidence = report.evidence.len(), "promoted");
             app.metrics.promotion(&done.target_environment, "promoted");
+            app.audit(
+                audit_about(&actor.name, "promotion-completed", &done).details(serde_json::json!({
+                    "target": done.target_repository,
+                    "tag": done.tag,
+                    "manifests": report.manifests,
+                    "blobs_mounted": report.blobs_mounted,
+                    "blobs_streamed": report.blobs_streamed,
+                    "evidence": report.evidence,
+                })),
+            )
+            .await;
             Ok(done)
         }
         Err(e) => {
@@ -504,6 +529,11 @@ async fn finish_copy(
             failed.updated_at_ms = now_ms();
             tracing::warn!(promotion = %rec.id, error = %e.message, "promotion copy failed; retrying the request resumes it");
             app.metrics.promotion(&rec.target_environment, "failed");
+            app.audit(
+                audit_about(&actor.name, "promotion-failed", &rec)
+                    .details(serde_json::json!({ "error": e.message })),
+            )
+            .await;
             app.store.update_promotion(&failed)?;
             Err(e)
         }
@@ -723,6 +753,11 @@ pub async fn approve(
             continue;
         }
         tracing::info!(promotion = %id, bundle = ?rec.bundle, by = %principal.name, %group, "approval recorded");
+        app.audit(
+            audit_about(&principal.name, "promotion-approved", &rec)
+                .details(serde_json::json!({ "group": group.as_str(), "comment": req.comment })),
+        )
+        .await;
         let saved = app
             .store
             .get_promotion(id)?
@@ -780,6 +815,10 @@ pub fn close_postmortem(
         match app.store.update_promotion(&next) {
             Ok(saved) => {
                 tracing::info!(promotion = %id, by = %principal.name, link = %url, "post-mortem closed");
+                app.audit_later(
+                    audit_about(&principal.name, "postmortem-closed", &saved)
+                        .details(serde_json::json!({ "link": url.to_string() })),
+                );
                 return Ok(saved);
             }
             Err(StoreError::Conflict(_)) => continue,
@@ -790,4 +829,58 @@ pub fn close_postmortem(
         ErrorCode::Conflict,
         format!("promotion {id} keeps changing; try again"),
     ))
+}
+
+/// An audit entry about promotion `p`.
+fn audit_about(actor: &str, action: &str, p: &PromotionRecord) -> tollgate_store::AuditDraft {
+    crate::audit::draft(actor, action)
+        .repo(&p.target_repository)
+        .digest(&p.artifact)
+        .decision(&p.id)
+}
+
+fn audit_requested(actor: &str, p: &PromotionRecord) -> tollgate_store::AuditDraft {
+    audit_about(actor, "promotion-requested", p).details(serde_json::json!({
+        "from": p.source_repository,
+        "to": p.target_environment,
+        "tag": p.tag,
+        "change_request": p.change_request,
+        "justification": p.justification,
+        "emergency": p.emergency,
+        "rollback": p.rollback,
+        "bundle": p.bundle,
+    }))
+}
+
+/// The decision, and a break-glass entry of its own when one was used.
+async fn audit_decided(app: &App, actor: &str, p: &PromotionRecord, d: &Decision) {
+    let reasons: Vec<&str> = d.reasons.iter().map(|r| r.as_str()).collect();
+    app.audit(
+        audit_about(actor, "promotion-decided", p)
+            .policy(Some(&d.policy_digest))
+            .details(serde_json::json!({
+                "verdict": d.verdict,
+                "state": state_name(p.state),
+                "reasons": reasons,
+                "mode": d.mode,
+            })),
+    )
+    .await;
+    if d.post_mortem_required {
+        let bypassed: Vec<&str> = d
+            .rules
+            .iter()
+            .filter(|r| r.status == tollgate_policies::RuleStatus::Bypassed)
+            .map(|r| r.rule.as_str())
+            .collect();
+        app.audit(
+            audit_about(actor, "breakglass-used", p)
+                .policy(Some(&d.policy_digest))
+                .details(serde_json::json!({
+                    "justification": p.justification,
+                    "bypassed": bypassed,
+                })),
+        )
+        .await;
+    }
 }

@@ -253,6 +253,20 @@ pub async fn apply(app: &App, actor: &str) -> ApiResult<ApplyReport> {
                     repository = %d.repository, digest = %d.digest, reason = %d.reason,
                     message = %d.message, %actor, "retention deleted a manifest"
                 );
+                {
+                    use crate::audit::{DraftExt, draft};
+                    app.audit(
+                        draft(actor, "retention-delete")
+                            .repo(&d.repository)
+                            .digest(&d.digest)
+                            .details(serde_json::json!({
+                                "reason": d.reason.to_string(),
+                                "message": d.message,
+                                "tags": d.tags,
+                            })),
+                    )
+                    .await;
+                }
             }
             Err(e) => {
                 tracing::warn!(
