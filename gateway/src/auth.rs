@@ -20,6 +20,8 @@ use crate::error::{ApiError, ErrorCode};
 /// How long a looked-up token is trusted without asking the store again. Revocations through
 /// this process take effect at once; the bound covers changes made by another process.
 const CACHE_TTL: Duration = Duration::from_secs(10);
+/// How often a token's last use is written to the store.
+const LAST_USED_EVERY_MS: i64 = 60_000;
 const TOKEN_PREFIX: &str = "tg_";
 
 /// Who is asking.
@@ -58,6 +60,7 @@ pub fn new_token_record(name: &str, roles: Vec<RoleGrant>, now_ms: i64) -> (Stri
         roles,
         created_at_ms: now_ms,
         revoked: false,
+        last_used_ms: None,
     };
     (token, rec)
 }
@@ -76,6 +79,8 @@ pub struct Auth {
     store: Arc<dyn Store>,
     anonymous_pull: bool,
     cache: RwLock<HashMap<String, (Arc<Principal>, Instant)>>,
+    /// Token name → (last use, last use written to the store), in ms.
+    last_used: std::sync::Mutex<HashMap<String, (i64, i64)>>,
 }
 
 /// The secret a request presents, if any.
@@ -100,6 +105,7 @@ impl Auth {
             store,
             anonymous_pull,
             cache: RwLock::new(HashMap::new()),
+            last_used: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -114,6 +120,7 @@ impl Auth {
             && let Some((p, at)) = cache.get(&hash)
             && at.elapsed() < CACHE_TTL
         {
+            self.used(&p.name);
             return Ok(Some(Arc::clone(p)));
         }
         let rec = self.store.token_by_hash(&hash)?;
@@ -129,7 +136,35 @@ impl Auth {
         if let Ok(mut cache) = self.cache.write() {
             cache.insert(hash, (Arc::clone(&p), Instant::now()));
         }
+        self.used(&p.name);
         Ok(Some(p))
+    }
+
+    /// Notes a token's use; the store learns of it at most once a minute per token, so access
+    /// reviews can say when a token was last used without a write per request.
+    fn used(&self, name: &str) {
+        let now = crate::app::now_ms();
+        let persist = match self.last_used.lock() {
+            Ok(mut m) => {
+                let e = m.entry(name.to_string()).or_insert((0, 0));
+                e.0 = now;
+                if now - e.1 >= LAST_USED_EVERY_MS {
+                    e.1 = now;
+                    true
+                } else {
+                    false
+                }
+            }
+            Err(_) => false,
+        };
+        if persist && let Err(e) = self.store.touch_token(name, now) {
+            tracing::warn!(token = name, error = %e, "could not record token use");
+        }
+    }
+
+    /// When `name` was last presented, as far as this process knows.
+    pub fn last_used(&self, name: &str) -> Option<i64> {
+        self.last_used.lock().ok()?.get(name).map(|(t, _)| *t)
     }
 
     /// Forgets cached principals, after a revocation.

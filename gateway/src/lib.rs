@@ -27,6 +27,7 @@ pub mod policy_cli;
 pub mod policy_state;
 pub mod promote_cli;
 pub mod promotion;
+pub mod reports;
 pub mod retention;
 pub mod sbom_cli;
 pub mod sboms;

@@ -103,6 +103,9 @@ enum Command {
         #[command(subcommand)]
         command: tollgate::audit::cli::AuditCommand,
     },
+    /// Reports from a running gateway's ledger (JSON or CSV): delivery metrics, access review,
+    /// traceability of promotions.
+    Report(tollgate::reports::cli::ReportArgs),
     /// Manage API tokens in a data directory (while no gateway runs on it; otherwise use
     /// the /api/v1/tokens API).
     Token {
@@ -373,6 +376,7 @@ fn main() -> ExitCode {
         }
         Command::Retention { command } => return tollgate::retention::cli::run(&command),
         Command::Audit { command } => return tollgate::audit::cli::run(command),
+        Command::Report(args) => return tollgate::reports::cli::run(&args),
         Command::Token { command } => match command {
             TokenCommand::Create { data, name, roles } => {
                 tollgate::serve::token_create(&data, &name, &roles).map(|t| println!("{t}"))

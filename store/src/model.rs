@@ -136,6 +136,9 @@ pub struct TokenRecord {
     pub created_at_ms: i64,
     #[serde(default)]
     pub revoked: bool,
+    /// When the token was last presented (kept to the minute), for access reviews.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_ms: Option<i64>,
 }
 
 pub trait TokenStore {
@@ -146,6 +149,8 @@ pub trait TokenStore {
     fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
     /// Marks the token revoked; false if no such token.
     fn revoke_token(&self, name: &str) -> Result<bool>;
+    /// Records that the token was used at `at_ms` (never moving the time back).
+    fn touch_token(&self, name: &str, at_ms: i64) -> Result<()>;
 }
 
 /// A piece of evidence about `subject` and the verdict reached on it.

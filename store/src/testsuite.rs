@@ -278,6 +278,7 @@ pub fn tokens<S: TokenStore>(s: S) {
         roles: vec!["pusher:dev/*".parse().unwrap()],
         created_at_ms: 1,
         revoked: false,
+        last_used_ms: None,
     };
     s.create_token(&t).unwrap();
     assert!(matches!(
@@ -286,6 +287,14 @@ pub fn tokens<S: TokenStore>(s: S) {
     ));
     assert_eq!(s.token_by_hash(&t.hash).unwrap(), Some(t.clone()));
     assert_eq!(s.token_by_hash(&"cd".repeat(32)).unwrap(), None);
+    s.touch_token("ci", 5_000).unwrap();
+    s.touch_token("ci", 4_000).unwrap(); // never back in time
+    s.touch_token("nobody", 1).unwrap();
+    assert_eq!(
+        s.list_tokens().unwrap()[0].last_used_ms,
+        Some(5_000),
+        "last use is kept"
+    );
     assert!(s.revoke_token("ci").unwrap());
     assert!(!s.revoke_token("nobody").unwrap());
     assert!(s.token_by_hash(&t.hash).unwrap().unwrap().revoked);

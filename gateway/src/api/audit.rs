@@ -26,7 +26,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Auditors and admins read the log.
-fn require_auditor(app: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+pub(crate) fn require_auditor(app: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     let p = principal(app, headers)?;
     let p = app.auth.require_principal(p.as_deref())?;
     if p.grants.iter().any(|g| g.role.allows(Action::Audit)) {
@@ -46,7 +46,7 @@ fn bad(msg: impl Into<String>) -> ApiError {
 }
 
 /// RFC 3339 or milliseconds since the epoch.
-fn time_param(name: &str, v: &str) -> ApiResult<i64> {
+pub(crate) fn time_param(name: &str, v: &str) -> ApiResult<i64> {
     if let Ok(ms) = v.parse::<i64>() {
         return Ok(ms);
     }

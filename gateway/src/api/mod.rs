@@ -19,6 +19,7 @@ use crate::oci::{parse_digest, parse_name};
 
 pub mod audit;
 pub mod promotions;
+pub mod reports;
 pub mod retention;
 
 pub fn router() -> Router<AppState> {
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/environments", get(environments))
         .merge(promotions::router())
         .merge(audit::router())
+        .merge(reports::router())
         .merge(crate::admission::api_router())
         .merge(retention::router())
 }
@@ -292,13 +294,13 @@ pub fn parse_roles(roles: &[String]) -> Result<Vec<RoleGrant>, String> {
 }
 
 async fn list_tokens(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_admin(p.as_deref())?;
+    // Admins and auditors (access reviews); tokens themselves are never stored, only hashes.
+    audit::require_auditor(&app, &headers)?;
     let tokens: Vec<Value> = app
         .store
         .list_tokens()?
         .into_iter()
-        .map(|t| json!({ "name": t.name, "roles": t.roles, "created_at": rfc3339(t.created_at_ms), "revoked": t.revoked }))
+        .map(|t| json!({ "name": t.name, "roles": t.roles, "created_at": rfc3339(t.created_at_ms), "revoked": t.revoked, "last_used": t.last_used_ms.map(rfc3339) }))
         .collect();
     Ok(axum::Json(json!({ "tokens": tokens })).into_response())
 }

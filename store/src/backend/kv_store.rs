@@ -406,6 +406,21 @@ impl<K: Kv> TokenStore for KvStore<K> {
             Ok(true)
         })
     }
+
+    fn touch_token(&self, name: &str, at_ms: i64) -> Result<()> {
+        self.kv.write(|w| {
+            let Some(v) = w.get(Table::Tokens, name)? else {
+                return Ok(());
+            };
+            let mut rec: TokenRecord =
+                serde_json::from_slice(&v).map_err(corrupt("token record"))?;
+            if rec.last_used_ms.is_none_or(|t| t < at_ms) {
+                rec.last_used_ms = Some(at_ms);
+                w.put(Table::Tokens, name, &encode(&rec)?)?;
+            }
+            Ok(())
+        })
+    }
 }
 
 fn evidence_key(subject: &Digest, evidence: &Digest, index: u32) -> String {
