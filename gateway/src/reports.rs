@@ -328,7 +328,7 @@ pub fn cell(v: &Value) -> String {
 
 /// `json!` of a report row, for callers that render either format.
 pub fn to_json<T: Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or_else(|_| json!(null))
+    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
