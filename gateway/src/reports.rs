@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tollgate_policies::RoleGrant;
 use tollgate_store::{PromotionRecord, PromotionState, TokenRecord};
 
@@ -334,6 +334,7 @@ pub fn to_json<T: Serialize>(v: &T) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use tollgate_attest::Digest;
     use tollgate_store::{ApprovalRecord, Postmortem};
 
