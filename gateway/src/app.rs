@@ -70,6 +70,27 @@ pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+        + clock_offset_ms()
+}
+
+/// Debug builds only: `TOLLGATE_CLOCK_OFFSET_SECS` moves the gateway's clock, so end-to-end
+/// tests can reach retention periods and deployment windows without sleeping. Release builds
+/// ignore it: production time is never adjustable from the environment.
+fn clock_offset_ms() -> i64 {
+    #[cfg(debug_assertions)]
+    {
+        static OFFSET: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+        *OFFSET.get_or_init(|| {
+            std::env::var("TOLLGATE_CLOCK_OFFSET_SECS")
+                .ok()
+                .and_then(|v| v.parse::<i64>().ok())
+                .map_or(0, |s| s.saturating_mul(1000))
+        })
+    }
+    #[cfg(not(debug_assertions))]
+    {
+        0
+    }
 }
 
 pub fn router(app: AppState) -> Router {

@@ -64,6 +64,13 @@ pub struct FileAudit {
     /// An Ed25519 PKCS#8 key (DER or PEM) signing checkpoints, relative to this file;
     /// without it one is generated in the data directory on first start.
     pub key: Option<Spanned<String>>,
+    /// Prune entry bodies older than this many days (absent: keep forever)…
+    pub retention_days: Option<Spanned<u64>>,
+    /// …or, per action (`"pull-denied" = 90`), this many.
+    #[serde(default)]
+    pub retention_by_action: std::collections::BTreeMap<String, Spanned<u64>>,
+    /// How often to prune (default 24).
+    pub prune_interval_hours: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,6 +285,10 @@ pub struct AuditConfig {
     pub origin: String,
     /// A configured signing key; `None`: the one in the data directory (made on first start).
     pub key: Option<PathBuf>,
+    /// Days entries are kept; `None` forever.
+    pub retention_days: Option<u64>,
+    pub retention_by_action: std::collections::BTreeMap<String, u64>,
+    pub prune_interval_hours: u64,
 }
 
 /// Retention rules (the first matching one applies) and the optional schedule.
@@ -590,6 +601,9 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         None => AuditConfig {
             origin: DEFAULT_AUDIT_ORIGIN.to_string(),
             key: None,
+            retention_days: None,
+            retention_by_action: Default::default(),
+            prune_interval_hours: 24,
         },
         Some(a) => {
             let origin = match a.origin {
@@ -618,7 +632,35 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
                 }
                 None => None,
             };
-            AuditConfig { origin, key }
+            let positive = |v: &Spanned<u64>, what: &str| {
+                if *v.get_ref() == 0 {
+                    Err(src.at(v.span(), format!("{what} must be at least 1")))
+                } else {
+                    Ok(*v.get_ref())
+                }
+            };
+            let retention_days = a
+                .retention_days
+                .as_ref()
+                .map(|d| positive(d, "retention_days"))
+                .transpose()?;
+            let mut retention_by_action = std::collections::BTreeMap::new();
+            for (action, days) in &a.retention_by_action {
+                retention_by_action.insert(action.clone(), positive(days, "a retention period")?);
+            }
+            let prune_interval_hours = a
+                .prune_interval_hours
+                .as_ref()
+                .map(|h| positive(h, "prune_interval_hours"))
+                .transpose()?
+                .unwrap_or(24);
+            AuditConfig {
+                origin,
+                key,
+                retention_days,
+                retention_by_action,
+                prune_interval_hours,
+            }
         }
     };
     let policy = match (o.policy.clone(), file.policy) {

@@ -123,6 +123,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         admission_denials: crate::admission::Denials::default(),
         blob_cache,
     });
+    crate::audit::spawn_pruner(Arc::clone(&app));
     if let Some(p) = app.config.policy.clone() {
         // A bad policy at start leaves promotions refused (policy-missing) but the registry up:
         // what is already promoted keeps deploying.

@@ -100,4 +100,31 @@ pub trait AuditStore {
     fn latest_checkpoint(&self) -> Result<Option<CheckpointRecord>>;
     /// Every stored checkpoint, by size.
     fn audit_checkpoints(&self) -> Result<Vec<CheckpointRecord>>;
+    /// Replaces the bodies of entries `seqs` by tombstones that keep their Merkle leaf hash
+    /// (so the tree stays verifiable), in one transaction; how many were pruned now.
+    fn prune_audit(&self, seqs: &[u64]) -> Result<usize>;
+}
+
+/// What a pruned entry leaves behind: its position, action, time and leaf hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    pub seq: u64,
+    pub pruned: bool,
+    pub action: String,
+    pub at_ms: i64,
+    /// Lower-case hex of the entry's RFC 6962 leaf hash.
+    pub leaf: String,
+}
+
+/// The Merkle leaf hash of stored entry bytes: computed from an entry, taken from a tombstone.
+pub fn stored_leaf_hash(bytes: &[u8]) -> tollgate_attest::merkle::Hash {
+    if bytes.windows(13).any(|w| w == b"\"pruned\":true")
+        && let Ok(t) = serde_json::from_slice::<Tombstone>(bytes)
+        && t.pruned
+        && let Ok(h) = hex::decode(&t.leaf)
+        && let Ok(h) = <[u8; 32]>::try_from(h.as_slice())
+    {
+        return h;
+    }
+    tollgate_attest::merkle::leaf_hash(bytes)
 }

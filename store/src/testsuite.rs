@@ -813,6 +813,20 @@ pub fn audit_log_numbers_and_queries<S: AuditStore>(s: S) {
         [1, 2]
     );
 
+    // pruning keeps the leaf hash and drops the body
+    let before = crate::stored_leaf_hash(&s.audit_raw(1, 1).unwrap()[0]);
+    assert_eq!(s.prune_audit(&[1, 99]).unwrap(), 1);
+    assert_eq!(s.prune_audit(&[1]).unwrap(), 0, "already pruned");
+    let after = s.audit_raw(1, 1).unwrap().remove(0);
+    assert!(String::from_utf8_lossy(&after).contains("\"pruned\":true"));
+    assert!(!String::from_utf8_lossy(&after).contains("alice"));
+    assert_eq!(crate::stored_leaf_hash(&after), before);
+    assert_eq!(
+        q(AuditFilter::default()),
+        [0, 2],
+        "pruned entries no longer match queries"
+    );
+
     assert_eq!(s.latest_checkpoint().unwrap(), None);
     let cp = |size: u64| CheckpointRecord {
         size,

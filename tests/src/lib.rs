@@ -529,6 +529,8 @@ pub struct TollgateOpts {
     pub config: Option<String>,
     /// Further arguments appended to `tollgate serve ...`.
     pub extra_args: Vec<String>,
+    /// Environment variables for the server process.
+    pub env: Vec<(String, String)>,
 }
 
 impl TollgateOpts {
@@ -625,6 +627,7 @@ impl Tollgate {
                 cmd.arg("--config").arg(self.config_path());
             }
             cmd.args(&self.opts.extra_args);
+            cmd.envs(self.opts.env.iter().map(|(k, v)| (k, v)));
             if std::env::var_os("RUST_LOG").is_none() {
                 cmd.env("RUST_LOG", "info");
             }
@@ -690,6 +693,12 @@ impl Tollgate {
         if let Some(mut c) = self.child.take() {
             kill_child(&mut c);
         }
+    }
+
+    /// Sets an environment variable for the next (re)start of the server.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.opts.env.retain(|(k, _)| k != key);
+        self.opts.env.push((key.to_string(), value.to_string()));
     }
 
     /// Starts the server again on the same data directory (on a new port).

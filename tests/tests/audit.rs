@@ -422,3 +422,88 @@ fn the_log_survives_kill_9_during_a_burst() {
     ]);
     assert!(out.success(), "the log verifies after kill -9: {out}");
 }
+
+/// Retention of the log: bodies past their period are pruned after an archival export, never
+/// one a legal hold covers, and the tree still verifies. Time is moved with the debug-build
+/// clock offset, not by sleeping.
+#[test]
+fn pruning_archives_first_respects_holds_and_keeps_the_tree_verifiable() {
+    let mut tg = Tollgate::start(TollgateOpts::config(
+        "[audit]\nretention_days = 30\nretention_by_action = { \"token-create\" = 1 }\n",
+    ));
+    let admin = tg.admin();
+    let auditor_token = tg.create_token("compliance", &["auditor"]);
+    tg.create_token("ephemeral", &["reader"]);
+    let held = TinyImage::new();
+    admin.push_image("dev/held", "1.0.0", &held);
+    let free = TinyImage::new();
+    admin.push_image("dev/free", "1.0.0", &free);
+    let r = admin.post_json(
+        "/api/v1/holds",
+        json!({"digest": held.digest, "reason": "litigation"})
+            .to_string()
+            .into_bytes(),
+    );
+    r.expect_status(201, "hold");
+    let auditor = tg.basic("compliance", &auditor_token);
+    let before = entries(&auditor, "limit=1000");
+
+    // two days later only the token creations are past their period
+    tg.set_env("TOLLGATE_CLOCK_OFFSET_SECS", &(2 * 86_400).to_string());
+    tg.restart();
+    let admin = tg.admin();
+    let auditor = tg.basic("compliance", &auditor_token);
+    let r = admin.post_json("/api/v1/audit/prune", Vec::new());
+    r.expect_status(200, "prune");
+    let report = r.json();
+    assert_eq!(report["pruned"], 2, "the two token creations: {report}");
+    let archive = report["archive"]
+        .as_str()
+        .expect("archive path")
+        .to_string();
+    assert!(
+        std::fs::read_to_string(&archive)
+            .unwrap()
+            .contains("\"token\":\"ephemeral\""),
+        "the archive holds the pruned bodies"
+    );
+    assert!(entries(&auditor, "action=token-create").is_empty());
+
+    // forty days later everything else goes too — except what the hold covers
+    tg.set_env("TOLLGATE_CLOCK_OFFSET_SECS", &(40 * 86_400).to_string());
+    tg.restart();
+    let admin = tg.admin();
+    let auditor = tg.basic("compliance", &auditor_token);
+    let report = admin.post_json("/api/v1/audit/prune", Vec::new()).json();
+    // the free artifact's push and the first prune's own entry go; the held artifact's push
+    // and its hold stay
+    assert_eq!(report["pruned"], 2, "{report}");
+    assert_eq!(report["held"], 2, "{report}");
+    let left = entries(&auditor, &format!("digest={}", held.digest));
+    assert!(
+        actions(&left).contains(&"manifest-push".to_string()),
+        "the held artifact's push stays: {left:?}"
+    );
+    assert!(entries(&auditor, &format!("digest={}", free.digest)).is_empty());
+    assert!(entries(&auditor, "limit=1000").len() < before.len() + 4);
+
+    // pruned bodies keep their leaves: the log still verifies, and says how many are gone
+    let key = auditor.get("/api/v1/audit/key").text().trim().to_string();
+    let out = tollgate_cli(&[
+        "audit",
+        "verify",
+        "--url",
+        &tg.base_url(),
+        "--token",
+        &auditor_token,
+        "--key",
+        &key,
+    ]);
+    assert!(out.success(), "{out}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pruned"], 4, "{v}");
+    // only admins prune
+    auditor
+        .post_json("/api/v1/audit/prune", Vec::new())
+        .expect_status(403, "auditor pruning");
+}

@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/audit/proofs/inclusion", get(inclusion))
         .route("/audit/proofs/consistency", get(consistency))
         .route("/audit/export", get(export))
+        .route("/audit/prune", axum::routing::post(prune))
 }
 
 /// Auditors and admins read the log.
@@ -234,4 +235,15 @@ async fn export(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Re
     )
     .map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "application/jsonl")], buf).into_response())
+}
+
+/// Prunes now what the configured retention allows (admins only), archiving first.
+async fn prune(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    app.auth.require_admin(p.as_deref())?;
+    let actor = p.map(|p| p.name.clone()).unwrap_or_default();
+    let report = crate::audit::prune(&app, &actor)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(axum::Json(report).into_response())
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
-use tollgate_attest::merkle::{self, MerkleLog};
+use tollgate_attest::merkle::MerkleLog;
 use tollgate_attest::note::{Checkpoint, NoteVerifier};
 use tollgate_store::{AuditStore, CheckpointRecord};
 
@@ -233,6 +233,8 @@ pub struct VerifyReport {
     pub entries: u64,
     pub checkpoints: usize,
     pub verified_size: u64,
+    /// Entries whose body was pruned (archived); their leaf hashes still count.
+    pub pruned: u64,
     pub problems: Vec<String>,
 }
 
@@ -242,6 +244,7 @@ impl VerifyReport {
             "entries": self.entries,
             "checkpoints": self.checkpoints,
             "verified_size": self.verified_size,
+            "pruned": self.pruned,
             "intact": self.problems.is_empty(),
             "problems": self.problems,
         })
@@ -289,7 +292,10 @@ pub fn verify_export(text: &str, key: Option<&str>) -> anyhow::Result<VerifyRepo
             )),
             Some(_) => {}
         }
-        tree.push(merkle::leaf_hash(line.as_bytes()));
+        if line.contains("\"pruned\":true") {
+            report.pruned += 1;
+        }
+        tree.push(tollgate_store::stored_leaf_hash(line.as_bytes()));
     }
 
     // Every checkpoint must be signed by the key, and its root must match the entries.

@@ -105,7 +105,7 @@ pub fn load_tree(store: &dyn Store) -> anyhow::Result<MerkleLog> {
             anyhow::bail!("audit log says {len} entries but ends at {}", tree.len());
         }
         for bytes in page {
-            tree.push(merkle::leaf_hash(&bytes));
+            tree.push(tollgate_store::stored_leaf_hash(&bytes));
         }
     }
     Ok(tree)
@@ -318,4 +318,130 @@ impl DraftExt for AuditDraft {
         self.details = v;
         self
     }
+}
+
+/// What a prune did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PruneReport {
+    pub pruned: usize,
+    /// Kept past their retention because a legal hold covers them.
+    pub held: usize,
+    /// The archival export written before anything was pruned.
+    pub archive: Option<String>,
+}
+
+/// Serialises prunes within the process.
+static PRUNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Prunes the bodies of entries past their retention (per action, else the default), never
+/// one a legal hold covers, after writing the whole log with its checkpoints to an archive
+/// file under `data/audit-archive/`. The tree stays verifiable: pruned entries keep their leaf
+/// hash.
+pub async fn prune(app: &crate::app::App, actor: &str) -> anyhow::Result<PruneReport> {
+    use tollgate_policies::Pattern;
+    let _one = PRUNING.lock().await;
+    let cfg = &app.config.audit;
+    if cfg.retention_days.is_none() && cfg.retention_by_action.is_empty() {
+        return Ok(PruneReport::default());
+    }
+    let now = now_ms();
+    let holds = app.store.holds()?;
+    let mut report = PruneReport::default();
+    let mut seqs = Vec::new();
+    let mut filter = tollgate_store::AuditFilter::default();
+    loop {
+        let page = app.store.query_audit(&filter, 4096)?;
+        let Some(last) = page.last() else { break };
+        filter.from_seq = last.seq + 1;
+        for e in &page {
+            let d = &e.draft;
+            let days = cfg
+                .retention_by_action
+                .get(&d.action)
+                .copied()
+                .or(cfg.retention_days);
+            let Some(days) = days else { continue };
+            let cutoff = now - i64::try_from(days).unwrap_or(i64::MAX / 86_400_000) * 86_400_000;
+            if d.at_ms >= cutoff {
+                continue;
+            }
+            let held = holds.iter().any(|h| {
+                (h.digest.is_some() && h.digest == d.digest)
+                    || h.repositories.as_deref().is_some_and(|p| {
+                        d.repository
+                            .as_ref()
+                            .is_some_and(|r| Pattern::new(p).matches(r.as_str()))
+                    })
+            });
+            if held {
+                report.held += 1;
+            } else {
+                seqs.push(e.seq);
+            }
+        }
+    }
+    if seqs.is_empty() {
+        return Ok(report);
+    }
+    // The archive first, synced: nothing is pruned that was not written out.
+    let dir = app.config.data.join("audit-archive");
+    std::fs::create_dir_all(&dir)?;
+    let size = app.audit.len();
+    let path = dir.join(format!("audit-{size:012}-{now}.jsonl"));
+    let cp = app
+        .audit
+        .checkpoint()
+        .ok_or_else(|| anyhow::anyhow!("cannot sign a checkpoint"))?;
+    let mut checkpoints = app.store.audit_checkpoints()?;
+    checkpoints.push(cp);
+    {
+        let file = std::fs::File::create(&path)?;
+        let mut w = std::io::BufWriter::new(&file);
+        cli::write_export(
+            &mut w,
+            app.store.as_ref(),
+            &self::origin_of(app),
+            &app.audit.verifier_key(),
+            size,
+            &checkpoints,
+        )?;
+        std::io::Write::flush(&mut w)?;
+        drop(w);
+        file.sync_all()?;
+    }
+    report.pruned = app.store.prune_audit(&seqs)?;
+    report.archive = Some(path.display().to_string());
+    tracing::info!(pruned = report.pruned, held = report.held, archive = %path.display(), "audit entries pruned");
+    app.audit(draft(actor, "audit-pruned").details(serde_json::json!({
+        "pruned": report.pruned,
+        "held": report.held,
+        "archive": report.archive,
+        "first": seqs.first(),
+        "last": seqs.last(),
+    })))
+    .await;
+    Ok(report)
+}
+
+fn origin_of(app: &crate::app::App) -> String {
+    app.audit.origin().to_string()
+}
+
+/// Prunes on the configured schedule when retention is configured.
+pub fn spawn_pruner(app: Arc<crate::app::App>) {
+    let cfg = &app.config.audit;
+    if cfg.retention_days.is_none() && cfg.retention_by_action.is_empty() {
+        return;
+    }
+    let every = std::time::Duration::from_secs(cfg.prune_interval_hours.max(1) * 3600);
+    tokio::spawn(async move {
+        // The first run one interval after start, like retention of artifacts.
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = prune(&app, "tollgate").await {
+                tracing::error!(error = %e, "audit prune failed");
+            }
+        }
+    });
 }

@@ -5,6 +5,7 @@ use super::kv_store::{KvStore, corrupt, encode};
 use super::{Kv, Table};
 use crate::{
     AuditDraft, AuditEntry, AuditFilter, AuditStore, CheckpointRecord, Result, StoreError,
+    Tombstone, stored_leaf_hash,
 };
 
 const AUDIT_LEN: &str = "audit_len";
@@ -75,7 +76,17 @@ impl<K: Kv> AuditStore for KvStore<K> {
                     return Ok(out);
                 }
                 for (_, v) in &rows {
-                    let e = decode(v)?;
+                    let e = match decode(v) {
+                        Ok(e) => e,
+                        Err(err) => match serde_json::from_slice::<Tombstone>(v) {
+                            // A pruned entry: nothing left to match.
+                            Ok(t) => {
+                                from = t.seq + 1;
+                                continue;
+                            }
+                            Err(_) => return Err(err),
+                        },
+                    };
                     from = e.seq + 1;
                     if filter.matches(&e) {
                         out.push(e);
@@ -113,6 +124,31 @@ impl<K: Kv> AuditStore for KvStore<K> {
             r.get(Table::Meta, LATEST_CHECKPOINT)?
                 .map(|v| serde_json::from_slice(&v).map_err(corrupt("checkpoint")))
                 .transpose()
+        })
+    }
+
+    fn prune_audit(&self, seqs: &[u64]) -> Result<usize> {
+        self.kv.write(|w| {
+            let mut n = 0;
+            for seq in seqs {
+                let key = seq_key(*seq);
+                let Some(bytes) = w.get(Table::Audit, &key)? else {
+                    continue;
+                };
+                let Ok(entry) = serde_json::from_slice::<AuditEntry>(&bytes) else {
+                    continue; // already a tombstone
+                };
+                let t = Tombstone {
+                    seq: *seq,
+                    pruned: true,
+                    action: entry.draft.action,
+                    at_ms: entry.draft.at_ms,
+                    leaf: hex::encode(stored_leaf_hash(&bytes)),
+                };
+                w.put(Table::Audit, &key, &encode(&t)?)?;
+                n += 1;
+            }
+            Ok(n)
         })
     }
 
