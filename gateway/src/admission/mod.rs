@@ -605,7 +605,14 @@ fn handle(
         Err(e) => return e.into_response(),
     };
     let count = |outcome: &'static str| match hook {
-        Webhook::Validate => app.metrics.admission_review(&env.name, outcome),
+        Webhook::Validate => {
+            app.metrics.admission_review(&env.name, outcome);
+            // Allowed reviews reach the audit log as a count per interval, so the log does
+            // not grow with cluster traffic; refusals are logged one by one.
+            if outcome == "allowed" || outcome == "warned" {
+                app.audit.count_admission(&env.name, outcome);
+            }
+        }
         Webhook::Mutate => app.metrics.admission_mutation(&env.name, outcome),
     };
     let result = read_body(body).and_then(|root| {

@@ -30,9 +30,14 @@ const QUEUE: usize = 65_536;
 
 type Ack = oneshot::Sender<Result<u64, String>>;
 
+/// Allowed admission reviews are written as one count per environment and interval.
+const ADMISSION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[derive(Debug)]
 pub struct Audit {
     tx: mpsc::Sender<(AuditDraft, Option<Ack>)>,
+    /// (environment, outcome) → reviews since the last flush.
+    admissions: std::sync::Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
     tree: Arc<RwLock<MerkleLog>>,
     signer: Arc<NoteSigner>,
     origin: String,
@@ -144,10 +149,22 @@ impl Audit {
         let signer = Arc::new(signer);
         let (tx, mut rx) = mpsc::channel::<(AuditDraft, Option<Ack>)>(QUEUE);
         let audit = Arc::new(Audit {
+            admissions: std::sync::Mutex::new(std::collections::BTreeMap::new()),
             tx,
             tree: Arc::clone(&tree),
             signer: Arc::clone(&signer),
             origin: origin.to_string(),
+        });
+        let flusher = Arc::clone(&audit);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(
+                tokio::time::Instant::now() + ADMISSION_INTERVAL,
+                ADMISSION_INTERVAL,
+            );
+            loop {
+                tick.tick().await;
+                flusher.flush_admissions(ADMISSION_INTERVAL.as_millis() as i64);
+            }
         });
         let origin = origin.to_string();
         tokio::spawn(async move {
@@ -206,6 +223,40 @@ impl Audit {
             }
         });
         Ok(audit)
+    }
+
+    /// Counts an allowed (or warned) admission review for the next aggregate entry.
+    pub fn count_admission(&self, environment: &str, outcome: &'static str) {
+        if let Ok(mut m) = self.admissions.lock() {
+            *m.entry((environment.to_string(), outcome)).or_default() += 1;
+        }
+    }
+
+    /// Writes the admission counts gathered since the last call, one entry per environment.
+    pub fn flush_admissions(&self, interval_ms: i64) {
+        let counts = match self.admissions.lock() {
+            Ok(mut m) => std::mem::take(&mut *m),
+            Err(_) => return,
+        };
+        let mut per_env: std::collections::BTreeMap<
+            String,
+            serde_json::Map<String, serde_json::Value>,
+        > = Default::default();
+        for ((env, outcome), n) in counts {
+            per_env
+                .entry(env)
+                .or_default()
+                .insert(outcome.into(), n.into());
+        }
+        for (env, counts) in per_env {
+            self.record_later(
+                draft("tollgate", "admission-allowed").details(serde_json::json!({
+                    "environment": env,
+                    "counts": counts,
+                    "interval_ms": interval_ms,
+                })),
+            );
+        }
     }
 
     /// Appends an entry and waits until it is durable; its sequence number.
