@@ -401,6 +401,20 @@ pub fn skopeo_roundtrip(tg: &Tollgate, work: &Path, repo: &str, tag: &str) -> Ti
     img
 }
 
+/// Every python module the signer scripts (cosign_sign.py, slsa_attest.py) import; skips (or
+/// fails, under CI) the test without them.
+pub fn signer_scripts_available() -> bool {
+    [
+        "cryptography",
+        "requests",
+        "in_toto",
+        "securesystemslib",
+        "in_toto_attestation",
+    ]
+    .iter()
+    .all(|m| require_python_module(m))
+}
+
 /// Runs `python3 <script> <args>` with extra environment (180 s deadline).
 pub fn python3_script(script: &Path, args: &[&str], envs: &[(&str, &str)]) -> CmdOutput {
     let mut cmd = Command::new("python3");

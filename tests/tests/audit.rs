@@ -57,6 +57,20 @@ fn inclusion_root(leaf: [u8; 32], index: u64, size: u64, path: &[[u8; 32]]) -> O
     (s == 0).then_some(r)
 }
 
+/// `tollgate audit verify` against the running gateway, pinning `key`.
+fn verify_running(tg: &Tollgate, token: &str, key: &str) -> CmdOutput {
+    tollgate_cli(&[
+        "audit",
+        "verify",
+        "--url",
+        &tg.base_url(),
+        "--token",
+        token,
+        "--key",
+        key,
+    ])
+}
+
 fn entries(http: &Http, query: &str) -> Vec<Value> {
     let r = http.get(&format!("/api/v1/audit?{query}"));
     r.expect_status(200, query);
@@ -245,16 +259,7 @@ fn actions_are_logged_proven_and_exports_catch_tampering() {
 
     // verify the running gateway's log
     let key = auditor.get("/api/v1/audit/key").text().trim().to_string();
-    let out = tollgate_cli(&[
-        "audit",
-        "verify",
-        "--url",
-        &tg.base_url(),
-        "--token",
-        &auditor_token,
-        "--key",
-        &key,
-    ]);
+    let out = verify_running(&tg, &auditor_token, &key);
     assert!(out.success(), "{out}");
 
     // export from the data directory, verify, then tamper every way
@@ -410,16 +415,7 @@ fn the_log_survives_kill_9_during_a_burst() {
         "{acked} acknowledged token creations (+ the auditor's) but only {n} entries"
     );
     let key = auditor.get("/api/v1/audit/key").text().trim().to_string();
-    let out = tollgate_cli(&[
-        "audit",
-        "verify",
-        "--url",
-        &tg.base_url(),
-        "--token",
-        &auditor_token,
-        "--key",
-        &key,
-    ]);
+    let out = verify_running(&tg, &auditor_token, &key);
     assert!(out.success(), "the log verifies after kill -9: {out}");
 }
 
@@ -489,16 +485,7 @@ fn pruning_archives_first_respects_holds_and_keeps_the_tree_verifiable() {
 
     // pruned bodies keep their leaves: the log still verifies, and says how many are gone
     let key = auditor.get("/api/v1/audit/key").text().trim().to_string();
-    let out = tollgate_cli(&[
-        "audit",
-        "verify",
-        "--url",
-        &tg.base_url(),
-        "--token",
-        &auditor_token,
-        "--key",
-        &key,
-    ]);
+    let out = verify_running(&tg, &auditor_token, &key);
     assert!(out.success(), "{out}");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pruned"], 4, "{v}");

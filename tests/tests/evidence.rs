@@ -20,17 +20,8 @@ const BUILDER: &str = "https://tollgate.example/builders/local";
 const SLSA_V1: &str = "https://slsa.dev/provenance/v1";
 const REPO: &str = "dev/app";
 
-/// Every python module the signer scripts import; skips (or fails) the test without them.
 fn signer_available() -> bool {
-    [
-        "cryptography",
-        "requests",
-        "in_toto",
-        "securesystemslib",
-        "in_toto_attestation",
-    ]
-    .iter()
-    .all(|m| require_python_module(m))
+    signer_scripts_available()
 }
 
 fn fixture(rel: &str) -> PathBuf {

@@ -74,16 +74,7 @@ pattern = "CHG-[0-9]{6}"
 "#;
 
 fn signer_available() -> bool {
-    [
-        "cryptography",
-        "requests",
-        "in_toto",
-        "securesystemslib",
-        "in_toto_attestation",
-    ]
-    .iter()
-    .all(|m| require_python_module(m))
-        && require_tools(&["skopeo"])
+    signer_scripts_available() && require_tools(&["skopeo"])
 }
 
 fn fixture(rel: &str) -> Vec<u8> {
