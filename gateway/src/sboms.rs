@@ -22,7 +22,9 @@ pub fn parse(bytes: &[u8]) -> ApiResult<Sbom> {
     })
 }
 
-fn rows(subject: &Digest, sbom_digest: &Digest, sbom: &Sbom) -> Vec<ComponentHit> {
+/// The where-used index rows of a parsed SBOM: one per inventory component, with its package key
+/// and the SPDX ids of its licence expression (only when a licence is stated).
+fn component_hits(subject: &Digest, sbom_digest: &Digest, sbom: &Sbom) -> Vec<ComponentHit> {
     sbom.inventory()
         .iter()
         .map(|c| {
@@ -44,6 +46,34 @@ fn rows(subject: &Digest, sbom_digest: &Digest, sbom: &Sbom) -> Vec<ComponentHit
         .collect()
 }
 
+/// What [`record`] hands the store for one document: the SBOM's record and its where-used
+/// rows. Pure (the time is passed in), so the benchmarks index exactly what the gateway does.
+pub fn index_entries(
+    subject: &Digest,
+    bytes: &[u8],
+    sbom: &Sbom,
+    source: &str,
+    repository: Option<&RepoName>,
+    recorded_at_ms: i64,
+) -> (SbomRecord, Vec<ComponentHit>) {
+    let sbom_digest = Digest::sha256_of(bytes);
+    let hits = component_hits(subject, &sbom_digest, sbom);
+    let rec = SbomRecord {
+        subject: subject.clone(),
+        sbom_digest,
+        format: serde_json::to_value(sbom.format)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        spec_version: sbom.spec_version.clone(),
+        components: sbom.inventory().len(),
+        source: source.to_string(),
+        repository: repository.cloned(),
+        recorded_at_ms,
+    };
+    (rec, hits)
+}
+
 /// Records and indexes a parsed SBOM for `subject`. Idempotent: the same document for the same
 /// subject is recorded once.
 pub fn record(
@@ -54,24 +84,9 @@ pub fn record(
     source: &str,
     repository: Option<&RepoName>,
 ) -> ApiResult<(SbomRecord, bool)> {
-    let sbom_digest = Digest::sha256_of(bytes);
-    let rec = SbomRecord {
-        subject: subject.clone(),
-        sbom_digest: sbom_digest.clone(),
-        format: serde_json::to_value(sbom.format)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-        spec_version: sbom.spec_version.clone(),
-        components: sbom.inventory().len(),
-        source: source.to_string(),
-        repository: repository.cloned(),
-        recorded_at_ms: now_ms(),
-    };
-    let new = app
-        .store
-        .put_sbom(&rec, bytes, &rows(subject, &sbom_digest, sbom))?;
-    tracing::info!(%subject, sbom = %sbom_digest, components = rec.components, source, new, "SBOM indexed");
+    let (rec, hits) = index_entries(subject, bytes, sbom, source, repository, now_ms());
+    let new = app.store.put_sbom(&rec, bytes, &hits)?;
+    tracing::info!(%subject, sbom = %rec.sbom_digest, components = rec.components, source, new, "SBOM indexed");
     Ok((rec, new))
 }
 
