@@ -100,19 +100,33 @@ fn main() {
         );
     }
 
-    // 1. Latency sampler.
+    // 1. Latency sampler: every query of every class each round, through the gateway's path
+    //    and, for package queries, the decode-everything-then-filter baseline, interleaved.
+    type Run = fn(&tollgate_store::RedbStore, &Query) -> usize;
+    let variants: [(&str, Run); 2] = [
+        ("gateway", common::where_used),
+        ("decode-all", common::where_used_decode_all),
+    ];
     let order = ["rare", "mid", "popular", "license"];
-    let mut samples: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
-    let mut hits_returned: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut samples: BTreeMap<(&str, &str), Vec<Duration>> = BTreeMap::new();
+    let mut hits_returned: BTreeMap<(&str, &str), usize> = BTreeMap::new();
     let (cpu0, box0) = common::cpu_now();
     let wall = Instant::now();
     for _ in 0..rounds {
         for class in order {
             for q in classes.get(class).into_iter().flatten() {
-                let t = Instant::now();
-                let n = black_box(common::where_used(&corpus.store, q));
-                samples.entry(class).or_default().push(t.elapsed());
-                *hits_returned.entry(class).or_default() += n;
+                for (variant, run) in variants {
+                    if class == "license" && variant != "gateway" {
+                        continue;
+                    }
+                    let t = Instant::now();
+                    let n = black_box(run(&corpus.store, q));
+                    samples
+                        .entry((class, variant))
+                        .or_default()
+                        .push(t.elapsed());
+                    *hits_returned.entry((class, variant)).or_default() += n;
+                }
             }
         }
     }
@@ -122,14 +136,16 @@ fn main() {
     let own = (cpu1 - cpu0) / wall_s;
     let busy = (box1 - box0) / wall_s;
     println!(
-        "\nwhere-used latency ({rounds} rounds; package key + components_by_package(limit {}) + \
-         filter_range, or components_by_license(limit {}))",
+        "\nwhere-used latency, {rounds} rounds; gateway = sboms::components_by_purl (package key, \
+         first {} rows, version filter while reading) or components_by_license(limit {}); \
+         decode-all = components_by_package then filter (the baseline)",
         common::API_DEFAULT_LIMIT,
         common::API_DEFAULT_LIMIT
     );
     println!(
-        "{:<9} {:>7} {:>8} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "{:<9} {:<10} {:>7} {:>8} {:>11} {:>15} {:>8} {:>9} {:>9} {:>9} {:>9}",
         "class",
+        "path",
         "queries",
         "samples",
         "SBOMs",
@@ -144,30 +160,35 @@ fn main() {
         let Some(qs) = classes.get(class) else {
             continue;
         };
-        let s = samples.get_mut(class).expect("sampled");
-        s.sort();
-        let span = |f: fn(&Query) -> usize| {
-            let lo = qs.iter().map(|q| f(q)).min().unwrap_or(0);
-            let hi = qs.iter().map(|q| f(q)).max().unwrap_or(0);
-            format!("{lo}-{hi}")
-        };
-        println!(
-            "{:<9} {:>7} {:>8} {:>12} {:>12} {:>9.0} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
-            class,
-            qs.len(),
-            s.len(),
-            if class == "license" {
-                "-".into()
-            } else {
-                span(|q| q.sboms)
-            },
-            span(|q| q.rows),
-            hits_returned[class] as f64 / s.len() as f64,
-            percentile(s, 0.50).as_secs_f64() * 1e3,
-            percentile(s, 0.90).as_secs_f64() * 1e3,
-            percentile(s, 0.99).as_secs_f64() * 1e3,
-            s.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
-        );
+        for (variant, _) in variants {
+            let Some(s) = samples.get_mut(&(class, variant)) else {
+                continue;
+            };
+            s.sort();
+            let span = |f: fn(&Query) -> usize| {
+                let lo = qs.iter().map(|q| f(q)).min().unwrap_or(0);
+                let hi = qs.iter().map(|q| f(q)).max().unwrap_or(0);
+                format!("{lo}-{hi}")
+            };
+            println!(
+                "{:<9} {:<10} {:>7} {:>8} {:>11} {:>15} {:>8.0} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+                class,
+                variant,
+                qs.len(),
+                s.len(),
+                if class == "license" {
+                    "-".into()
+                } else {
+                    span(|q| q.sboms)
+                },
+                span(|q| q.rows),
+                hits_returned[&(class, variant)] as f64 / s.len() as f64,
+                percentile(s, 0.50).as_secs_f64() * 1e3,
+                percentile(s, 0.90).as_secs_f64() * 1e3,
+                percentile(s, 0.99).as_secs_f64() * 1e3,
+                s.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+            );
+        }
     }
     println!(
         "  this process {own:.2} cores, machine busy {busy:.2} cores, other work {:.2} cores",
@@ -232,6 +253,11 @@ fn main() {
             g.bench_function(format!("{class}/{}rows", q.rows), |b| {
                 b.iter(|| common::where_used(&corpus.store, q))
             });
+            if class != "license" {
+                g.bench_function(format!("{class}/{}rows/decode-all", q.rows), |b| {
+                    b.iter(|| common::where_used_decode_all(&corpus.store, q))
+                });
+            }
         }
         g.finish();
     }

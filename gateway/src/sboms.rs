@@ -163,35 +163,56 @@ pub async fn examine_pushed(
     Ok(out)
 }
 
-/// Narrows package hits to a version: the one the purl names (`pkg:npm/lodash@4.17.20`), and/or
-/// a range in the ecosystem's own ordering (`<4.17.21`, `>=2.0.0,<2.17.1`).
-pub fn filter_range(
-    hits: Vec<ComponentHit>,
+/// The version test of a where-used query: the version the purl names
+/// (`pkg:npm/lodash@4.17.20`) and/or a range in the ecosystem's own ordering (`<4.17.21`,
+/// `>=2.0.0,<2.17.1`). A component of unknown version passes only when neither is asked for.
+#[derive(Debug)]
+pub struct VersionFilter {
+    eco: tollgate_sbom::version::Ecosystem,
+    exact: Option<String>,
+    range: Option<tollgate_sbom::version::VersionRange>,
+}
+
+impl VersionFilter {
+    pub fn new(purl: &str, range: Option<&str>) -> ApiResult<Self> {
+        let p: tollgate_sbom::Purl = purl
+            .parse()
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("purl {purl:?}: {e}")))?;
+        let range = range
+            .map(tollgate_sbom::version::VersionRange::parse)
+            .transpose()
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("range: {e}")))?;
+        Ok(Self {
+            eco: tollgate_sbom::version::Ecosystem::for_purl_type(p.ty()),
+            exact: p.version().map(str::to_string),
+            range,
+        })
+    }
+
+    pub fn keeps(&self, version: Option<&str>) -> bool {
+        let Some(v) = version else {
+            // A component of unknown version cannot be placed in a range.
+            return self.range.is_none() && self.exact.is_none();
+        };
+        self.exact
+            .as_deref()
+            .is_none_or(|e| tollgate_sbom::version::compare(self.eco, e, v).is_eq())
+            && self.range.as_ref().is_none_or(|r| r.matches(self.eco, v))
+    }
+}
+
+/// Where-used by package: of the first `limit` index rows for the purl's package, those whose
+/// version passes [`VersionFilter`]. The store tests versions before decoding whole rows, so
+/// a narrow range over a popular package costs little more than the rows it returns.
+pub fn components_by_purl(
+    store: &dyn tollgate_store::Store,
     purl: &str,
     range: Option<&str>,
+    limit: usize,
 ) -> ApiResult<Vec<ComponentHit>> {
-    let p: tollgate_sbom::Purl = purl
-        .parse()
-        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("purl {purl:?}: {e}")))?;
-    let eco = tollgate_sbom::version::Ecosystem::for_purl_type(p.ty());
-    let range = range
-        .map(tollgate_sbom::version::VersionRange::parse)
-        .transpose()
-        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("range: {e}")))?;
-    let exact = p.version().map(str::to_string);
-    Ok(hits
-        .into_iter()
-        .filter(|h| {
-            let Some(v) = h.version.as_deref() else {
-                // A component of unknown version cannot be placed in a range.
-                return range.is_none() && exact.is_none();
-            };
-            exact
-                .as_deref()
-                .is_none_or(|e| tollgate_sbom::version::compare(eco, e, v).is_eq())
-                && range.as_ref().is_none_or(|r| r.matches(eco, v))
-        })
-        .collect())
+    let key = package_key(purl)?;
+    let filter = VersionFilter::new(purl, range)?;
+    Ok(store.components_by_package_where(&key, limit, &|v| filter.keeps(v))?)
 }
 
 /// The SBOM an attestation carries as its predicate (`https://cyclonedx.org/bom`,

@@ -783,8 +783,9 @@ fn choose_queries(
 pub const API_DEFAULT_LIMIT: usize = 10_000;
 
 /// What `GET /api/v1/sbom/components?purl=…&range=…` (or `?license=…`) computes before it
-/// groups hits by artifact: the package key from the purl, the index scan with the API's
-/// default limit, then the version filter. Returns the number of hits left.
+/// groups hits by artifact: `sboms::components_by_purl` (package key, the first
+/// [`API_DEFAULT_LIMIT`] index rows, the version filter applied as rows are read), or
+/// `components_by_license`. Returns the number of hits.
 pub fn where_used(store: &RedbStore, q: &Query) -> usize {
     where_used_hits(store, q).len()
 }
@@ -792,17 +793,31 @@ pub fn where_used(store: &RedbStore, q: &Query) -> usize {
 pub fn where_used_hits(store: &RedbStore, q: &Query) -> Vec<tollgate_store::ComponentHit> {
     match (&q.purl, &q.license) {
         (Some(purl), _) => {
-            let key = tollgate::sboms::package_key(purl).expect("query purl");
-            let hits = store
-                .components_by_package(&key, API_DEFAULT_LIMIT)
-                .expect("where-used");
-            tollgate::sboms::filter_range(hits, purl, q.range.as_deref()).expect("range")
+            tollgate::sboms::components_by_purl(store, purl, q.range.as_deref(), API_DEFAULT_LIMIT)
+                .expect("where-used")
         }
         (None, Some(id)) => store
             .components_by_license(id, API_DEFAULT_LIMIT)
             .expect("licence where-used"),
         (None, None) => unreachable!("a query has a purl or a licence"),
     }
+}
+
+/// The in-run baseline for package queries: how the handler did it before the store learnt
+/// to filter while reading — decode every one of the first [`API_DEFAULT_LIMIT`] rows, then
+/// filter. Same answer.
+pub fn where_used_decode_all(store: &RedbStore, q: &Query) -> usize {
+    let Some(purl) = &q.purl else {
+        return where_used(store, q);
+    };
+    let key = tollgate::sboms::package_key(purl).expect("query purl");
+    let filter = tollgate::sboms::VersionFilter::new(purl, q.range.as_deref()).expect("range");
+    store
+        .components_by_package(&key, API_DEFAULT_LIMIT)
+        .expect("where-used")
+        .into_iter()
+        .filter(|h| filter.keeps(h.version.as_deref()))
+        .count()
 }
 
 /// The rest of the handler's store work: one `artifact(subject)` lookup per distinct subject
