@@ -12,7 +12,8 @@
 //! - `parse+entries`: + `sboms::index_entries` (sha256 of the document, the record, one index
 //!   row per component)
 //! - `put_sbom/memory`, `put_sbom/redb`: the store call alone on ready rows (row encoding, the
-//!   inserts and, for redb, the durable commit), each into a fresh store
+//!   inserts and, for redb, the durable commit), each into a fresh store;
+//!   `put_sbom/redb-no-document`: the same with a 2-byte stand-in for the document
 //! - `parse+index/redb`: the whole of `sboms::record` — parse, entries, `put_sbom` into a fresh
 //!   redb store in a temp dir (fsync on commit, as in production)
 
@@ -85,6 +86,18 @@ fn ingest(c: &mut Criterion) {
                 fresh_redb,
                 |(dir, store)| {
                     assert!(store.put_sbom(&rec, bytes, &hits).unwrap());
+                    (dir, store)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        // The same rows with a stand-in document: what the index costs without writing (and
+        // syncing) the document's own bytes.
+        g.bench_function("put_sbom/redb-no-document", |b| {
+            b.iter_batched(
+                fresh_redb,
+                |(dir, store)| {
+                    assert!(store.put_sbom(&rec, b"{}", &hits).unwrap());
                     (dir, store)
                 },
                 BatchSize::PerIteration,

@@ -163,14 +163,27 @@ pub async fn examine_pushed(
     Ok(out)
 }
 
+/// A version range's test, its bounds parsed once.
+type RangeTest = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// The version test of a where-used query: the version the purl names
 /// (`pkg:npm/lodash@4.17.20`) and/or a range in the ecosystem's own ordering (`<4.17.21`,
 /// `>=2.0.0,<2.17.1`). A component of unknown version passes only when neither is asked for.
-#[derive(Debug)]
+/// Both are parsed once, not per component.
 pub struct VersionFilter {
     eco: tollgate_sbom::version::Ecosystem,
-    exact: Option<String>,
-    range: Option<tollgate_sbom::version::VersionRange>,
+    exact: Option<tollgate_sbom::VersionKey>,
+    range: Option<RangeTest>,
+}
+
+impl std::fmt::Debug for VersionFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VersionFilter")
+            .field("eco", &self.eco)
+            .field("exact", &self.exact)
+            .field("range", &self.range.is_some())
+            .finish()
+    }
 }
 
 impl VersionFilter {
@@ -178,14 +191,15 @@ impl VersionFilter {
         let p: tollgate_sbom::Purl = purl
             .parse()
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("purl {purl:?}: {e}")))?;
+        let eco = tollgate_sbom::version::Ecosystem::for_purl_type(p.ty());
         let range = range
             .map(tollgate_sbom::version::VersionRange::parse)
             .transpose()
             .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("range: {e}")))?;
         Ok(Self {
-            eco: tollgate_sbom::version::Ecosystem::for_purl_type(p.ty()),
-            exact: p.version().map(str::to_string),
-            range,
+            eco,
+            exact: p.version().map(|v| tollgate_sbom::VersionKey::new(eco, v)),
+            range: range.map(|r| Box::new(r.matcher(eco)) as RangeTest),
         })
     }
 
@@ -195,9 +209,9 @@ impl VersionFilter {
             return self.range.is_none() && self.exact.is_none();
         };
         self.exact
-            .as_deref()
-            .is_none_or(|e| tollgate_sbom::version::compare(self.eco, e, v).is_eq())
-            && self.range.as_ref().is_none_or(|r| r.matches(self.eco, v))
+            .as_ref()
+            .is_none_or(|e| *e == tollgate_sbom::VersionKey::new(self.eco, v))
+            && self.range.as_ref().is_none_or(|r| r(v))
     }
 }
 
@@ -237,4 +251,33 @@ pub fn from_attestation(
     let bytes = serde_json::to_vec(predicate).map_err(ApiError::internal)?;
     let sbom = parse(&bytes)?;
     Ok(Some((bytes, sbom)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VersionFilter;
+
+    #[test]
+    fn version_filter_matches_exact_versions_and_ranges_in_the_ecosystems_order() {
+        let exact = VersionFilter::new("pkg:maven/org.example/lib@1.0", None).unwrap();
+        assert!(exact.keeps(Some("1.0.0")), "Maven: 1.0 is 1.0.0");
+        assert!(!exact.keeps(Some("1.0.1")));
+        assert!(!exact.keeps(None));
+
+        let range = VersionFilter::new("pkg:npm/lodash", Some(">=4.0.0, <4.17.21")).unwrap();
+        assert!(range.keeps(Some("4.17.20")));
+        assert!(!range.keeps(Some("4.17.21")));
+        assert!(!range.keeps(Some("3.10.1")));
+        assert!(!range.keeps(None), "an unknown version is in no range");
+
+        let both = VersionFilter::new("pkg:npm/lodash@4.17.20", Some("<4.17.21")).unwrap();
+        assert!(both.keeps(Some("4.17.20")));
+        assert!(!both.keeps(Some("4.17.19")));
+
+        let any = VersionFilter::new("pkg:npm/lodash", None).unwrap();
+        assert!(any.keeps(None) && any.keeps(Some("0.1.0")));
+
+        assert!(VersionFilter::new("notapurl", None).is_err());
+        assert!(VersionFilter::new("pkg:npm/x", Some("<<1")).is_err());
+    }
 }
