@@ -516,7 +516,7 @@ pub const SMOKE: Spec = Spec {
 };
 
 /// The SBOM documents' bytes are not what is measured; storing 10,000 real documents would
-/// add ~2 GB to the store file that a where-used query never reads. Each SBOM is recorded with
+/// add ~3.7 GB to the store file that a where-used query never reads. Each SBOM is recorded with
 /// this stand-in (its record keeps the real document's digest and component count).
 pub const STUB_DOCUMENT: &[u8] =
     br#"{"bomFormat":"CycloneDX","specVersion":"1.6","comment":"benchmark corpus: no document"}"#;
