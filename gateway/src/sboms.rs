@@ -226,7 +226,20 @@ pub fn components_by_purl(
 ) -> ApiResult<Vec<ComponentHit>> {
     let key = package_key(purl)?;
     let filter = VersionFilter::new(purl, range)?;
-    Ok(store.components_by_package_where(&key, limit, &|v| filter.keeps(v))?)
+    // Thousands of rows of one package share a few dozen versions: judge each version once.
+    let verdicts = std::cell::RefCell::new(std::collections::HashMap::<String, bool>::new());
+    let keep = |version: Option<&str>| {
+        let Some(v) = version else {
+            return filter.keeps(None);
+        };
+        if let Some(&known) = verdicts.borrow().get(v) {
+            return known;
+        }
+        let verdict = filter.keeps(Some(v));
+        verdicts.borrow_mut().insert(v.to_owned(), verdict);
+        verdict
+    };
+    Ok(store.components_by_package_where(&key, limit, &keep)?)
 }
 
 /// The SBOM an attestation carries as its predicate (`https://cyclonedx.org/bom`,
