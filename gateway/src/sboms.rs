@@ -22,7 +22,9 @@ pub fn parse(bytes: &[u8]) -> ApiResult<Sbom> {
     })
 }
 
-fn rows(subject: &Digest, sbom_digest: &Digest, sbom: &Sbom) -> Vec<ComponentHit> {
+/// The where-used index rows of a parsed SBOM: one per inventory component, with its package key
+/// and the SPDX ids of its licence expression (only when a licence is stated).
+fn component_hits(subject: &Digest, sbom_digest: &Digest, sbom: &Sbom) -> Vec<ComponentHit> {
     sbom.inventory()
         .iter()
         .map(|c| {
@@ -44,6 +46,34 @@ fn rows(subject: &Digest, sbom_digest: &Digest, sbom: &Sbom) -> Vec<ComponentHit
         .collect()
 }
 
+/// What [`record`] hands the store for one document: the SBOM's record and its where-used
+/// rows. Pure (the time is passed in), so the benchmarks index exactly what the gateway does.
+pub fn index_entries(
+    subject: &Digest,
+    bytes: &[u8],
+    sbom: &Sbom,
+    source: &str,
+    repository: Option<&RepoName>,
+    recorded_at_ms: i64,
+) -> (SbomRecord, Vec<ComponentHit>) {
+    let sbom_digest = Digest::sha256_of(bytes);
+    let hits = component_hits(subject, &sbom_digest, sbom);
+    let rec = SbomRecord {
+        subject: subject.clone(),
+        sbom_digest,
+        format: serde_json::to_value(sbom.format)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        spec_version: sbom.spec_version.clone(),
+        components: sbom.inventory().len(),
+        source: source.to_string(),
+        repository: repository.cloned(),
+        recorded_at_ms,
+    };
+    (rec, hits)
+}
+
 /// Records and indexes a parsed SBOM for `subject`. Idempotent: the same document for the same
 /// subject is recorded once.
 pub fn record(
@@ -54,24 +84,9 @@ pub fn record(
     source: &str,
     repository: Option<&RepoName>,
 ) -> ApiResult<(SbomRecord, bool)> {
-    let sbom_digest = Digest::sha256_of(bytes);
-    let rec = SbomRecord {
-        subject: subject.clone(),
-        sbom_digest: sbom_digest.clone(),
-        format: serde_json::to_value(sbom.format)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default(),
-        spec_version: sbom.spec_version.clone(),
-        components: sbom.inventory().len(),
-        source: source.to_string(),
-        repository: repository.cloned(),
-        recorded_at_ms: now_ms(),
-    };
-    let new = app
-        .store
-        .put_sbom(&rec, bytes, &rows(subject, &sbom_digest, sbom))?;
-    tracing::info!(%subject, sbom = %sbom_digest, components = rec.components, source, new, "SBOM indexed");
+    let (rec, hits) = index_entries(subject, bytes, sbom, source, repository, now_ms());
+    let new = app.store.put_sbom(&rec, bytes, &hits)?;
+    tracing::info!(%subject, sbom = %rec.sbom_digest, components = rec.components, source, new, "SBOM indexed");
     Ok((rec, new))
 }
 
@@ -148,35 +163,83 @@ pub async fn examine_pushed(
     Ok(out)
 }
 
-/// Narrows package hits to a version: the one the purl names (`pkg:npm/lodash@4.17.20`), and/or
-/// a range in the ecosystem's own ordering (`<4.17.21`, `>=2.0.0,<2.17.1`).
-pub fn filter_range(
-    hits: Vec<ComponentHit>,
+/// A version range's test, its bounds parsed once.
+type RangeTest = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The version test of a where-used query: the version the purl names
+/// (`pkg:npm/lodash@4.17.20`) and/or a range in the ecosystem's own ordering (`<4.17.21`,
+/// `>=2.0.0,<2.17.1`). A component of unknown version passes only when neither is asked for.
+/// Both are parsed once, not per component.
+pub struct VersionFilter {
+    eco: tollgate_sbom::version::Ecosystem,
+    exact: Option<tollgate_sbom::VersionKey>,
+    range: Option<RangeTest>,
+}
+
+impl std::fmt::Debug for VersionFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VersionFilter")
+            .field("eco", &self.eco)
+            .field("exact", &self.exact)
+            .field("range", &self.range.is_some())
+            .finish()
+    }
+}
+
+impl VersionFilter {
+    pub fn new(purl: &str, range: Option<&str>) -> ApiResult<Self> {
+        let p: tollgate_sbom::Purl = purl
+            .parse()
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("purl {purl:?}: {e}")))?;
+        let eco = tollgate_sbom::version::Ecosystem::for_purl_type(p.ty());
+        let range = range
+            .map(tollgate_sbom::version::VersionRange::parse)
+            .transpose()
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("range: {e}")))?;
+        Ok(Self {
+            eco,
+            exact: p.version().map(|v| tollgate_sbom::VersionKey::new(eco, v)),
+            range: range.map(|r| Box::new(r.matcher(eco)) as RangeTest),
+        })
+    }
+
+    pub fn keeps(&self, version: Option<&str>) -> bool {
+        let Some(v) = version else {
+            // A component of unknown version cannot be placed in a range.
+            return self.range.is_none() && self.exact.is_none();
+        };
+        self.exact
+            .as_ref()
+            .is_none_or(|e| *e == tollgate_sbom::VersionKey::new(self.eco, v))
+            && self.range.as_ref().is_none_or(|r| r(v))
+    }
+}
+
+/// Where-used by package: of the first `limit` index rows for the purl's package, those whose
+/// version passes [`VersionFilter`]. The store tests versions before decoding whole rows, so
+/// a narrow range over a popular package costs little more than the rows it returns.
+pub fn components_by_purl(
+    store: &dyn tollgate_store::Store,
     purl: &str,
     range: Option<&str>,
+    limit: usize,
 ) -> ApiResult<Vec<ComponentHit>> {
-    let p: tollgate_sbom::Purl = purl
-        .parse()
-        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("purl {purl:?}: {e}")))?;
-    let eco = tollgate_sbom::version::Ecosystem::for_purl_type(p.ty());
-    let range = range
-        .map(tollgate_sbom::version::VersionRange::parse)
-        .transpose()
-        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("range: {e}")))?;
-    let exact = p.version().map(str::to_string);
-    Ok(hits
-        .into_iter()
-        .filter(|h| {
-            let Some(v) = h.version.as_deref() else {
-                // A component of unknown version cannot be placed in a range.
-                return range.is_none() && exact.is_none();
-            };
-            exact
-                .as_deref()
-                .is_none_or(|e| tollgate_sbom::version::compare(eco, e, v).is_eq())
-                && range.as_ref().is_none_or(|r| r.matches(eco, v))
-        })
-        .collect())
+    let key = package_key(purl)?;
+    let filter = VersionFilter::new(purl, range)?;
+    // Thousands of rows of one package share a few dozen versions: judge each version once.
+    let verdicts = std::cell::RefCell::new(std::collections::HashMap::<String, bool>::new());
+    let keep = |version: Option<&str>| {
+        let Some(v) = version else {
+            return filter.keeps(None);
+        };
+        if let Some(&known) = verdicts.borrow().get(v) {
+            return known;
+        }
+        let verdict = filter.keeps(Some(v));
+        verdicts.borrow_mut().insert(v.to_owned(), verdict);
+        verdict
+    };
+    Ok(store.components_by_package_where(&key, limit, &keep)?)
 }
 
 /// The SBOM an attestation carries as its predicate (`https://cyclonedx.org/bom`,
@@ -248,4 +311,33 @@ pub fn export(
     serde_json::to_vec(&value)
         .map(bytes::Bytes::from)
         .map_err(|e| ApiError::internal(format!("SBOM export: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::VersionFilter;
+
+    #[test]
+    fn version_filter_matches_exact_versions_and_ranges_in_the_ecosystems_order() {
+        let exact = VersionFilter::new("pkg:maven/org.example/lib@1.0", None).unwrap();
+        assert!(exact.keeps(Some("1.0.0")), "Maven: 1.0 is 1.0.0");
+        assert!(!exact.keeps(Some("1.0.1")));
+        assert!(!exact.keeps(None));
+
+        let range = VersionFilter::new("pkg:npm/lodash", Some(">=4.0.0, <4.17.21")).unwrap();
+        assert!(range.keeps(Some("4.17.20")));
+        assert!(!range.keeps(Some("4.17.21")));
+        assert!(!range.keeps(Some("3.10.1")));
+        assert!(!range.keeps(None), "an unknown version is in no range");
+
+        let both = VersionFilter::new("pkg:npm/lodash@4.17.20", Some("<4.17.21")).unwrap();
+        assert!(both.keeps(Some("4.17.20")));
+        assert!(!both.keeps(Some("4.17.19")));
+
+        let any = VersionFilter::new("pkg:npm/lodash", None).unwrap();
+        assert!(any.keeps(None) && any.keeps(Some("0.1.0")));
+
+        assert!(VersionFilter::new("notapurl", None).is_err());
+        assert!(VersionFilter::new("pkg:npm/x", Some("<<1")).is_err());
+    }
 }

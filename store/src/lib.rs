@@ -29,6 +29,10 @@ pub use model::*;
 pub use promotions::*;
 
 /// The on-disk format version; a store written by another version is refused, not guessed at.
+///
+/// 2: where-used index rows are compact binary without the digests their keys hold, instead
+/// of `ComponentHit` JSON (issue 4: a popular package's query spent most of its time decoding).
+/// 3: promotions, what environments hold, holds, policy loads, bundles, the audit log.
 pub const SCHEMA_VERSION: u64 = 3;
 
 /// Everything a backend provides.

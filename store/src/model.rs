@@ -225,7 +225,8 @@ pub struct ComponentHit {
 /// SBOMs by subject, and the where-used index over their components.
 pub trait SbomStore {
     /// Records an SBOM and indexes its components, in one transaction. Idempotent: an SBOM
-    /// already held for this subject changes nothing (false).
+    /// already held for this subject changes nothing (false). Every component must carry
+    /// `rec`'s subject and SBOM digest.
     fn put_sbom(
         &self,
         rec: &SbomRecord,
@@ -236,6 +237,19 @@ pub trait SbomStore {
     fn sbom_document(&self, sbom_digest: &Digest) -> Result<Option<Bytes>>;
     /// Components whose purl package key (`type/namespace/name`) is `package`, up to `limit`.
     fn components_by_package(&self, package: &str, limit: usize) -> Result<Vec<ComponentHit>>;
+    /// Of the components [`SbomStore::components_by_package`] returns for the same `limit`,
+    /// those whose version `keep` accepts (`None`: a component without a version). Backends
+    /// may test versions before decoding whole rows.
+    fn components_by_package_where(
+        &self,
+        package: &str,
+        limit: usize,
+        keep: &dyn Fn(Option<&str>) -> bool,
+    ) -> Result<Vec<ComponentHit>> {
+        let mut hits = self.components_by_package(package, limit)?;
+        hits.retain(|h| keep(h.version.as_deref()));
+        Ok(hits)
+    }
     /// Components whose licence expression names `license_id`, up to `limit`.
     fn components_by_license(&self, license_id: &str, limit: usize) -> Result<Vec<ComponentHit>>;
 }

@@ -419,6 +419,25 @@ pub fn sbom_where_used<S: SbomStore>(s: S) {
     let mut versions: Vec<_> = core.iter().map(|h| h.version.clone().unwrap()).collect();
     versions.sort();
     assert_eq!(versions, ["2.14.1", "2.17.1"]);
+    // The version test sees the same rows as the plain query, `limit` counting rows looked at.
+    let core_key = "maven/org.apache.logging.log4j/log4j-core";
+    let old = |v: Option<&str>| v == Some("2.14.1");
+    let kept = s.components_by_package_where(core_key, 100, &old).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0], rows_a[0]);
+    let first = s.components_by_package(core_key, 1).unwrap();
+    assert_eq!(
+        s.components_by_package_where(core_key, 1, &old).unwrap(),
+        first
+            .into_iter()
+            .filter(|h| old(h.version.as_deref()))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        s.components_by_package_where(core_key, 100, &|_| false)
+            .unwrap()
+            .is_empty()
+    );
     // a package key that extends another's must not match it
     assert!(
         s.components_by_package("maven/org.apache.logging.log4j/log4j", 100)
@@ -432,6 +451,54 @@ pub fn sbom_where_used<S: SbomStore>(s: S) {
         &s.sbom_document(&Digest::sha256_of(doc)).unwrap().unwrap()[..],
         doc
     );
+
+    // Hits come back exactly as given, whatever fields they have.
+    let c = Digest::sha256_of(b"image c");
+    let doc_c = br#"{"bomFormat":"CycloneDX","serialNumber":"c"}"#;
+    let rec_c = SbomRecord {
+        subject: c.clone(),
+        sbom_digest: Digest::sha256_of(doc_c),
+        ..rec(&c)
+    };
+    let dual = ComponentHit {
+        subject: c.clone(),
+        sbom_digest: rec_c.sbom_digest.clone(),
+        name: "jakarta.activation".into(),
+        version: None,
+        purl: Some("pkg:maven/com.sun.activation/jakarta.activation".into()),
+        package: Some("maven/com.sun.activation/jakarta.activation".into()),
+        license: Some("BSD-3-Clause OR GPL-2.0-only WITH Classpath-exception-2.0".into()),
+        license_ids: vec!["BSD-3-Clause".into(), "GPL-2.0-only".into()],
+    };
+    let bare = ComponentHit {
+        name: "vendored.c".into(),
+        purl: None,
+        package: None,
+        license: None,
+        license_ids: Vec::new(),
+        ..dual.clone()
+    };
+    let stranger = ComponentHit {
+        subject: a.clone(),
+        ..bare.clone()
+    };
+    assert!(
+        s.put_sbom(&rec_c, doc_c, &[dual.clone(), stranger])
+            .is_err(),
+        "rows of another subject are refused"
+    );
+    assert!(
+        s.sboms_for(&c).unwrap().is_empty(),
+        "and nothing is written"
+    );
+    assert!(s.put_sbom(&rec_c, doc_c, &[dual.clone(), bare]).unwrap());
+    assert_eq!(
+        s.components_by_package("maven/com.sun.activation/jakarta.activation", 10)
+            .unwrap(),
+        std::slice::from_ref(&dual)
+    );
+    assert_eq!(s.components_by_license("GPL-2.0-only", 10).unwrap(), [dual]);
+    assert_eq!(s.components_by_license("BSD-3-Clause", 0).unwrap(), []);
 }
 
 fn promotion(artifact: &Digest, env: &str) -> PromotionRecord {

@@ -486,9 +486,7 @@ async fn sbom_components(
     let limit = q.limit.unwrap_or(10_000).min(100_000);
     let hits = match (&q.purl, &q.license) {
         (Some(purl), None) => {
-            let key = crate::sboms::package_key(purl)?;
-            let hits = app.store.components_by_package(&key, limit)?;
-            crate::sboms::filter_range(hits, purl, q.range.as_deref())?
+            crate::sboms::components_by_purl(&*app.store, purl, q.range.as_deref(), limit)?
         }
         (None, Some(license)) => {
             // Deprecated spellings (`GPL-2.0+`) are looked up under the id the index keeps.

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use tollgate_attest::Digest;
 use tollgate_policies::{RepoName, Tag};
 
-use super::{Kv, KvRead, Table};
+use super::{Kv, KvRead, Table, sbom_rows};
 use crate::{
     ArtifactEntry, ArtifactStore, ComponentHit, EvidenceRecord, EvidenceStore, ManifestRecord,
     Result, SCHEMA_VERSION, SbomRecord, SbomStore, StoreError, TagBinding, TagOutcome, TokenRecord,
@@ -86,14 +86,7 @@ impl<K: Kv> KvStore<K> {
                             .try_into()
                             .map_err(|_| StoreError::Corrupt("schema_version".into()))?,
                     );
-                    if (1..SCHEMA_VERSION).contains(&found) {
-                        // Versions 2 and 3 only added tables (promotions, holds, policy loads;
-                        // the audit log), so older stores are upgraded in place.
-                        for t in Table::ALL {
-                            w.scan(t, "", None, 0)?;
-                        }
-                        w.put(Table::Meta, SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes())?;
-                    } else if found != SCHEMA_VERSION {
+                    if found != SCHEMA_VERSION {
                         return Err(StoreError::SchemaMismatch {
                             found,
                             expected: SCHEMA_VERSION,
@@ -469,10 +462,30 @@ impl<K: Kv> EvidenceStore for KvStore<K> {
     }
 }
 
-fn decode_hits(rows: Vec<(String, Vec<u8>)>) -> Result<Vec<ComponentHit>> {
-    rows.iter()
-        .map(|(_, v)| serde_json::from_slice(v).map_err(corrupt("component row")))
-        .collect()
+/// A test of a row's version (`None`: the component has none).
+type KeepVersion<'a> = &'a dyn Fn(Option<&str>) -> bool;
+
+/// Where-used rows under `prefix` (the first `limit`) whose version `keep` accepts, decoded
+/// straight from the backend's pages; a row is decoded whole only when kept.
+fn scan_hits(
+    r: &dyn KvRead,
+    t: Table,
+    prefix: &str,
+    limit: usize,
+    keep: Option<KeepVersion<'_>>,
+) -> Result<Vec<ComponentHit>> {
+    let mut decoder = sbom_rows::Decoder::default();
+    let mut hits = Vec::new();
+    r.scan_each(t, prefix, limit, &mut |k, v| {
+        if let Some(keep) = keep
+            && !keep(sbom_rows::version(v)?)
+        {
+            return Ok(());
+        }
+        hits.push(decoder.hit(k, SEP, v)?);
+        Ok(())
+    })?;
+    Ok(hits)
 }
 
 impl<K: Kv> SbomStore for KvStore<K> {
@@ -485,11 +498,31 @@ impl<K: Kv> SbomStore for KvStore<K> {
         let subject = rec.subject.to_string();
         let sbom = rec.sbom_digest.to_string();
         let value = encode(rec)?;
-        let rows: Vec<(usize, Vec<u8>)> = components
+        // A row keeps its digests only in its key, which names this record's subject and SBOM.
+        if let Some(c) = components
             .iter()
-            .enumerate()
-            .map(|(i, c)| Ok((i, encode(c)?)))
-            .collect::<Result<_>>()?;
+            .find(|c| c.subject != rec.subject || c.sbom_digest != rec.sbom_digest)
+        {
+            return Err(StoreError::Backend(format!(
+                "component {:?} of SBOM {} for {} given with the record of SBOM {} for {}",
+                c.name, c.sbom_digest, c.subject, rec.sbom_digest, rec.subject
+            )));
+        }
+        let rows: Vec<Vec<u8>> = components.iter().map(sbom_rows::encode).collect();
+        // Index entries in key order: each table is written in one pass over its B-tree.
+        let mut packages = Vec::with_capacity(components.len());
+        let mut licenses = Vec::with_capacity(components.len());
+        for (i, (row, c)) in rows.iter().zip(components).enumerate() {
+            let tail = format!("{SEP}{subject}{SEP}{sbom}{SEP}{i:010}");
+            if let Some(p) = &c.package {
+                packages.push((format!("{p}{tail}"), row.as_slice()));
+            }
+            for id in &c.license_ids {
+                licenses.push((format!("{id}{tail}"), row.as_slice()));
+            }
+        }
+        packages.sort_unstable();
+        licenses.sort_unstable();
         self.kv.write(|w| {
             let key = key2(&subject, &sbom);
             if w.get(Table::SbomSubjects, &key)?.is_some() {
@@ -499,22 +532,11 @@ impl<K: Kv> SbomStore for KvStore<K> {
             if w.get(Table::SbomDocs, &sbom)?.is_none() {
                 w.put(Table::SbomDocs, &sbom, document)?;
             }
-            for ((i, row), c) in rows.iter().zip(components) {
-                let idx = format!("{i:010}");
-                if let Some(p) = &c.package {
-                    w.put(
-                        Table::SbomPackages,
-                        &format!("{p}{SEP}{subject}{SEP}{sbom}{SEP}{idx}"),
-                        row,
-                    )?;
-                }
-                for id in &c.license_ids {
-                    w.put(
-                        Table::SbomLicenses,
-                        &format!("{id}{SEP}{subject}{SEP}{sbom}{SEP}{idx}"),
-                        row,
-                    )?;
-                }
+            for (t, entries) in [
+                (Table::SbomPackages, &packages),
+                (Table::SbomLicenses, &licenses),
+            ] {
+                w.put_all(t, &mut entries.iter().map(|(k, v)| (k.as_str(), *v)))?;
             }
             Ok(true)
         })
@@ -542,16 +564,25 @@ impl<K: Kv> SbomStore for KvStore<K> {
     }
 
     fn components_by_package(&self, package: &str, limit: usize) -> Result<Vec<ComponentHit>> {
-        decode_hits(
-            self.kv
-                .read(|r| r.scan(Table::SbomPackages, &key2(package, ""), None, limit))?,
-        )
+        let prefix = key2(package, "");
+        self.kv
+            .read(|r| scan_hits(r, Table::SbomPackages, &prefix, limit, None))
+    }
+
+    fn components_by_package_where(
+        &self,
+        package: &str,
+        limit: usize,
+        keep: &dyn Fn(Option<&str>) -> bool,
+    ) -> Result<Vec<ComponentHit>> {
+        let prefix = key2(package, "");
+        self.kv
+            .read(|r| scan_hits(r, Table::SbomPackages, &prefix, limit, Some(keep)))
     }
 
     fn components_by_license(&self, license_id: &str, limit: usize) -> Result<Vec<ComponentHit>> {
-        decode_hits(
-            self.kv
-                .read(|r| r.scan(Table::SbomLicenses, &key2(license_id, ""), None, limit))?,
-        )
+        let prefix = key2(license_id, "");
+        self.kv
+            .read(|r| scan_hits(r, Table::SbomLicenses, &prefix, limit, None))
     }
 }

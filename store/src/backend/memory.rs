@@ -74,6 +74,23 @@ impl KvRead for ReadSnap<'_> {
     ) -> Result<Vec<(String, Vec<u8>)>> {
         Ok(scan_map(&self.0[t.index()], prefix, after, limit))
     }
+
+    fn scan_each(
+        &self,
+        t: Table,
+        prefix: &str,
+        limit: usize,
+        f: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        for (k, v) in self.0[t.index()]
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+        {
+            f(k, v)?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes go to a private copy of the touched tables' changes: reads see them, and only a

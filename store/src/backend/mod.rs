@@ -7,6 +7,7 @@ pub mod kv_promotions;
 pub mod kv_store;
 pub mod memory;
 pub mod redb;
+mod sbom_rows;
 
 use crate::Result;
 
@@ -38,9 +39,9 @@ pub enum Table {
     SbomDocs,
     /// subject \0 sbom digest → SbomRecord JSON
     SbomSubjects,
-    /// package key \0 subject \0 sbom digest \0 index → ComponentHit JSON
+    /// package key \0 subject \0 sbom digest \0 index → component row (`sbom_rows`)
     SbomPackages,
-    /// licence id \0 subject \0 sbom digest \0 index → ComponentHit JSON
+    /// licence id \0 subject \0 sbom digest \0 index → component row (`sbom_rows`)
     SbomLicenses,
     /// promotion id → PromotionRecord JSON
     Promotions,
@@ -148,11 +149,38 @@ pub trait KvRead {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>>;
+
+    /// The entries [`KvRead::scan`] would return (with no `after`), handed to `f` one by one
+    /// without being copied out, for scans that decode thousands of rows.
+    fn scan_each(
+        &self,
+        t: Table,
+        prefix: &str,
+        limit: usize,
+        f: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        for (k, v) in self.scan(t, prefix, None, limit)? {
+            f(&k, &v)?;
+        }
+        Ok(())
+    }
 }
 
 /// A write transaction: everything done in it becomes visible at once, or not at all.
 pub trait KvWrite: KvRead {
     fn put(&mut self, t: Table, key: &str, value: &[u8]) -> Result<()>;
+    /// Puts every entry into `t`, as many [`KvWrite::put`]s would; a backend may do it in one
+    /// go (the SBOM index writes thousands of rows per document).
+    fn put_all<'a>(
+        &mut self,
+        t: Table,
+        entries: &mut dyn Iterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<()> {
+        for (k, v) in entries {
+            self.put(t, k, v)?;
+        }
+        Ok(())
+    }
     /// Removes the key; whether it was there.
     fn delete(&mut self, t: Table, key: &str) -> Result<bool>;
 }
