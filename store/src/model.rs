@@ -237,8 +237,8 @@ pub trait SbomStore {
     fn sbom_document(&self, sbom_digest: &Digest) -> Result<Option<Bytes>>;
     /// Components whose purl package key (`type/namespace/name`) is `package`, up to `limit`.
     fn components_by_package(&self, package: &str, limit: usize) -> Result<Vec<ComponentHit>>;
-    /// Of the components [`SbomStore::components_by_package`] returns for the same `limit`,
-    /// those whose version `keep` accepts (`None`: a component without a version). Backends
+    /// Up to `limit` components of `package` whose version `keep` accepts (`None`: a
+    /// component without a version): the limit counts matches, not rows looked at. Backends
     /// may test versions before decoding whole rows.
     fn components_by_package_where(
         &self,
@@ -246,8 +246,9 @@ pub trait SbomStore {
         limit: usize,
         keep: &dyn Fn(Option<&str>) -> bool,
     ) -> Result<Vec<ComponentHit>> {
-        let mut hits = self.components_by_package(package, limit)?;
+        let mut hits = self.components_by_package(package, usize::MAX)?;
         hits.retain(|h| keep(h.version.as_deref()));
+        hits.truncate(limit);
         Ok(hits)
     }
     /// Components whose licence expression names `license_id`, up to `limit`.

@@ -419,19 +419,24 @@ pub fn sbom_where_used<S: SbomStore>(s: S) {
     let mut versions: Vec<_> = core.iter().map(|h| h.version.clone().unwrap()).collect();
     versions.sort();
     assert_eq!(versions, ["2.14.1", "2.17.1"]);
-    // The version test sees the same rows as the plain query, `limit` counting rows looked at.
+    // The version test reads on until `limit` matches: whichever row comes first, a limit of
+    // one finds the one component of each version.
     let core_key = "maven/org.apache.logging.log4j/log4j-core";
     let old = |v: Option<&str>| v == Some("2.14.1");
+    let new = |v: Option<&str>| v == Some("2.17.1");
     let kept = s.components_by_package_where(core_key, 100, &old).unwrap();
-    assert_eq!(kept.len(), 1);
-    assert_eq!(kept[0], rows_a[0]);
-    let first = s.components_by_package(core_key, 1).unwrap();
+    assert_eq!(kept, [rows_a[0].clone()]);
     assert_eq!(
         s.components_by_package_where(core_key, 1, &old).unwrap(),
-        first
-            .into_iter()
-            .filter(|h| old(h.version.as_deref()))
-            .collect::<Vec<_>>()
+        [rows_a[0].clone()]
+    );
+    let newer = s.components_by_package_where(core_key, 1, &new).unwrap();
+    assert_eq!(newer.len(), 1);
+    assert_eq!(newer[0].version.as_deref(), Some("2.17.1"));
+    assert!(
+        s.components_by_package_where(core_key, 0, &old)
+            .unwrap()
+            .is_empty()
     );
     assert!(
         s.components_by_package_where(core_key, 100, &|_| false)

@@ -476,14 +476,19 @@ fn scan_hits(
 ) -> Result<Vec<ComponentHit>> {
     let mut decoder = sbom_rows::Decoder::default();
     let mut hits = Vec::new();
-    r.scan_each(t, prefix, limit, &mut |k, v| {
+    if limit == 0 {
+        return Ok(hits);
+    }
+    // `limit` bounds the answer, not the rows looked at: a version filter reads on until it
+    // has `limit` matches or the package has no more rows.
+    r.scan_each(t, prefix, usize::MAX, &mut |k, v| {
         if let Some(keep) = keep
             && !keep(sbom_rows::version(v)?)
         {
-            return Ok(());
+            return Ok(true);
         }
         hits.push(decoder.hit(k, SEP, v)?);
-        Ok(())
+        Ok(hits.len() < limit)
     })?;
     Ok(hits)
 }

@@ -80,14 +80,16 @@ impl KvRead for ReadSnap<'_> {
         t: Table,
         prefix: &str,
         limit: usize,
-        f: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
+        f: &mut dyn FnMut(&str, &[u8]) -> Result<bool>,
     ) -> Result<()> {
         for (k, v) in self.0[t.index()]
             .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(prefix))
             .take(limit)
         {
-            f(k, v)?;
+            if !f(k, v)? {
+                break;
+            }
         }
         Ok(())
     }

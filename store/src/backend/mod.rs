@@ -151,16 +151,19 @@ pub trait KvRead {
     ) -> Result<Vec<(String, Vec<u8>)>>;
 
     /// The entries [`KvRead::scan`] would return (with no `after`), handed to `f` one by one
-    /// without being copied out, for scans that decode thousands of rows.
+    /// without being copied out, for scans that decode thousands of rows. `f` returns whether
+    /// to go on.
     fn scan_each(
         &self,
         t: Table,
         prefix: &str,
         limit: usize,
-        f: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
+        f: &mut dyn FnMut(&str, &[u8]) -> Result<bool>,
     ) -> Result<()> {
         for (k, v) in self.scan(t, prefix, None, limit)? {
-            f(&k, &v)?;
+            if !f(&k, &v)? {
+                break;
+            }
         }
         Ok(())
     }

@@ -70,7 +70,7 @@ fn scan_table_each<T: ReadableTable<&'static str, &'static [u8]>>(
     table: &T,
     prefix: &str,
     limit: usize,
-    f: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
+    f: &mut dyn FnMut(&str, &[u8]) -> Result<bool>,
 ) -> Result<()> {
     if limit == 0 {
         return Ok(());
@@ -82,7 +82,9 @@ fn scan_table_each<T: ReadableTable<&'static str, &'static [u8]>>(
         if !key.starts_with(prefix) {
             break;
         }
-        f(key, v.value())?;
+        if !f(key, v.value())? {
+            break;
+        }
         n += 1;
         if n >= limit {
             break;
@@ -123,7 +125,7 @@ impl KvRead for Read {
         t: Table,
         prefix: &str,
         limit: usize,
-        f: &mut dyn FnMut(&str, &[u8]) -> Result<()>,
+        f: &mut dyn FnMut(&str, &[u8]) -> Result<bool>,
     ) -> Result<()> {
         let table = match self.0.open_table(def(t)) {
             Ok(tb) => tb,
