@@ -93,7 +93,7 @@ fn in_environment(
     env: &Environment,
     digest: &Digest,
 ) -> ApiResult<Result<(), (ReasonCode, String)>> {
-    if app.store.promoted(&env.name, digest)?.is_some() {
+    if app.store.is_promoted(&env.name, digest)? {
         return Ok(Ok(()));
     }
     let entries = app.store.artifact(digest)?;
