@@ -6,6 +6,9 @@
 //! cargo bench -p tollgate --bench audit -- append       # one group: append | record | verify | proof
 //! ```
 //!
+//! `AUDIT_BENCH_KEEP_DATA=DIR` (when the cached export is built) also keeps the 1M-entry data
+//! directory at DIR, for `tollgate serve --data DIR` (proof latency over HTTP).
+//!
 //! - `append/batch/{1,64,1024}`: `AuditStore::append_audit` on a `RedbStore` in a temporary
 //!   directory, one durable redb commit per call, with realistic drafts (manifest pushes,
 //!   promotion decisions, pull refusals). Throughput in entries/s; batch 1 is the baseline.
@@ -197,9 +200,13 @@ fn big_export() -> (PathBuf, String) {
     std::io::Write::flush(&mut w).expect("flush");
     drop(w);
     drop(store);
-    // The export is all later runs need (the store file is twice its size).
+    // The export is all later runs need (the store file is twice its size); the data
+    // directory is kept only when asked for, to serve it (`tollgate serve --data DIR`).
     std::fs::write(&key_file, signer.verifier_key()).expect("key file");
-    std::fs::remove_dir_all(&data).expect("remove the data directory");
+    match std::env::var_os("AUDIT_BENCH_KEEP_DATA") {
+        Some(keep) => std::fs::rename(&data, keep).expect("move the data directory"),
+        None => std::fs::remove_dir_all(&data).expect("remove the data directory"),
+    }
     eprintln!(
         "built in {:.1} s: {} ({} MB)",
         t.elapsed().as_secs_f64(),
