@@ -21,7 +21,7 @@
 # Knobs (environment):
 #   BENCH_ARTIFACTS=100000  artifacts seeded into the store (BENCH_REPOS=1000 repositories,
 #                           BENCH_SEED_CONCURRENCY=32 pushing connections)
-#   BENCH_CONCURRENCY="1 8 16 64"  oha connections per load run
+#   BENCH_CONCURRENCY="1 4 8 16 64"  oha connections per load run
 #   BENCH_TARGETS="admission healthz pull direct"  what to load (the report needs all four)
 #   BENCH_DURATION=10       seconds per load run; BENCH_ROUNDS=3 rounds (medians reported);
 #                           BENCH_THREADS=2 oha worker threads
@@ -41,7 +41,7 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 ARTIFACTS=${BENCH_ARTIFACTS:-100000}
 REPOS=${BENCH_REPOS:-1000}
 SEED_CONC=${BENCH_SEED_CONCURRENCY:-32}
-CONCS=${BENCH_CONCURRENCY:-1 8 16 64}
+CONCS=${BENCH_CONCURRENCY:-1 4 8 16 64}
 DUR=${BENCH_DURATION:-10}
 ROUNDS=${BENCH_ROUNDS:-3}
 THREADS=${BENCH_THREADS:-2}
