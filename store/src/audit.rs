@@ -116,9 +116,24 @@ pub struct Tombstone {
     pub leaf: String,
 }
 
+/// What every tombstone's bytes contain.
+const PRUNED_MARK: &str = "\"pruned\":true";
+
+/// Whether stored bytes contain [`PRUNED_MARK`] (only those can be a tombstone). This runs over
+/// every entry when a log is loaded or an export verified: the standard library's substring
+/// search is vectorised, a byte-window comparison is not.
+pub fn mentions_pruned(bytes: &[u8]) -> bool {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.contains(PRUNED_MARK),
+        Err(_) => bytes
+            .windows(PRUNED_MARK.len())
+            .any(|w| w == PRUNED_MARK.as_bytes()),
+    }
+}
+
 /// The Merkle leaf hash of stored entry bytes: computed from an entry, taken from a tombstone.
 pub fn stored_leaf_hash(bytes: &[u8]) -> tollgate_attest::merkle::Hash {
-    if bytes.windows(13).any(|w| w == b"\"pruned\":true")
+    if mentions_pruned(bytes)
         && let Ok(t) = serde_json::from_slice::<Tombstone>(bytes)
         && t.pruned
         && let Ok(h) = hex::decode(&t.leaf)

@@ -234,6 +234,10 @@ pub trait PromotionStore {
     fn in_flight(&self, environment: &str) -> Result<usize>;
     /// Whether (and how) `digest` was promoted to `environment`.
     fn promoted(&self, environment: &str, digest: &Digest) -> Result<Option<PromotedEntry>>;
+    /// Whether `digest` was promoted to `environment` (what admission asks, without the entry).
+    fn is_promoted(&self, environment: &str, digest: &Digest) -> Result<bool> {
+        Ok(self.promoted(environment, digest)?.is_some())
+    }
     /// Every environment `digest` was promoted to.
     fn promotions_of(&self, digest: &Digest) -> Result<Vec<PromotedEntry>>;
     /// What `environment` runs of `repository`: the latest promotion into it.

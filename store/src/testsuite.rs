@@ -40,6 +40,8 @@ macro_rules! __backend_suite {
             bundles_complete_all_or_none,
             audit_log_numbers_and_queries,
             concurrent_audit_appends_leave_no_gaps,
+            cached_lookups_follow_every_write,
+            cached_tag_reads_see_their_own_writes_under_concurrent_readers,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -934,4 +936,92 @@ pub fn concurrent_audit_appends_leave_no_gaps<S: AuditStore + Send + Sync + 'sta
         all.iter().map(|e| e.seq).collect::<Vec<_>>(),
         (0..200).collect::<Vec<_>>()
     );
+}
+
+/// Tags, servable digests and promotions are read through a cache (pulls and admission ask
+/// for them on every request): every write is seen by the next read, negative answers too.
+pub fn cached_lookups_follow_every_write<S: ArtifactStore + PromotionStore>(s: S) {
+    let r = repo("dev/app");
+    let latest = tag("latest");
+    let (a, ab) = manifest(1, None);
+    let (b, bb) = manifest(2, None);
+    assert_eq!(s.resolve_tag(&r, &latest).unwrap(), None);
+    s.put_manifest(&r, &a, &ab, bind(&latest, false)).unwrap();
+    assert_eq!(s.resolve_tag(&r, &latest).unwrap(), Some(a.digest.clone()));
+    s.put_manifest(&r, &b, &bb, bind(&latest, false)).unwrap();
+    assert_eq!(s.resolve_tag(&r, &latest).unwrap(), Some(b.digest.clone()));
+    // a refused write changes nothing
+    let v1 = tag("1.0.0");
+    s.put_manifest(&r, &a, &ab, bind(&v1, true)).unwrap();
+    assert_eq!(s.resolve_tag(&r, &v1).unwrap(), Some(a.digest.clone()));
+    assert!(s.put_manifest(&r, &b, &bb, bind(&v1, true)).is_err());
+    assert_eq!(s.resolve_tag(&r, &v1).unwrap(), Some(a.digest.clone()));
+    assert!(s.delete_tag(&r, &latest).unwrap().is_some());
+    assert_eq!(s.resolve_tag(&r, &latest).unwrap(), None);
+    assert!(s.delete_manifest(&r, &a.digest).unwrap());
+    assert_eq!(s.resolve_tag(&r, &v1).unwrap(), None);
+
+    let prod = repo("prod/app");
+    let d = b.digest.clone();
+    let later = Digest::sha256_of(b"evidence pushed later");
+    assert!(!s.is_promoted("prod", &d).unwrap());
+    assert!(!s.is_served("prod", &prod, &d).unwrap());
+    assert!(!s.is_served("prod", &prod, &later).unwrap());
+    let mut p = promotion(&d, "prod");
+    p.state = PromotionState::Copying;
+    let p = created(s.open_promotion(&p).unwrap());
+    assert!(!s.is_promoted("prod", &d).unwrap(), "open is not promoted");
+    let entry = PromotedEntry {
+        environment: "prod".into(),
+        repository: prod.clone(),
+        digest: d.clone(),
+        tag: Some(tag("1.2.0")),
+        promotion: p.id.clone(),
+        at_ms: 1,
+        contents: vec![],
+    };
+    s.complete_promotion(&p, &entry).unwrap();
+    assert!(s.is_promoted("prod", &d).unwrap());
+    assert!(!s.is_promoted("staging", &d).unwrap());
+    assert!(s.is_served("prod", &prod, &d).unwrap());
+    assert!(!s.is_served("prod", &prod, &later).unwrap());
+    s.allow_served("prod", &prod, std::slice::from_ref(&later))
+        .unwrap();
+    assert!(s.is_served("prod", &prod, &later).unwrap());
+}
+
+/// A writer moving a tag reads back each of its own writes while readers keep loading the tag
+/// into the cache from older snapshots.
+pub fn cached_tag_reads_see_their_own_writes_under_concurrent_readers<
+    S: ArtifactStore + Send + Sync + 'static,
+>(
+    s: S,
+) {
+    let s = Arc::new(s);
+    let r = repo("dev/app");
+    let latest = tag("latest");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (s, r, t, stop) = (Arc::clone(&s), r.clone(), latest.clone(), Arc::clone(&stop));
+            thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    s.resolve_tag(&r, &t).unwrap();
+                }
+            })
+        })
+        .collect();
+    for n in 0..300 {
+        let (m, mb) = manifest(n, None);
+        s.put_manifest(&r, &m, &mb, bind(&latest, false)).unwrap();
+        assert_eq!(
+            s.resolve_tag(&r, &latest).unwrap(),
+            Some(m.digest),
+            "write {n}"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in readers {
+        t.join().unwrap();
+    }
 }

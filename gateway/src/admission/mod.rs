@@ -93,7 +93,7 @@ fn in_environment(
     env: &Environment,
     digest: &Digest,
 ) -> ApiResult<Result<(), (ReasonCode, String)>> {
-    if app.store.promoted(&env.name, digest)?.is_some() {
+    if app.store.is_promoted(&env.name, digest)? {
         return Ok(Ok(()));
     }
     let entries = app.store.artifact(digest)?;
@@ -298,8 +298,7 @@ fn read_body(body: &Result<Bytes, BytesRejection>) -> ApiResult<Value> {
     if bytes.is_empty() {
         return Err(bad("the body is empty: POST an AdmissionReview"));
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| bad(format!("the body is not JSON (an AdmissionReview): {e}")))
+    review::read(bytes).map_err(|e| bad(format!("the body is not JSON (an AdmissionReview): {e}")))
 }
 
 fn review_json(v: ApiVersion, response: Map<String, Value>) -> Response {

@@ -3,7 +3,11 @@
 //! `operation`, the object's kind and the object itself) must be there, or the request is
 //! malformed. Never a panic, and never an answer that allows because something was missing.
 
-use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiVersion {
@@ -201,6 +205,205 @@ pub fn parse(root: &Value) -> Result<Review<'_>, String> {
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// Reading the body
+
+/// The body as JSON, keeping only what [`parse`] and [`super::images::images`] read: the
+/// review's `apiVersion`, `kind` and the request's fields below, and of the object its kind,
+/// metadata name and deletion time and every pod-spec list (containers, init and ephemeral
+/// containers, volumes: each item's `name` and `image`) wherever a pod spec can sit. Every other
+/// member (`oldObject`, `managedFields`, annotations, env, probes, …) is skipped by the parser
+/// without being built: a Deployment review is mostly such members, and building them was most
+/// of the cost of an admission decision. A value of another shape than expected where a member
+/// is kept (a string where an object belongs) is kept whole, so every error message is the one
+/// the whole document gives.
+///
+/// Skipped members are still checked to be JSON (a syntax error anywhere is the same 400), but
+/// not read: a lone UTF-16 surrogate escape or nesting beyond serde_json's 128 levels inside a
+/// member no decision reads is no longer refused.
+pub fn read(body: &[u8]) -> Result<Value, serde_json::Error> {
+    // One UTF-8 check over the whole body (skipped strings are checked too), then the parser
+    // needs none per string.
+    let Ok(text) = std::str::from_utf8(body) else {
+        return serde_json::from_slice(body);
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let v = Keep::Review.deserialize(&mut de)?;
+    de.end()?;
+    Ok(v)
+}
+
+/// What of a value is kept: the value's place in a review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// All of it.
+    All,
+    Review,
+    Request,
+    UserInfo,
+    /// `request.object`: a pod spec itself (`EphemeralContainers`), or holding one.
+    Object,
+    Metadata,
+    /// Where a pod spec, or a template holding one, may be (`spec`, `template.spec`, …).
+    Spec,
+    /// `template` and `jobTemplate`: `{spec: …}`.
+    Template,
+    /// `containers`, `initContainers`, `ephemeralContainers`, `volumes`.
+    List,
+    /// One container or volume: `name` and `image`.
+    Item,
+}
+
+impl Keep {
+    /// What is kept of member `key` of an object at this place; `None`: skipped.
+    fn member(self, key: &str) -> Option<Keep> {
+        use Keep::*;
+        const LISTS: [&str; 4] = [
+            "containers",
+            "initContainers",
+            "ephemeralContainers",
+            "volumes",
+        ];
+        Some(match (self, key) {
+            (All, _) => All,
+            (Review, "apiVersion" | "kind") => All,
+            (Review, "request") => Request,
+            (
+                Request,
+                "uid" | "operation" | "kind" | "subResource" | "namespace" | "name" | "dryRun",
+            ) => All,
+            (Request, "userInfo") => UserInfo,
+            (Request, "object") => Object,
+            (UserInfo, "username") => All,
+            (Object, "apiVersion" | "kind") => All,
+            (Object, "metadata") => Metadata,
+            (Object, "spec") => Spec,
+            (Object | Spec, "template") => Template,
+            (Spec, "jobTemplate") => Template,
+            (Template, "spec") => Spec,
+            (Object | Spec, k) if LISTS.contains(&k) => List,
+            (Metadata, "name" | "generateName" | "deletionTimestamp") => All,
+            (Item, "name" | "image") => All,
+            _ => return None,
+        })
+    }
+
+    /// What is kept of each element of a list at this place.
+    fn element(self) -> Keep {
+        match self {
+            Keep::List => Keep::Item,
+            // A list where an object belongs: kept whole for the error message.
+            _ => Keep::All,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Keep {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        if self == Keep::All {
+            return serde::Deserialize::deserialize(d);
+        }
+        d.deserialize_any(self)
+    }
+}
+
+/// Builds what is kept, as `serde_json::Value`'s own visitor would (scalars alike).
+impl<'de> Visitor<'de> for Keep {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(self.element())? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(Key(key)) = map.next_key()? {
+            match self.member(&key) {
+                Some(keep) => {
+                    let v = map.next_value_seed(keep)?;
+                    out.insert(key.into_owned(), v);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// An object key, borrowed from the body when it has no escapes (skipped members cost no
+/// allocation).
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -310,6 +513,161 @@ mod tests {
         for (v, want) in cases {
             let e = parse(&v).unwrap_err();
             assert!(e.contains(want), "{v}: {e}");
+        }
+    }
+
+    /// Everything a decision reads, from a review parsed whole and from what [`read`] keeps.
+    fn decision_inputs(root: &Value) -> String {
+        match parse(root) {
+            Err(e) => format!("error: {e}"),
+            Ok(r) => {
+                let images = r
+                    .object
+                    .map(|o| super::super::images::images(&r.group, &r.kind, o));
+                let deleting = r
+                    .object
+                    .and_then(|o| o.get("metadata"))
+                    .and_then(|m| m.get("deletionTimestamp"))
+                    .map(|t| !t.is_null());
+                format!(
+                    "{:?} {} {:?} {} {} {:?} {:?} {:?} {:?} {} {:?} {:?}",
+                    r.api_version,
+                    r.uid,
+                    r.operation,
+                    r.group,
+                    r.kind,
+                    r.sub_resource,
+                    r.namespace,
+                    r.name,
+                    r.username,
+                    r.dry_run,
+                    images,
+                    deleting
+                )
+            }
+        }
+    }
+
+    #[test]
+    fn reading_keeps_everything_a_decision_reads() {
+        let spec = json!({
+            "initContainers": [{"name": "init", "image": "busybox:1.36", "env": [{"name": "A"}]}],
+            "containers": [
+                {"name": "app", "image": "tollgate.example.com/prod/app:1.0.0",
+                 "resources": {"limits": {"cpu": "1"}}, "ports": [{"containerPort": 80}]},
+                {"image": "localhost:5000/side@sha256:91ac9b26df583762234c1cdb2fc930364754ccc59bc752a2bfe298d2ea68f9ff"},
+                {"name": "empty", "image": ""}, {"name": "null", "image": null}
+            ],
+            "ephemeralContainers": [{"name": "dbg", "image": "nicolaka/netshoot", "stdin": true}],
+            "volumes": [{"name": "data", "emptyDir": {}},
+                        {"name": "models", "image": {"reference": "tollgate.example.com/prod/models:2", "pullPolicy": "IfNotPresent"}},
+                        {"name": "bad", "image": {"reference": 7}}],
+            "nodeSelector": {"disk": "ssd"}
+        });
+        let meta = json!({"name": "web", "namespace": "shop", "labels": {"a": "b"},
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{\"x\":1}"},
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]});
+        let objects = [
+            (
+                "",
+                "Pod",
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}),
+            ),
+            (
+                "apps",
+                "Deployment",
+                json!({"kind": "Deployment", "metadata": meta,
+                "spec": {"replicas": 3, "template": {"metadata": meta, "spec": spec}}, "status": {"replicas": 1}}),
+            ),
+            (
+                "batch",
+                "CronJob",
+                json!({"metadata": {"generateName": "job-"},
+                "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": spec}}}}}),
+            ),
+            ("", "PodTemplate", json!({"template": {"spec": spec}})),
+            ("", "EphemeralContainers", spec.clone()),
+            (
+                "argoproj.io",
+                "Rollout",
+                json!({"spec": {"template": {"spec": spec}}}),
+            ),
+            (
+                "",
+                "Pod",
+                json!({"metadata": {"name": "gone", "deletionTimestamp": "2026-01-01T00:00:00Z"}, "spec": spec}),
+            ),
+            ("", "Pod", json!({"spec": {"containers": "not a list"}})),
+            (
+                "",
+                "Pod",
+                json!({"spec": {"containers": ["not an object"]}}),
+            ),
+            (
+                "",
+                "Pod",
+                json!({"spec": {"containers": [{"name": "n", "image": {"not": "a string"}}]}}),
+            ),
+            ("", "Pod", json!({"spec": {"volumes": {"not": "a list"}}})),
+            (
+                "apps",
+                "Deployment",
+                json!({"spec": {"template": "not an object"}}),
+            ),
+            ("apps", "Deployment", json!({"spec": []})),
+            ("", "Role", json!({"rules": [{"verbs": ["get"]}]})),
+        ];
+        let mut reviews = Vec::new();
+        for (group, kind, object) in objects {
+            for op in ["CREATE", "UPDATE", "DELETE"] {
+                reviews.push(review(json!({
+                    "uid": "u-1", "operation": op, "namespace": "shop", "name": null,
+                    "kind": {"group": group, "version": "v1", "kind": kind},
+                    "resource": {"group": group, "version": "v1", "resource": "x"},
+                    "userInfo": {"username": "alice", "groups": ["dev"], "extra": {"a": ["b"]}},
+                    "object": object, "oldObject": object, "dryRun": op == "UPDATE",
+                    "subResource": if op == "UPDATE" { json!("status") } else { json!(null) },
+                    "options": {"kind": "CreateOptions"}
+                })));
+            }
+            reviews.push(review(
+                json!({"uid": "u", "operation": "CREATE", "object": object}),
+            ));
+        }
+        // Malformed reviews: the same error from both.
+        reviews.extend([
+            json!([]),
+            json!("review"),
+            json!({"kind": "AdmissionReview"}),
+            json!({"apiVersion": ["admission.k8s.io/v1"], "request": {}}),
+            json!({"apiVersion": "admission.k8s.io/v1", "kind": {"k": 1}, "request": {}}),
+            review(json!([1, {"a": 2}])),
+            review(json!({"uid": {"id": 5}, "operation": "CREATE"})),
+            review(json!({"uid": "u", "operation": ["CREATE"]})),
+            review(json!({"uid": "u", "operation": "CREATE", "kind": "Pod", "object": {}})),
+            review(json!({"uid": "u", "operation": "CREATE", "kind": {"kind": "Pod"}, "object": [1]})),
+            review(json!({"uid": "u", "operation": "CREATE", "kind": {"kind": "Pod"}, "object": {}, "dryRun": {"x": 1}})),
+            review(json!({"uid": "u", "operation": "CREATE", "kind": {"kind": "Pod"}, "object": {}, "userInfo": "me"})),
+        ]);
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/admission");
+        let mut bodies: Vec<Vec<u8>> = reviews.iter().map(|r| r.to_string().into_bytes()).collect();
+        for f in std::fs::read_dir(&fixtures).expect("fixtures") {
+            bodies.push(std::fs::read(f.expect("fixture").path()).expect("fixture"));
+        }
+        // Not JSON, trailing bytes, bad UTF-8: errors from both.
+        for bad in [&b"{"[..], b"{} x", b"{\"a\": \"\xff\"}", b"", b"nul"] {
+            assert!(read(bad).is_err() && serde_json::from_slice::<Value>(bad).is_err());
+        }
+        for body in bodies {
+            let whole: Value = serde_json::from_slice(&body).expect("JSON");
+            let kept = read(&body).expect("read");
+            assert_eq!(
+                decision_inputs(&kept),
+                decision_inputs(&whole),
+                "{}",
+                String::from_utf8_lossy(&body)
+            );
         }
     }
 }

@@ -277,9 +277,7 @@ pub fn verify_export(text: &str, key: Option<&str>) -> anyhow::Result<VerifyRepo
     let mut tree = MerkleLog::new();
     for (pos, line) in body.iter().enumerate() {
         let pos = pos as u64;
-        let seq = serde_json::from_str::<Value>(line)
-            .ok()
-            .and_then(|v| v["seq"].as_u64());
+        let seq = seq_of(line);
         match seq {
             None => report
                 .problems
@@ -292,7 +290,7 @@ pub fn verify_export(text: &str, key: Option<&str>) -> anyhow::Result<VerifyRepo
             )),
             Some(_) => {}
         }
-        if line.contains("\"pruned\":true") {
+        if tollgate_store::mentions_pruned(line.as_bytes()) {
             report.pruned += 1;
         }
         tree.push(tollgate_store::stored_leaf_hash(line.as_bytes()));
@@ -366,6 +364,164 @@ pub fn verify_export(text: &str, key: Option<&str>) -> anyhow::Result<VerifyRepo
     Ok(report)
 }
 
+/// The `seq` of an entry line: what `serde_json::from_str::<Value>(line)` and then
+/// `v["seq"].as_u64()` give — `None` unless the line is one JSON object (every string, escape,
+/// number and nesting level checked as a `Value` checks them) whose last `seq` member is a
+/// non-negative integer — without building the entry: verifying an export reads a million.
+fn seq_of(line: &str) -> Option<u64> {
+    use serde::de::{MapAccess, SeqAccess, Visitor};
+    use std::fmt;
+
+    /// Accepts any JSON value, reading each string (so escapes are checked as a `Value` checks
+    /// them) without keeping anything.
+    struct Any;
+    impl<'de> Visitor<'de> for Any {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element::<AnyValue>()?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while map.next_key::<AnyValue>()?.is_some() {
+                map.next_value::<AnyValue>()?;
+            }
+            Ok(())
+        }
+    }
+    struct AnyValue;
+    impl<'de> serde::Deserialize<'de> for AnyValue {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(Any).map(|()| AnyValue)
+        }
+    }
+
+    /// A member's value: a non-negative integer, or anything else (checked like `Any`).
+    struct SeqValue(Option<u64>);
+    impl<'de> serde::Deserialize<'de> for SeqValue {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = SeqValue;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("any JSON value")
+                }
+                fn visit_u64<E>(self, v: u64) -> Result<SeqValue, E> {
+                    Ok(SeqValue(Some(v)))
+                }
+                fn visit_i64<E>(self, v: i64) -> Result<SeqValue, E> {
+                    Ok(SeqValue(u64::try_from(v).ok()))
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<SeqValue, E> {
+                    Ok(SeqValue(None))
+                }
+                fn visit_f64<E>(self, _: f64) -> Result<SeqValue, E> {
+                    Ok(SeqValue(None))
+                }
+                fn visit_str<E>(self, _: &str) -> Result<SeqValue, E> {
+                    Ok(SeqValue(None))
+                }
+                fn visit_unit<E>(self) -> Result<SeqValue, E> {
+                    Ok(SeqValue(None))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<SeqValue, A::Error> {
+                    Any.visit_seq(seq).map(|()| SeqValue(None))
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<SeqValue, A::Error> {
+                    Any.visit_map(map).map(|()| SeqValue(None))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    /// Whether a member's name is `seq` (borrowed from the line: no allocation).
+    struct IsSeq(bool);
+    impl<'de> serde::Deserialize<'de> for IsSeq {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = IsSeq;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("a member name")
+                }
+                fn visit_str<E>(self, v: &str) -> Result<IsSeq, E> {
+                    Ok(IsSeq(v == "seq"))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+
+    /// The line: an object's last `seq` member; any other value has none.
+    struct Line(Option<u64>);
+    impl<'de> serde::Deserialize<'de> for Line {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Line;
+                fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                    f.write_str("an audit entry")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Line, A::Error> {
+                    let mut seq = None;
+                    while let Some(IsSeq(is_seq)) = map.next_key()? {
+                        if is_seq {
+                            seq = map.next_value::<SeqValue>()?.0;
+                        } else {
+                            map.next_value::<AnyValue>()?;
+                        }
+                    }
+                    Ok(Line(seq))
+                }
+                fn visit_bool<E>(self, _: bool) -> Result<Line, E> {
+                    Ok(Line(None))
+                }
+                fn visit_i64<E>(self, _: i64) -> Result<Line, E> {
+                    Ok(Line(None))
+                }
+                fn visit_u64<E>(self, _: u64) -> Result<Line, E> {
+                    Ok(Line(None))
+                }
+                fn visit_f64<E>(self, _: f64) -> Result<Line, E> {
+                    Ok(Line(None))
+                }
+                fn visit_str<E>(self, _: &str) -> Result<Line, E> {
+                    Ok(Line(None))
+                }
+                fn visit_unit<E>(self) -> Result<Line, E> {
+                    Ok(Line(None))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Line, A::Error> {
+                    Any.visit_seq(seq).map(|()| Line(None))
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+    serde_json::from_str::<Line>(line).ok().and_then(|l| l.0)
+}
+
 /// Reads an export from a reader (for tests and tools).
 pub fn read_all(r: impl BufRead) -> std::io::Result<String> {
     let mut s = String::new();
@@ -374,4 +530,49 @@ pub fn read_all(r: impl BufRead) -> std::io::Result<String> {
         s.push('\n');
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_is_read_as_a_json_value_reads_it() {
+        let deep = format!("{{\"seq\":1,\"x\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        let lines = [
+            r#"{"seq":0,"at_ms":1,"actor":"a","action":"manifest-push","details":{"tag":"1.0.0","subject":null}}"#,
+            r#"{"seq":42,"pruned":true,"action":"x","at_ms":1,"leaf":"00"}"#,
+            r#"{"at_ms":1,"seq":7}"#,
+            r#"{"seq":5,"a":1,"seq":9}"#,
+            r#"{"seq":5,"a":1,"seq":"9"}"#,
+            r#"{"seq":-1}"#,
+            r#"{"seq":1.0}"#,
+            r#"{"seq":18446744073709551615}"#,
+            r#"{"seq":18446744073709551616}"#,
+            r#"{"seq":1e400}"#,
+            r#"{"seq":"3"}"#,
+            r#"{"seq":[3]}"#,
+            r#"{"seq":{"seq":3}}"#,
+            r#"{"nested":{"seq":3}}"#,
+            r#"[{"seq":3}]"#,
+            r#""seq""#,
+            "3",
+            "null",
+            "",
+            "{",
+            r#"{"seq":3} x"#,
+            r#"{"seq":3,}"#,
+            r#"{"seq":3,"s":"\ud800"}"#,
+            r#"{"seq":3,"s":"\ud83d\ude00 \n \u00e9"}"#,
+            r#"{"seq":3,"s":"\x"}"#,
+            &deep,
+            r#"  {"seq" : 3 }  "#,
+        ];
+        for l in lines {
+            let want = serde_json::from_str::<Value>(l)
+                .ok()
+                .and_then(|v| v["seq"].as_u64());
+            assert_eq!(seq_of(l), want, "{l}");
+        }
+    }
 }

@@ -196,13 +196,13 @@ impl<K: Kv> PromotionStore for KvStore<K> {
     }
 
     fn is_served(&self, environment: &str, repository: &RepoName, digest: &Digest) -> Result<bool> {
-        self.kv.read(|r| {
-            Ok(r.get(
+        Ok(self
+            .kv
+            .get(
                 Table::Servable,
                 &key3(environment, repository.as_str(), &digest.to_string()),
             )?
             .is_some())
-        })
     }
 
     fn put_bundle(&self, bundle: &BundleRecord) -> Result<(BundleRecord, bool)> {
@@ -274,6 +274,11 @@ impl<K: Kv> PromotionStore for KvStore<K> {
                 .map(|(_, v)| decode("promoted entry", v))
                 .transpose()
         })
+    }
+
+    fn is_promoted(&self, environment: &str, digest: &Digest) -> Result<bool> {
+        self.kv
+            .any_with_prefix(Table::Promoted, &key3(environment, &digest.to_string(), ""))
     }
 
     fn promotions_of(&self, digest: &Digest) -> Result<Vec<PromotedEntry>> {

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use tollgate_attest::Digest;
 use tollgate_policies::{RepoName, Tag};
 
+use super::cache::Cached;
 use super::{Kv, KvRead, Table, sbom_rows};
 use crate::{
     ArtifactEntry, ArtifactStore, ComponentHit, EvidenceRecord, EvidenceStore, ManifestRecord,
@@ -13,9 +14,10 @@ use crate::{
     TokenStore,
 };
 
-/// The store over a key-value backend.
+/// The store over a key-value backend, behind a read cache of the lookups pulls and admission
+/// make (see [`Cached`]).
 pub struct KvStore<K> {
-    pub(super) kv: K,
+    pub(super) kv: Cached<K>,
 }
 
 impl<K: fmt::Debug> fmt::Debug for KvStore<K> {
@@ -96,7 +98,9 @@ impl<K: Kv> KvStore<K> {
             }
             Ok(())
         })?;
-        Ok(KvStore { kv })
+        Ok(KvStore {
+            kv: Cached::new(kv),
+        })
     }
 
     fn tags_of_in(r: &dyn KvRead, repo: &RepoName, digest: &Digest) -> Result<Vec<Tag>> {
@@ -194,7 +198,7 @@ impl<K: Kv> ArtifactStore for KvStore<K> {
     fn resolve_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {
         let v = self
             .kv
-            .read(|r| r.get(Table::Tags, &key2(repo.as_str(), tag.as_str())))?;
+            .get(Table::Tags, &key2(repo.as_str(), tag.as_str()))?;
         v.map(|v| parse_digest(&utf8(v)?)).transpose()
     }
 

@@ -2,6 +2,7 @@
 //! key-value transaction interface, so every backend behaves identically by construction and
 //! the shared test suite checks the part that differs: atomicity and durability of `Kv`.
 
+pub mod cache;
 pub mod kv_audit;
 pub mod kv_promotions;
 pub mod kv_store;
