@@ -121,6 +121,7 @@ fn audit_config() -> AuditConfig {
         retention_days: None,
         retention_by_action: Default::default(),
         prune_interval_hours: 24,
+        admission_summary: tollgate::config::DEFAULT_ADMISSION_SUMMARY,
     }
 }
 
@@ -257,6 +258,7 @@ fn record(c: &mut Criterion) {
                     Arc::clone(&store),
                     signer(dir.path()),
                     tollgate::config::DEFAULT_AUDIT_ORIGIN,
+                    tollgate::config::DEFAULT_ADMISSION_SUMMARY,
                 )
             })
             .expect("audit");

@@ -16,6 +16,8 @@ pub const DEFAULT_DATA: &str = "./tollgate-data";
 /// The OCI spec asks registries to accept at least 4 MiB manifests.
 pub const DEFAULT_MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 pub const DEFAULT_AUDIT_ORIGIN: &str = "tollgate/audit";
+/// Allowed admission reviews are summed over this long before one audit entry records them.
+pub const DEFAULT_ADMISSION_SUMMARY: Duration = Duration::from_secs(60);
 
 /// The file as written.
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +73,9 @@ pub struct FileAudit {
     pub retention_by_action: std::collections::BTreeMap<String, Spanned<u64>>,
     /// How often to prune (default 24).
     pub prune_interval_hours: Option<Spanned<u64>>,
+    /// Allowed admission reviews are summed and written once per this many seconds
+    /// (default 60).
+    pub admission_summary_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -289,6 +294,8 @@ pub struct AuditConfig {
     pub retention_days: Option<u64>,
     pub retention_by_action: std::collections::BTreeMap<String, u64>,
     pub prune_interval_hours: u64,
+    /// How often allowed admission reviews are summarised into one entry per environment.
+    pub admission_summary: Duration,
 }
 
 /// Retention rules (the first matching one applies) and the optional schedule.
@@ -604,6 +611,7 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
             retention_days: None,
             retention_by_action: Default::default(),
             prune_interval_hours: 24,
+            admission_summary: DEFAULT_ADMISSION_SUMMARY,
         },
         Some(a) => {
             let origin = match a.origin {
@@ -654,12 +662,19 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
                 .map(|h| positive(h, "prune_interval_hours"))
                 .transpose()?
                 .unwrap_or(24);
+            let admission_summary = a
+                .admission_summary_secs
+                .as_ref()
+                .map(|s| positive(s, "admission_summary_secs").map(Duration::from_secs))
+                .transpose()?
+                .unwrap_or(DEFAULT_ADMISSION_SUMMARY);
             AuditConfig {
                 origin,
                 key,
                 retention_days,
                 retention_by_action,
                 prune_interval_hours,
+                admission_summary,
             }
         }
     };
@@ -1206,5 +1221,16 @@ mod tests {
         let e = load("[retention]\ninterval_hours = 6\n").unwrap_err();
         assert_eq!(e.location, "tollgate.toml:2:18", "{e}");
         assert!(e.message.contains("no [[retention.rules]]"), "{e}");
+    }
+
+    #[test]
+    fn audit_settings_are_validated() {
+        let c = load("[audit]\nadmission_summary_secs = 5\n").unwrap();
+        assert_eq!(c.audit.admission_summary, Duration::from_secs(5));
+        let c = load("").unwrap();
+        assert_eq!(c.audit.admission_summary, DEFAULT_ADMISSION_SUMMARY);
+        let e = load("[audit]\nadmission_summary_secs = 0\n").unwrap_err();
+        assert_eq!(e.location, "tollgate.toml:2:26", "{e}");
+        assert!(e.message.contains("admission_summary_secs"), "{e}");
     }
 }

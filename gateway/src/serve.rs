@@ -110,7 +110,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         None => None,
     };
     let signer = crate::audit::load_signer(&config.audit, &config.data)?;
-    let audit = crate::audit::Audit::start(Arc::clone(&store), signer, &config.audit.origin)?;
+    let audit = crate::audit::Audit::start(
+        Arc::clone(&store),
+        signer,
+        &config.audit.origin,
+        config.audit.admission_summary,
+    )?;
     let app = Arc::new(App {
         audit,
         auth: Auth::new(Arc::clone(&store), config.anonymous_pull),
@@ -151,6 +156,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             }
         }
     });
+    let draining = Arc::clone(&app);
     match tls {
         Some(tls) => {
             let listener = crate::tls::TlsListener::new(listener, tls.server)?;
@@ -167,6 +173,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 .await?;
         }
     }
+    // Requests are done; write what they queued (admission counts, denials) before exiting.
+    draining.audit.drain().await;
     tracing::info!("tollgate stopped");
     Ok(())
 }

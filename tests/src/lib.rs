@@ -755,6 +755,33 @@ impl Tollgate {
         path
     }
 
+    /// Stops the server the way a service manager does (SIGTERM) and waits for it to exit
+    /// on its own; panics if it takes longer than `timeout`. The data directory is kept.
+    pub fn terminate(&mut self, timeout: Duration) {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        let out = run_command(
+            Command::new("kill").args(["-TERM", &pid]),
+            Duration::from_secs(10),
+        );
+        assert!(out.success(), "kill -TERM {pid}: {out}");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                assert!(
+                    status.success(),
+                    "tollgate exited with {status} after SIGTERM"
+                );
+                return;
+            }
+            if Instant::now() > deadline {
+                kill_child(&mut child);
+                panic!("tollgate did not stop within {timeout:?} of SIGTERM");
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGHUP to the server (policy reload).
     pub fn hangup(&self) {
         let pid = self.child.as_ref().expect("running").id().to_string();

@@ -5,6 +5,7 @@
 //! naming where.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 use tollgate_e2e::serde_json::{Value, json};
@@ -493,4 +494,125 @@ fn pruning_archives_first_respects_holds_and_keeps_the_tree_verifiable() {
     auditor
         .post_json("/api/v1/audit/prune", Vec::new())
         .expect_status(403, "auditor pruning");
+}
+
+/// An AdmissionReview (v1) of a Pod running `images` (none: a Pod with no containers).
+fn pod_review(images: &[&str]) -> Value {
+    let containers: Vec<Value> = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| json!({"name": format!("c{i}"), "image": image}))
+        .collect();
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": format!("uid-{}", unique()),
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "name": "web",
+            "namespace": "shop",
+            "operation": "CREATE",
+            "userInfo": {"username": "alice@example.com"},
+            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+                       "spec": {"containers": containers}},
+        }
+    })
+}
+
+/// Sum of the `outcome` counts per environment over every `admission-allowed` entry.
+fn admission_sums(http: &Http) -> (usize, std::collections::BTreeMap<String, u64>) {
+    let list = entries(http, "action=admission-allowed&limit=1000");
+    let mut sums = std::collections::BTreeMap::new();
+    for e in &list {
+        let d = &e["details"];
+        assert!(
+            d["since_ms"].as_i64().unwrap() <= d["until_ms"].as_i64().unwrap(),
+            "{e}"
+        );
+        for (outcome, n) in d["counts"].as_object().unwrap() {
+            *sums
+                .entry(format!("{}/{outcome}", d["environment"].as_str().unwrap()))
+                .or_default() += n.as_u64().unwrap();
+        }
+    }
+    (list.len(), sums)
+}
+
+#[test]
+fn allowed_admissions_are_summarised_per_interval_and_survive_a_stop() {
+    let config = |secs: u64| {
+        format!(
+            "[[environments]]\nname = \"dev\"\npromotes_to = \"prod\"\n[[environments]]\nname = \"prod\"\n\n\
+             [admission]\nregistries = [\"tollgate.test\"]\n\n\
+             [admission.environments.dev]\nmode = \"warn\"\n\n\
+             [audit]\nadmission_summary_secs = {secs}\n"
+        )
+    };
+    let mut tg = Tollgate::start(TollgateOpts::config(config(1)));
+    let post = |tg: &Tollgate, env: &str, images: &[&str]| {
+        let r = tg.anon().post_json(
+            &format!("/admission/{env}"),
+            pod_review(images).to_string().into_bytes(),
+        );
+        r.expect_status(200, env);
+        r.json()["response"]["allowed"].as_bool().unwrap()
+    };
+    let unknown = "tollgate.test/prod/app:9.9.9";
+    for _ in 0..7 {
+        assert!(post(&tg, "prod", &[]));
+    }
+    for _ in 0..3 {
+        // Warn mode allows an image enforce mode would refuse: counted as "warned".
+        assert!(post(&tg, "dev", &[unknown]));
+    }
+    assert!(!post(&tg, "prod", &[unknown]));
+
+    // Within a few intervals the counts are written, as a handful of entries, not one per review.
+    let admin = tg.admin();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (n, sums) = loop {
+        let (n, sums) = admission_sums(&admin);
+        if sums.get("prod/allowed") == Some(&7) && sums.get("dev/warned") == Some(&3) {
+            break (n, sums);
+        }
+        assert!(Instant::now() < deadline, "counts never written: {sums:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(n < 10, "{n} entries for 10 allowed reviews: {sums:?}");
+    assert_eq!(sums.len(), 2, "{sums:?}");
+    // Each refusal is its own entry, with the image and the reason: enforced in prod, and
+    // the ones warn mode let through in dev.
+    let denied = entries(&admin, "action=admission-denied");
+    let enforced: Vec<bool> = denied
+        .iter()
+        .map(|e| e["details"]["enforced"].as_bool().unwrap())
+        .collect();
+    assert_eq!(enforced.iter().filter(|e| **e).count(), 1, "{denied:?}");
+    assert_eq!(enforced.len(), 4, "{denied:?}");
+    assert!(
+        denied
+            .iter()
+            .all(|e| e["details"]["reason"] == "image-unknown" && e["details"]["image"] == unknown),
+        "{denied:?}"
+    );
+
+    // Counts still pending when the gateway is stopped are written before it exits.
+    tg.restart_with_config(config(3600));
+    for _ in 0..4 {
+        assert!(post(&tg, "prod", &[]));
+    }
+    tg.terminate(Duration::from_secs(20));
+    tg.restart();
+    let (_, sums) = admission_sums(&tg.admin());
+    assert_eq!(sums.get("prod/allowed"), Some(&11), "{sums:?}");
+    let auditor_token = tg.create_token("compliance", &["auditor"]);
+    let key = tg
+        .admin()
+        .get("/api/v1/audit/key")
+        .text()
+        .trim()
+        .to_string();
+    let out = verify_running(&tg, &auditor_token, &key);
+    assert!(out.success(), "{out}");
 }

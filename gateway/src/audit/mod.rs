@@ -30,14 +30,20 @@ const QUEUE: usize = 65_536;
 
 type Ack = oneshot::Sender<Result<u64, String>>;
 
-/// Allowed admission reviews are written as one count per environment and interval.
-const ADMISSION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+#[derive(Debug, Default)]
+struct AdmissionCounts {
+    /// When this interval began (ms since the epoch).
+    since_ms: i64,
+    /// (environment, outcome) → reviews.
+    counts: std::collections::BTreeMap<(String, &'static str), u64>,
+}
 
 #[derive(Debug)]
 pub struct Audit {
-    tx: mpsc::Sender<(AuditDraft, Option<Ack>)>,
-    /// (environment, outcome) → reviews since the last flush.
-    admissions: std::sync::Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
+    tx: mpsc::Sender<(Option<AuditDraft>, Option<Ack>)>,
+    /// Allowed reviews since the last summary: they are written as one entry per environment
+    /// and interval, so the log does not grow with cluster traffic.
+    admissions: std::sync::Mutex<AdmissionCounts>,
     tree: Arc<RwLock<MerkleLog>>,
     signer: Arc<NoteSigner>,
     origin: String,
@@ -144,12 +150,16 @@ impl Audit {
         store: Arc<dyn Store>,
         signer: NoteSigner,
         origin: &str,
+        admission_summary: std::time::Duration,
     ) -> anyhow::Result<Arc<Audit>> {
         let tree = Arc::new(RwLock::new(load_tree(store.as_ref())?));
         let signer = Arc::new(signer);
-        let (tx, mut rx) = mpsc::channel::<(AuditDraft, Option<Ack>)>(QUEUE);
+        let (tx, mut rx) = mpsc::channel::<(Option<AuditDraft>, Option<Ack>)>(QUEUE);
         let audit = Arc::new(Audit {
-            admissions: std::sync::Mutex::new(std::collections::BTreeMap::new()),
+            admissions: std::sync::Mutex::new(AdmissionCounts {
+                since_ms: now_ms(),
+                counts: Default::default(),
+            }),
             tx,
             tree: Arc::clone(&tree),
             signer: Arc::clone(&signer),
@@ -158,12 +168,12 @@ impl Audit {
         let flusher = Arc::clone(&audit);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval_at(
-                tokio::time::Instant::now() + ADMISSION_INTERVAL,
-                ADMISSION_INTERVAL,
+                tokio::time::Instant::now() + admission_summary,
+                admission_summary,
             );
             loop {
                 tick.tick().await;
-                flusher.flush_admissions(ADMISSION_INTERVAL.as_millis() as i64);
+                flusher.flush_admissions();
             }
         });
         let origin = origin.to_string();
@@ -177,7 +187,25 @@ impl Audit {
                         Err(_) => break,
                     }
                 }
-                let (drafts, acks): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+                // Barriers (no draft) only ask to be told when everything before them is durable.
+                let mut drafts = Vec::with_capacity(batch.len());
+                let mut acks = Vec::with_capacity(batch.len());
+                let mut barriers = Vec::new();
+                for (draft, ack) in batch.drain(..) {
+                    match draft {
+                        Some(d) => {
+                            drafts.push(d);
+                            acks.push(ack);
+                        }
+                        None => barriers.extend(ack),
+                    }
+                }
+                if drafts.is_empty() {
+                    for b in barriers {
+                        let _ = b.send(Ok(0));
+                    }
+                    continue;
+                }
                 let store = Arc::clone(&store);
                 let written = tokio::task::spawn_blocking(move || {
                     store.append_audit(&drafts).map(|e| (e, store))
@@ -220,6 +248,9 @@ impl Audit {
                         }
                     }
                 }
+                for b in barriers {
+                    let _ = b.send(Ok(0));
+                }
             }
         });
         Ok(audit)
@@ -228,14 +259,21 @@ impl Audit {
     /// Counts an allowed (or warned) admission review for the next aggregate entry.
     pub fn count_admission(&self, environment: &str, outcome: &'static str) {
         if let Ok(mut m) = self.admissions.lock() {
-            *m.entry((environment.to_string(), outcome)).or_default() += 1;
+            *m.counts
+                .entry((environment.to_string(), outcome))
+                .or_default() += 1;
         }
     }
 
-    /// Writes the admission counts gathered since the last call, one entry per environment.
-    pub fn flush_admissions(&self, interval_ms: i64) {
-        let counts = match self.admissions.lock() {
-            Ok(mut m) => std::mem::take(&mut *m),
+    /// Writes the admission counts gathered since the last call, one entry per environment
+    /// with the interval they cover.
+    pub fn flush_admissions(&self) {
+        let until_ms = now_ms();
+        let (since_ms, counts) = match self.admissions.lock() {
+            Ok(mut m) => {
+                let since = std::mem::replace(&mut m.since_ms, until_ms);
+                (since, std::mem::take(&mut m.counts))
+            }
             Err(_) => return,
         };
         let mut per_env: std::collections::BTreeMap<
@@ -253,9 +291,20 @@ impl Audit {
                 draft("tollgate", "admission-allowed").details(serde_json::json!({
                     "environment": env,
                     "counts": counts,
-                    "interval_ms": interval_ms,
+                    "since_ms": since_ms,
+                    "until_ms": until_ms,
                 })),
             );
+        }
+    }
+
+    /// Writes the pending admission counts and waits until everything queued so far is
+    /// durable: the last step of a graceful shutdown, so a stop loses no entry.
+    pub async fn drain(&self) {
+        self.flush_admissions();
+        let (ack, done) = oneshot::channel();
+        if self.tx.send((None, Some(ack))).await.is_ok() {
+            let _ = done.await;
         }
     }
 
@@ -263,7 +312,7 @@ impl Audit {
     pub async fn record(&self, draft: AuditDraft) -> Result<u64, String> {
         let (ack, done) = oneshot::channel();
         self.tx
-            .send((draft, Some(ack)))
+            .send((Some(draft), Some(ack)))
             .await
             .map_err(|_| "the audit writer has stopped".to_string())?;
         done.await
@@ -274,7 +323,7 @@ impl Audit {
     /// within the next group commit; a full queue drops it with an error log rather than
     /// stalling the request.
     pub fn record_later(&self, draft: AuditDraft) {
-        if let Err(e) = self.tx.try_send((draft, None)) {
+        if let Err(e) = self.tx.try_send((Some(draft), None)) {
             tracing::error!(error = %e, "audit queue full; entry dropped");
         }
     }
