@@ -214,7 +214,10 @@ async fn consistency(
     .into_response())
 }
 
-/// The whole log as `tollgate audit verify` reads it (JSON Lines).
+/// The whole log as `tollgate audit verify` reads it (JSON Lines), streamed: a blocking task
+/// pages through the store and hands 64 KiB chunks over a small channel, so a log of millions
+/// of entries never sits in memory. A store error midway aborts the response (the client sees
+/// a truncated body, which `audit verify` rejects), as the status line is already sent.
 async fn export(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     require_auditor(&app, &headers)?;
     let cp = app
@@ -224,17 +227,48 @@ async fn export(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Re
     let mut checkpoints = app.store.audit_checkpoints()?;
     let size = cp.size;
     checkpoints.push(cp);
-    let mut buf = Vec::new();
-    crate::audit::cli::write_export(
-        &mut buf,
-        app.store.as_ref(),
-        app.audit.origin(),
-        &app.audit.verifier_key(),
-        size,
-        &checkpoints,
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    let writer_app = app.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter(tx.clone()));
+        let written = crate::audit::cli::write_export(
+            &mut w,
+            writer_app.store.as_ref(),
+            writer_app.audit.origin(),
+            &writer_app.audit.verifier_key(),
+            size,
+            &checkpoints,
+        )
+        .and_then(|()| std::io::Write::flush(&mut w).map_err(Into::into));
+        if let Err(e) = written {
+            tracing::error!(error = %e, "audit export aborted");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/jsonl")],
+        axum::body::Body::from_stream(stream),
     )
-    .map_err(ApiError::internal)?;
-    Ok(([(header::CONTENT_TYPE, "application/jsonl")], buf).into_response())
+        .into_response())
+}
+
+/// Hands written bytes to the response body; fails once the client has gone.
+struct ChannelWriter(tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(bytes::Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client gone"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Prunes now what the configured retention allows (admins only), archiving first.
