@@ -282,6 +282,8 @@ pub struct TlsConfig {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub server: std::sync::Arc<tokio_rustls::rustls::ServerConfig>,
+    /// The files behind `server`'s certificate, watched for renewals while serving.
+    pub files: std::sync::Arc<crate::tls::CertFiles>,
 }
 
 /// How the audit log names and signs its checkpoints.
@@ -703,17 +705,19 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
     let tls = match file.tls {
         Some(t) => {
             let (cert, key) = (src.path(t.cert.get_ref()), src.path(t.key.get_ref()));
-            let server = crate::tls::server_config(&cert, &key).map_err(|(which, m)| {
-                let span = match which {
-                    crate::tls::TlsFile::Cert => t.cert.span(),
-                    crate::tls::TlsFile::Key => t.key.span(),
-                };
-                src.at(span, format!("tls: {m}"))
-            })?;
+            let (server, files) =
+                crate::tls::server_config(&cert, &key).map_err(|(which, m)| {
+                    let span = match which {
+                        crate::tls::TlsFile::Cert => t.cert.span(),
+                        crate::tls::TlsFile::Key => t.key.span(),
+                    };
+                    src.at(span, format!("tls: {m}"))
+                })?;
             Some(TlsConfig {
                 cert,
                 key,
                 server: std::sync::Arc::new(server),
+                files,
             })
         }
         None => None,

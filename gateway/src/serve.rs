@@ -159,6 +159,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let draining = Arc::clone(&app);
     match tls {
         Some(tls) => {
+            std::sync::Arc::clone(&tls.files).watch();
             let listener = crate::tls::TlsListener::new(listener, tls.server)?;
             axum::serve(listener, router(app))
                 .with_graceful_shutdown(shutdown())

@@ -854,4 +854,50 @@ fn admission_is_served_over_https() {
         Duration::from_secs(10),
     );
     assert!(!out.success(), "{out}");
+
+    // A renewal (as cert-manager writes it into the mounted Secret) is served without a
+    // restart; a client trusting only the old certificate is refused from then on.
+    let renewed = work.path().join("renewed");
+    std::fs::create_dir_all(&renewed).unwrap();
+    let made = python3_json(
+        &scripts_dir().join("make_tls_cert.py"),
+        &[renewed.to_str().unwrap()],
+        &[],
+    );
+    let new_cert = made["cert"].as_str().unwrap().to_string();
+    let old_cert = work.path().join("old.crt");
+    std::fs::copy(&cert, &old_cert).unwrap();
+    for f in ["tls.key", "tls.crt"] {
+        std::fs::copy(renewed.join(f), work.path().join(f)).unwrap();
+    }
+    let with_ca = |ca: &str| {
+        run_command(
+            Command::new("curl").args([
+                "-sS",
+                "--noproxy",
+                "*",
+                "--max-time",
+                "5",
+                "--cacert",
+                ca,
+                &format!("{base}/healthz"),
+            ]),
+            Duration::from_secs(10),
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !with_ca(&new_cert).success() {
+        assert!(
+            Instant::now() < deadline,
+            "the renewed certificate was not served\n{}",
+            std::fs::read_to_string(work.path().join("tollgate.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        !with_ca(old_cert.to_str().unwrap()).success(),
+        "the old certificate is still served"
+    );
+    let log = std::fs::read_to_string(work.path().join("tollgate.log")).unwrap_or_default();
+    assert!(log.contains("TLS certificate reloaded"), "{log}");
 }
