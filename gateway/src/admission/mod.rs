@@ -34,7 +34,7 @@ use tollgate_policies::{Action, ReasonCode};
 use crate::app::{App, AppState, now_ms};
 use crate::config::{AdmissionMode, Environment};
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::promotion::{environment_of, environments_holding, gated, is_entry};
+use crate::promotion::{Gate, environment_of, environments_holding, is_entry, pull_gate_of};
 use images::Found;
 use reference::ImageRef;
 use review::{ApiVersion, Operation, Review};
@@ -180,11 +180,7 @@ pub fn judge(app: &App, env: &Environment, image: &str) -> ApiResult<Verdict> {
     if let Err((reason, detail)) = in_environment(app, env, &digest)? {
         return refused(reason, detail);
     }
-    // A repository of a gated environment serves only what was promoted into it: admitting
-    // an image its pull would be refused for only moves the failure to the node.
-    if let Some(gated) = gated(app, &r.path)
-        && !app.store.is_served(&gated, &r.path, &digest)?
-    {
+    if let Gate::Refused(_) = pull_gate_of(app, &r.path, &digest)? {
         return refused(
             ReasonCode::NotPromoted,
             format!(

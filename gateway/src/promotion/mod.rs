@@ -108,13 +108,14 @@ pub fn gated(app: &App, repo: &RepoName) -> Option<String> {
 
 /// Refuses a pull from a gated environment repository unless `digest` is served there.
 pub fn pull_gate(app: &App, actor: &str, repo: &RepoName, digest: &Digest) -> ApiResult<()> {
-    let Some(env) = gated(app, repo) else {
-        return Ok(());
+    let env = match pull_gate_of(app, repo, digest)? {
+        Gate::Open => return Ok(()),
+        Gate::Served(env) => {
+            app.metrics.pull_decision(&env, "allowed");
+            return Ok(());
+        }
+        Gate::Refused(env) => env,
     };
-    if app.store.is_served(&env, repo, digest)? {
-        app.metrics.pull_decision(&env, "allowed");
-        return Ok(());
-    }
     app.metrics.pull_decision(&env, "denied");
     tracing::info!(%repo, %digest, environment = %env, reason = "not-promoted", "pull refused");
     app.audit_later(
@@ -127,6 +128,27 @@ pub fn pull_gate(app: &App, actor: &str, repo: &RepoName, digest: &Digest) -> Ap
         ReasonCode::NotPromoted,
         format!("{digest} was not promoted to {env}: {repo} serves only promoted artifacts"),
     ))
+}
+
+/// What a pull of `digest` from `repo` would meet.
+#[derive(Debug)]
+pub enum Gate {
+    /// `repo` belongs to no gated environment.
+    Open,
+    /// Gated by this environment, and `digest` was promoted into `repo`.
+    Served(String),
+    /// Gated by this environment, and `digest` was not promoted into `repo`.
+    Refused(String),
+}
+
+/// The one rule for gated repositories, shared by pulls and admission (admitting an image its
+/// pull would be refused for only moves the failure to the node).
+pub fn pull_gate_of(app: &App, repo: &RepoName, digest: &Digest) -> ApiResult<Gate> {
+    Ok(match gated(app, repo) {
+        None => Gate::Open,
+        Some(env) if app.store.is_served(&env, repo, digest)? => Gate::Served(env),
+        Some(env) => Gate::Refused(env),
+    })
 }
 
 /// The refusal for a tag a gated repository does not know.
