@@ -23,6 +23,7 @@ pub mod testsuite;
 
 pub use audit::*;
 pub use backend::memory::MemoryStore;
+pub use backend::postgres::{PgOptions, PgStore};
 pub use backend::redb::RedbStore;
 pub use blobs::FsBlobs;
 pub use model::*;

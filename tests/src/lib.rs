@@ -25,6 +25,9 @@
 //!   into a Sigstore bundle (needs `npm ci --prefix tests/sigstore-mock`, which
 //!   `scripts/test.sh` runs).
 //!
+//! * [`postgres`] starts one throw-away PostgreSQL server per test process (Debian's
+//!   `postgresql`) and hands out fresh databases ([`PgServer::fresh_database`]).
+//!
 //! Environment:
 //! * `TOLLGATE_BIN` — the binary to test (default: `tollgate` next to the test executable's
 //!   target directory, else `<workspace>/target/debug/tollgate`).
@@ -49,6 +52,8 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
 
+pub mod postgres;
+pub use postgres::{PgServer, postgres};
 pub use reqwest;
 pub use serde_json;
 pub use tempfile;

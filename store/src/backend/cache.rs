@@ -19,7 +19,7 @@ use std::fmt;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Kv, KvRead, KvWrite, Table};
+use super::{Coherence, Kv, KvRead, KvWrite, Table};
 use crate::Result;
 
 /// Entries kept per cached table before the cache of that table starts over.
@@ -36,6 +36,8 @@ pub struct Cached<K> {
     inner: K,
     generations: Vec<AtomicU64>,
     entries: Vec<Entries>,
+    /// The shared store's generation the entries were read at (see [`Coherence`]).
+    external: AtomicU64,
 }
 
 impl<K: fmt::Debug> fmt::Debug for Cached<K> {
@@ -56,6 +58,7 @@ impl<K: Kv> Cached<K> {
             inner,
             generations: Table::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             entries: Table::ALL.iter().map(|_| Entries::default()).collect(),
+            external: AtomicU64::new(0),
         }
     }
 
@@ -81,6 +84,22 @@ impl<K: Kv> Cached<K> {
         key: &str,
         read: impl FnOnce(&dyn KvRead) -> Result<Option<Vec<u8>>>,
     ) -> Result<Option<Vec<u8>>> {
+        match self.inner.coherence() {
+            Coherence::Exclusive => {}
+            Coherence::Uncached => return self.inner.read(read),
+            Coherence::Generation(g) => {
+                // Another process changed the store since these entries were read: drop them
+                // all, and make readers in flight discard what they read before the change.
+                if self.external.swap(g, Ordering::SeqCst) != g {
+                    for (generation, entries) in self.generations.iter().zip(&self.entries) {
+                        generation.fetch_add(1, Ordering::SeqCst);
+                        if let Ok(mut m) = entries.write() {
+                            m.clear();
+                        }
+                    }
+                }
+            }
+        }
         let entries = &self.entries[t.index()];
         if let Ok(m) = entries.read()
             && let Some(v) = m.get(key)
@@ -147,6 +166,10 @@ impl KvWrite for Tracking<'_> {
 impl<K: Kv> Kv for Cached<K> {
     fn read<R>(&self, f: impl FnOnce(&dyn KvRead) -> Result<R>) -> Result<R> {
         self.inner.read(f)
+    }
+
+    fn coherence(&self) -> Coherence {
+        self.inner.coherence()
     }
 
     fn write<R>(&self, f: impl FnOnce(&mut dyn KvWrite) -> Result<R>) -> Result<R> {

@@ -7,6 +7,7 @@ pub mod kv_audit;
 pub mod kv_promotions;
 pub mod kv_store;
 pub mod memory;
+pub mod postgres;
 pub mod redb;
 mod sbom_rows;
 
@@ -189,9 +190,25 @@ pub trait KvWrite: KvRead {
     fn delete(&mut self, t: Table, key: &str) -> Result<bool>;
 }
 
+/// Whether other processes write the same store, and so how far a read cache may trust what
+/// it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coherence {
+    /// Only this process writes: the cache sees every change itself.
+    Exclusive,
+    /// Others write, and nothing may be cached.
+    Uncached,
+    /// Others write; what was cached is good while the store's generation is this one.
+    Generation(u64),
+}
+
 /// A transactional ordered key-value backend.
 pub trait Kv: Send + Sync {
     fn read<R>(&self, f: impl FnOnce(&dyn KvRead) -> Result<R>) -> Result<R>;
     /// Runs `f` in a serialisable write transaction, committed (durably) only if `f` is `Ok`.
     fn write<R>(&self, f: impl FnOnce(&mut dyn KvWrite) -> Result<R>) -> Result<R>;
+    /// See [`Coherence`]; embedded backends are the only writer of their files.
+    fn coherence(&self) -> Coherence {
+        Coherence::Exclusive
+    }
 }
