@@ -26,6 +26,9 @@ command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils) # bcrypt htpasswd for the Basic-auth upstream
+# PostgreSQL server binaries: tests/src/postgres.rs starts a throw-away cluster for the
+# PostgreSQL store (tests/tests/pg_store.rs, tests/tests/replicas.rs).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if [ "${#missing[@]}" -gt 0 ]; then
   step "installing ${missing[*]}"
   apt_install "${missing[@]}" ca-certificates

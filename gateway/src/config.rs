@@ -40,6 +40,20 @@ pub struct FileConfig {
     pub audit: Option<FileAudit>,
     pub admission: Option<FileAdmission>,
     pub tls: Option<FileTls>,
+    pub store: Option<FileStore>,
+}
+
+/// `[store]`: where metadata lives; absent: the embedded store in the data directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileStore {
+    /// `postgres://user:password@host:port/database`: replicas share this database.
+    pub url: Option<Spanned<String>>,
+    /// Database connections per replica (default 16).
+    pub pool_size: Option<Spanned<usize>>,
+    /// How long a replica may answer tag, pull and admission lookups from its cache after
+    /// another replica changed them (default 0: always ask the database).
+    pub cache_ms: Option<Spanned<u64>>,
 }
 
 /// `[admission]`: how Kubernetes admission requests are judged.
@@ -190,6 +204,8 @@ pub struct Overrides {
     pub upstream: Option<String>,
     pub log_format: Option<String>,
     pub policy: Option<PathBuf>,
+    /// `--store postgres://…`.
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,6 +260,40 @@ pub struct Config {
     pub audit: AuditConfig,
     pub admission: AdmissionConfig,
     pub tls: Option<TlsConfig>,
+    /// Where metadata lives: `None`, the embedded store in `data`.
+    pub postgres: Option<PostgresConfig>,
+}
+
+/// A shared PostgreSQL store.
+#[derive(Clone)]
+pub struct PostgresConfig {
+    /// Holds the password: never logged (see `Debug`).
+    pub url: String,
+    pub pool_size: usize,
+    pub cache: Duration,
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &redact_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("cache", &self.cache)
+            .finish()
+    }
+}
+
+/// `url` without its password, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(unparsable URL)".into(),
+    }
 }
 
 /// Whether admission refusals are enforced or only reported.
@@ -723,6 +773,15 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         None => None,
     };
     let retention = validate_retention(file.retention, src)?;
+    let postgres = validate_store(file.store, o, upstream.is_some(), src)?;
+    if postgres.is_some() && audit.key.is_none() {
+        // A key generated per data directory would sign each replica's checkpoints
+        // differently; the log is one, so its key must be too.
+        return Err(ConfigError {
+            location: src.name.to_string(),
+            message: "replicas on a PostgreSQL store sign one audit log: set [audit] key to a key file they share".into(),
+        });
+    }
 
     Ok(Config {
         listen,
@@ -739,7 +798,68 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         audit,
         admission,
         tls,
+        postgres,
     })
+}
+
+fn check_store_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "postgres" | "postgresql") && u.host_str().is_some() => {
+            Ok(())
+        }
+        Ok(_) => Err(format!(
+            "store url must be postgres://user:password@host:port/database, not {}",
+            redact_url(url)
+        )),
+        Err(e) => Err(format!("store url: {e}")),
+    }
+}
+
+fn validate_store(
+    file: Option<FileStore>,
+    o: &Overrides,
+    have_upstream: bool,
+    src: &Source<'_>,
+) -> Result<Option<PostgresConfig>, ConfigError> {
+    let (mut pool_size, mut cache) = (16, Duration::ZERO);
+    let mut url = None;
+    let mut url_span = None;
+    if let Some(f) = file {
+        if let Some(p) = f.pool_size {
+            if *p.get_ref() == 0 {
+                return Err(src.at(p.span(), "pool_size must be at least 1"));
+            }
+            pool_size = p.into_inner();
+        }
+        if let Some(c) = f.cache_ms {
+            cache = Duration::from_millis(c.into_inner());
+        }
+        if let Some(u) = f.url {
+            check_store_url(u.get_ref()).map_err(|m| src.at(u.span(), m))?;
+            url_span = Some(u.span());
+            url = Some(u.into_inner());
+        }
+    }
+    if let Some(u) = &o.store {
+        check_store_url(u).map_err(|m| flag_error("store", m))?;
+        url = Some(u.clone());
+    }
+    let Some(url) = url else {
+        return Ok(None);
+    };
+    if !have_upstream {
+        // Blob bytes in one replica's data directory would be missing on every other one.
+        let m = "a PostgreSQL store serves several replicas, which need an [upstream] registry for the bytes";
+        return Err(match url_span {
+            Some(span) if o.store.is_none() => src.at(span, m),
+            _ => flag_error("store", m.to_string()),
+        });
+    }
+    Ok(Some(PostgresConfig {
+        url,
+        pool_size,
+        cache,
+    }))
 }
 
 fn admission_mode(m: &Spanned<String>, src: &Source<'_>) -> Result<AdmissionMode, ConfigError> {
@@ -1236,5 +1356,27 @@ mod tests {
         let e = load("[audit]\nadmission_summary_secs = 0\n").unwrap_err();
         assert_eq!(e.location, "tollgate.toml:2:26", "{e}");
         assert!(e.message.contains("admission_summary_secs"), "{e}");
+    }
+
+    #[test]
+    fn a_postgres_store_needs_an_upstream_and_a_shared_audit_key() {
+        let e = load("[store]\nurl = \"mysql://db/x\"\n").unwrap_err();
+        assert_eq!(e.location, "tollgate.toml:2:7", "{e}");
+        let e = load("[store]\nurl = \"postgres://u:secret@db/x\"\n").unwrap_err();
+        assert_eq!(e.location, "tollgate.toml:2:7", "{e}");
+        assert!(e.message.contains("[upstream]"), "{e}");
+        let up = "[upstream]\nurl = \"http://127.0.0.1:5001\"\n";
+        let e = load(&format!("{up}[store]\nurl = \"postgres://u:secret@db/x\"\n")).unwrap_err();
+        assert!(e.message.contains("[audit] key"), "{e}");
+        let e = load(&format!("{up}[store]\nurl = \"postgres://db/x\"\npool_size = 0\n"))
+            .unwrap_err();
+        assert_eq!(e.location, "tollgate.toml:5:13", "{e}");
+        let pg = PostgresConfig {
+            url: "postgres://u:secret@db/x".into(),
+            pool_size: 1,
+            cache: Duration::ZERO,
+        };
+        let shown = format!("{pg:?}");
+        assert!(!shown.contains("secret") && shown.contains("***"), "{shown}");
     }
 }

@@ -42,6 +42,10 @@ enum Command {
         /// Directory of promotion policy files (reloaded on SIGHUP and on change)
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// Shared PostgreSQL store for replicas (postgres://user:password@host:port/db);
+        /// without it metadata stays in the data directory
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+        store: Option<String>,
     },
     /// Verify a signature, bundle or attestation offline and print a JSON verdict
     /// (exit 0 verified, 1 not verified, 2 usage or input error).
@@ -255,6 +259,7 @@ fn main() -> ExitCode {
             upstream,
             log_format,
             policy,
+            store,
         } => {
             let overrides = Overrides {
                 listen,
@@ -262,6 +267,7 @@ fn main() -> ExitCode {
                 upstream,
                 log_format,
                 policy,
+                store,
             };
             match Config::load(config.as_deref(), &overrides) {
                 Err(e) => {

@@ -22,15 +22,7 @@ pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
 /// Opens the store under `data`, creating the directory (owner-only) on first use.
 pub fn open_store(data: &Path) -> anyhow::Result<RedbStore> {
-    if !data.exists() {
-        std::fs::create_dir_all(data)
-            .with_context(|| format!("creating data directory {}", data.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
-        }
-    }
+    ensure_data_dir(data)?;
     let path = data.join(STORE_FILE);
     RedbStore::open(&path).map_err(|e| match e {
         StoreError::Backend(m) if m.contains("lock") || m.contains("already open") || m.contains("Database already") => {
@@ -41,6 +33,20 @@ pub fn open_store(data: &Path) -> anyhow::Result<RedbStore> {
         }
         other => anyhow::anyhow!("opening {}: {other}", path.display()),
     })
+}
+
+/// Creates the data directory (owner-only) if it is missing.
+fn ensure_data_dir(data: &Path) -> anyhow::Result<()> {
+    if !data.exists() {
+        std::fs::create_dir_all(data)
+            .with_context(|| format!("creating data directory {}", data.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes `contents` to `path` readable by the owner only.
@@ -73,7 +79,14 @@ fn bootstrap_admin(store: &dyn Store, data: &Path) -> anyhow::Result<()> {
     );
     let path = data.join(ADMIN_TOKEN_FILE);
     write_secret(&path, &format!("{token}\n"))?;
-    store.create_token(&rec)?;
+    match store.create_token(&rec) {
+        // Another replica on the same database bootstrapped first: its admin token stands.
+        Err(StoreError::TokenExists(_)) => {
+            let _ = std::fs::remove_file(&path);
+            return Ok(());
+        }
+        r => r?,
+    }
     println!(
         "Created the first admin token (also written to {}):\n{token}",
         path.display()
@@ -82,7 +95,23 @@ fn bootstrap_admin(store: &dyn Store, data: &Path) -> anyhow::Result<()> {
 }
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let store: Arc<dyn Store> = Arc::new(open_store(&config.data)?);
+    let store: Arc<dyn Store> = match config.postgres.clone() {
+        Some(pg) => {
+            let shown = crate::config::redact_url(&pg.url);
+            let opts = tollgate_store::PgOptions {
+                pool_size: pg.pool_size,
+                cache: pg.cache,
+            };
+            let store = tokio::task::spawn_blocking(move || {
+                tollgate_store::PgStore::connect(&pg.url, opts)
+            })
+            .await?
+            .with_context(|| format!("opening the PostgreSQL store {shown}"))?;
+            Arc::new(store)
+        }
+        None => Arc::new(open_store(&config.data)?),
+    };
+    ensure_data_dir(&config.data)?;
     bootstrap_admin(&*store, &config.data)?;
     let metrics = Arc::new(Metrics::new());
     let backend = match &config.upstream {
@@ -95,9 +124,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let bound = listener.local_addr()?;
-    let mode = match &config.upstream {
-        Some(u) => format!("upstream {}", u.url),
-        None => format!("embedded store in {}", config.data.display()),
+    let mode = match (&config.upstream, &config.postgres) {
+        (Some(u), Some(pg)) => format!(
+            "upstream {}, PostgreSQL store {}",
+            u.url,
+            crate::config::redact_url(&pg.url)
+        ),
+        (Some(u), None) => format!("upstream {}", u.url),
+        (None, _) => format!("embedded store in {}", config.data.display()),
     };
     let tls = config.tls.clone();
     let scheme = if tls.is_some() { "https" } else { "http" };

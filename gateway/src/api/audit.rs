@@ -134,6 +134,8 @@ async fn checkpoint(
     Query(q): Query<FormatQuery>,
 ) -> ApiResult<Response> {
     require_auditor(&app, &headers)?;
+    // Replicas on one database: include what the others appended.
+    app.audit.catch_up().map_err(ApiError::internal)?;
     let cp = app
         .audit
         .checkpoint()
@@ -176,6 +178,8 @@ async fn inclusion(
     q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
     require_auditor(&app, &headers)?;
+    // Replicas on one database: include what the others appended.
+    app.audit.catch_up().map_err(ApiError::internal)?;
     let Query(q) = q.map_err(|e| bad(format!("expected ?seq=N[&tree_size=M]: {e}")))?;
     let size = q.tree_size.unwrap_or_else(|| app.audit.len());
     let (proof, leaf, root) = app.audit.inclusion(q.seq, size).map_err(bad)?;
@@ -201,6 +205,8 @@ async fn consistency(
     q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
     require_auditor(&app, &headers)?;
+    // Replicas on one database: include what the others appended.
+    app.audit.catch_up().map_err(ApiError::internal)?;
     let Query(q) = q.map_err(|e| bad(format!("expected ?from=N[&to=M]: {e}")))?;
     let to = q.to.unwrap_or_else(|| app.audit.len());
     let (proof, old, new) = app.audit.consistency(q.from, to).map_err(bad)?;
@@ -220,6 +226,8 @@ async fn consistency(
 /// a truncated body, which `audit verify` rejects), as the status line is already sent.
 async fn export(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     require_auditor(&app, &headers)?;
+    // Replicas on one database: include what the others appended.
+    app.audit.catch_up().map_err(ApiError::internal)?;
     let cp = app
         .audit
         .checkpoint()

@@ -47,6 +47,7 @@ pub struct Audit {
     tree: Arc<RwLock<MerkleLog>>,
     signer: Arc<NoteSigner>,
     origin: String,
+    store: Arc<dyn Store>,
 }
 
 /// The signing key: the configured one, or the data directory's (generated on first start,
@@ -109,17 +110,24 @@ fn pem_or_der(bytes: &[u8]) -> Vec<u8> {
 /// Reads every stored entry into a Merkle tree.
 pub fn load_tree(store: &dyn Store) -> anyhow::Result<MerkleLog> {
     let mut tree = MerkleLog::new();
-    let len = store.audit_len()?;
-    while tree.len() < len {
-        let page = store.audit_raw(tree.len(), 8192)?;
+    extend_tree(store, &mut tree, store.audit_len()?)?;
+    Ok(tree)
+}
+
+/// Adds the stored entries from `tree.len()` up to `upto` to `tree`: entries another replica
+/// on the same database appended.
+fn extend_tree(store: &dyn Store, tree: &mut MerkleLog, upto: u64) -> anyhow::Result<()> {
+    while tree.len() < upto {
+        let want = usize::try_from(upto - tree.len()).unwrap_or(8192).min(8192);
+        let page = store.audit_raw(tree.len(), want)?;
         if page.is_empty() {
-            anyhow::bail!("audit log says {len} entries but ends at {}", tree.len());
+            anyhow::bail!("audit log says {upto} entries but ends at {}", tree.len());
         }
         for bytes in page {
             tree.push(tollgate_store::stored_leaf_hash(&bytes));
         }
     }
-    Ok(tree)
+    Ok(())
 }
 
 /// A signed checkpoint of the first `size` entries of `tree`.
@@ -164,6 +172,7 @@ impl Audit {
             tree: Arc::clone(&tree),
             signer: Arc::clone(&signer),
             origin: origin.to_string(),
+            store: Arc::clone(&store),
         });
         let flusher = Arc::clone(&audit);
         tokio::spawn(async move {
@@ -216,7 +225,18 @@ impl Audit {
                         let size = {
                             let Ok(mut t) = tree.write() else { continue };
                             for e in &entries {
-                                t.push(merkle::leaf_hash(&e.to_bytes()));
+                                // Replicas sharing the store number entries between ours: theirs
+                                // join the tree first; ours may already be in it, put there by
+                                // a reader catching up (`Audit::catch_up`) since our commit.
+                                if e.seq > t.len()
+                                    && let Err(err) = extend_tree(store.as_ref(), &mut t, e.seq)
+                                {
+                                    tracing::error!(error = %err, "audit tree not caught up");
+                                    break;
+                                }
+                                if e.seq == t.len() {
+                                    t.push(merkle::leaf_hash(&e.to_bytes()));
+                                }
                             }
                             t.len()
                         };
@@ -330,6 +350,21 @@ impl Audit {
 
     pub fn len(&self) -> u64 {
         self.tree.read().map_or(0, |t| t.len())
+    }
+
+    /// Brings the tree up to what the store holds, for readers of a store other replicas
+    /// also append to (checkpoints, proofs, exports); a no-op when nothing was added.
+    pub fn catch_up(&self) -> anyhow::Result<u64> {
+        let stored = self.store.audit_len()?;
+        if stored <= self.len() {
+            return Ok(self.len());
+        }
+        let mut t = self
+            .tree
+            .write()
+            .map_err(|_| anyhow::anyhow!("audit tree lock poisoned"))?;
+        extend_tree(self.store.as_ref(), &mut t, stored)?;
+        Ok(t.len())
     }
 
     pub fn is_empty(&self) -> bool {
