@@ -111,7 +111,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let signer = crate::audit::load_signer(&config.audit, &config.data)?;
     let audit = crate::audit::Audit::start(Arc::clone(&store), signer, &config.audit.origin)?;
+    let files = crate::repositories::Files::open(&config, Arc::clone(&metrics))
+        .context("opening the file repositories")?;
     let app = Arc::new(App {
+        files,
         audit,
         auth: Auth::new(Arc::clone(&store), config.anonymous_pull),
         config,
