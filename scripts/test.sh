@@ -26,6 +26,8 @@ command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils) # bcrypt htpasswd for the Basic-auth upstream
+# nginx with its WebDAV module (PUT/DELETE) is the raw repository upstream of tests/tests/raw_repos.rs
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ "${#missing[@]}" -gt 0 ]; then
   step "installing ${missing[*]}"
   apt_install "${missing[@]}" ca-certificates
@@ -64,6 +66,7 @@ docker-registry --version 2>&1 | head -n1 || true
 skopeo --version
 python3 -c 'import sys, importlib.metadata as m, oras.version, cryptography; print("python", sys.version.split()[0], "oras", oras.version.__version__, "cryptography", cryptography.__version__, "in-toto", m.version("in-toto"), "in-toto-attestation", m.version("in-toto-attestation"), "securesystemslib", m.version("securesystemslib"))'
 command -v htpasswd
+nginx -v 2>&1 || /usr/sbin/nginx -v
 echo "node $(node --version)"
 
 # --- Rust ------------------------------------------------------------------------------------
