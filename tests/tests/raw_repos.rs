@@ -891,3 +891,80 @@ fn promotion_copies_files_and_sidecars_and_prod_serves_only_promoted() {
         "refused pulls are audited"
     );
 }
+
+#[test]
+fn sigstore_bundle_sidecars_are_verified_and_linked() {
+    if !(tools() && require_sigstore_mock()) {
+        return;
+    }
+    let mock = SigstoreMock::start();
+    let config = format!(
+        r#"
+[trust]
+trusted_root = "trusted_root.json"
+
+[[trust.identities]]
+issuer = "{MOCK_OIDC_ISSUER}"
+subject = "{MOCK_IDENTITY}"
+
+[[file_repositories]]
+name = "tools-dev"
+format = "raw"
+environment = "dev"
+"#
+    );
+    let tg = Tollgate::start_with_files(
+        TollgateOpts::config(config),
+        &[("trusted_root.json", &mock.trusted_root())],
+    );
+    let token = tg.create_token("ci", &["pusher:tools-dev"]);
+    let http = tg.basic("ci", &token);
+    let tool = pseudo_random_bytes(10_000, 7);
+    let d = sha256_digest(&tool);
+    http.send(
+        http.request(Method::PUT, "/repository/tools-dev/bin/tool-1.0")
+            .body(tool.clone()),
+    )
+    .expect_status(201, "the file");
+    let statement = |digest: &str| {
+        intoto_statement(
+            "tool-1.0",
+            digest,
+            "https://in-toto.io/attestation/test-result/v0.1",
+            json!({"result": "PASSED", "configuration": [], "url": "https://ci.tollgate.test/run/1"}),
+        )
+    };
+
+    // A bundle about other bytes is refused and not stored.
+    let wrong = mock.attest(&statement(&sha256_digest(b"other")));
+    let r = http.send(
+        http.request(
+            Method::PUT,
+            "/artifactory/tools-dev/bin/tool-1.0.sigstore.json",
+        )
+        .body(wrong),
+    );
+    r.expect_status(409, "a bundle about another artifact");
+    assert_eq!(r.json()["errors"][0]["reason"], "subject-mismatch", "{r}");
+    http.get("/repository/tools-dev/bin/tool-1.0.sigstore.json")
+        .expect_status(404, "the refused bundle was not stored");
+
+    // The right one is verified and linked to the file's digest as an attestation.
+    let bundle = mock.attest(&statement(&d));
+    http.send(
+        http.request(
+            Method::PUT,
+            "/repository/tools-dev/bin/tool-1.0.sigstore.json",
+        )
+        .body(bundle.clone()),
+    )
+    .expect_status(201, "the bundle sidecar");
+    let rec = tg.admin().artifact_record(&d).json();
+    let att = &rec["attestations"][0];
+    assert_eq!(att["kind"], "sigstore-bundle", "{rec}");
+    assert_eq!(att["verified"], true, "{rec}");
+    assert_eq!(att["evidence_digest"], sha256_digest(&bundle), "{rec}");
+    assert_eq!(att["repository"], "tools-dev", "{rec}");
+    let r = http.get("/repository/tools-dev/bin/tool-1.0.sigstore.json");
+    assert!(r.body == bundle, "the sidecar is served as uploaded");
+}
