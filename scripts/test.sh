@@ -29,6 +29,8 @@ command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils) # bcrypt htpassw
 # PostgreSQL server binaries: tests/src/postgres.rs starts a throw-away cluster for the
 # PostgreSQL store (tests/tests/pg_store.rs, tests/tests/replicas.rs).
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+# nginx with its WebDAV module (PUT/DELETE) is the raw repository upstream of tests/tests/raw_repos.rs
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ "${#missing[@]}" -gt 0 ]; then
   step "installing ${missing[*]}"
   apt_install "${missing[@]}" ca-certificates
@@ -67,6 +69,7 @@ docker-registry --version 2>&1 | head -n1 || true
 skopeo --version
 python3 -c 'import sys, importlib.metadata as m, oras.version, cryptography; print("python", sys.version.split()[0], "oras", oras.version.__version__, "cryptography", cryptography.__version__, "in-toto", m.version("in-toto"), "in-toto-attestation", m.version("in-toto-attestation"), "securesystemslib", m.version("securesystemslib"))'
 command -v htpasswd
+nginx -v 2>&1 || /usr/sbin/nginx -v
 echo "node $(node --version)"
 
 # --- Rust ------------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ pub struct App {
     pub blob_cache: Option<crate::blob_cache::BlobCache>,
     /// The append-only audit log.
     pub audit: Arc<crate::audit::Audit>,
+    /// Raw and Maven repositories: local content and upstream clients.
+    pub files: crate::repositories::Files,
 }
 
 pub type AppState = Arc<App>;
@@ -98,6 +100,11 @@ pub fn router(app: AppState) -> Router {
         .route("/v2", any(oci::dispatch))
         .route("/v2/", any(oci::dispatch))
         .route("/v2/{*rest}", any(oci::dispatch))
+        .route("/repository/{*rest}", any(crate::repositories::nexus))
+        .route(
+            "/artifactory/{*rest}",
+            any(crate::repositories::artifactory),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))

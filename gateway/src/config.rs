@@ -11,6 +11,9 @@ use tollgate_policies::retention::RetentionRule;
 use tollgate_policies::{Pattern, RepoName, SemverRule, TagRules};
 use toml::Spanned;
 
+mod files;
+pub use files::{FileFormat, FileRepo, FileRepoUpstream, UpstreamKind, VersionPolicy, VersionRule};
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 pub const DEFAULT_DATA: &str = "./tollgate-data";
 /// The OCI spec asks registries to accept at least 4 MiB manifests.
@@ -34,6 +37,9 @@ pub struct FileConfig {
     pub repositories: Vec<FileRepository>,
     #[serde(default)]
     pub environments: Vec<FileEnvironment>,
+    /// Raw and Maven repositories (`/repository/…`, `/artifactory/…`).
+    #[serde(default)]
+    pub file_repositories: Vec<files::FileFileRepository>,
     pub trust: Option<FileTrust>,
     pub policy: Option<FilePolicy>,
     pub retention: Option<FileRetention>,
@@ -254,6 +260,8 @@ pub struct Config {
     pub upstream: Option<UpstreamConfig>,
     pub repositories: Vec<RepositoryRule>,
     pub environments: Vec<Environment>,
+    /// Raw and Maven repositories, by name.
+    pub file_repositories: Vec<FileRepo>,
     pub trust: TrustConfig,
     pub policy: Option<PolicyConfig>,
     pub retention: RetentionConfig,
@@ -444,6 +452,13 @@ impl Config {
             },
         })?;
         validate(file, &src, overrides)
+    }
+
+    /// The declared raw or Maven repository called `name`.
+    pub fn file_repository(&self, name: &str) -> Option<&FileRepo> {
+        self.file_repositories
+            .iter()
+            .find(|r| r.name.as_str() == name)
     }
 
     /// The rule for `repo`: the first configured pattern that matches, else the defaults
@@ -655,6 +670,7 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         envs
     };
 
+    let file_repositories = files::validate(file.file_repositories, &environments, src)?;
     let trust = validate_trust(file.trust, src)?;
     let audit = match file.audit {
         None => AuditConfig {
@@ -792,6 +808,7 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         upstream,
         repositories,
         environments,
+        file_repositories,
         trust,
         policy,
         retention,

@@ -73,6 +73,34 @@ impl ErrorCode {
     }
 }
 
+/// The raw/Maven fronts, which answer in their own products' statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFront {
+    /// `/repository/…`: Nexus answers refused deploys with 400.
+    Nexus,
+    /// `/artifactory/…`: Artifactory answers them with 409.
+    Artifactory,
+}
+
+impl ErrorCode {
+    /// The second column of the table: the status a file front answers with. Policy refusals
+    /// other than missing roles and unpromoted pulls (403 everywhere) are a failed deploy in
+    /// Nexus's terms (400) and a conflict in Artifactory's (409); a method refused by
+    /// configuration is 405; everything else keeps its status.
+    pub fn file_front_status(self, reason: Option<ReasonCode>, front: FileFront) -> StatusCode {
+        match (self, reason) {
+            (ErrorCode::Denied, Some(ReasonCode::RoleMissing | ReasonCode::NotPromoted)) => {
+                StatusCode::FORBIDDEN
+            }
+            (ErrorCode::Denied, _) => match front {
+                FileFront::Nexus => StatusCode::BAD_REQUEST,
+                FileFront::Artifactory => StatusCode::CONFLICT,
+            },
+            (code, _) => code.status_and_name().0,
+        }
+    }
+}
+
 /// An error on its way to the client: a code, a human message, an optional JSON detail, and
 /// extra headers (a `WWW-Authenticate` challenge, a `Range`).
 #[derive(Debug)]
@@ -117,6 +145,15 @@ impl ApiError {
     pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self
+    }
+
+    /// The stable reason code in `detail`, when there is one.
+    pub fn reason(&self) -> Option<ReasonCode> {
+        self.detail
+            .as_ref()
+            .and_then(|d| d.get("reason"))
+            .and_then(|r| r.as_str())
+            .and_then(ReasonCode::from_code)
     }
 }
 
@@ -169,5 +206,28 @@ mod tests {
         assert_eq!(e.detail, Some(json!({"reason": "tag-immutable"})));
         let e = ApiError::denied(ReasonCode::DeleteDisabled, "no");
         assert_eq!(e.code.status_and_name().0, StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[test]
+    fn file_fronts_answer_in_their_products_statuses() {
+        let status = |e: &ApiError, f| e.code.file_front_status(e.reason(), f);
+        let immutable = ApiError::denied(ReasonCode::VersionImmutable, "released");
+        assert_eq!(
+            status(&immutable, FileFront::Nexus),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(&immutable, FileFront::Artifactory),
+            StatusCode::CONFLICT
+        );
+        for r in [ReasonCode::RoleMissing, ReasonCode::NotPromoted] {
+            let e = ApiError::denied(r, "no");
+            assert_eq!(status(&e, FileFront::Nexus), StatusCode::FORBIDDEN);
+            assert_eq!(status(&e, FileFront::Artifactory), StatusCode::FORBIDDEN);
+        }
+        let e = ApiError::new(ErrorCode::NotFound, "no such file");
+        assert_eq!(status(&e, FileFront::Artifactory), StatusCode::NOT_FOUND);
+        let e = ApiError::denied(ReasonCode::DeleteDisabled, "no");
+        assert_eq!(status(&e, FileFront::Nexus), StatusCode::METHOD_NOT_ALLOWED);
     }
 }

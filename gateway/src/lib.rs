@@ -1,7 +1,8 @@
 //! # tollgate (the gateway)
 //!
 //! Owns everything that touches a network, a clock or the process: the HTTP fronts (the OCI
-//! Distribution API in [`oci`], the management API in [`api`]), the upstream registry client
+//! Distribution API in [`oci`], the raw and Maven fronts in [`repositories`], the management
+//! API in [`api`]), the upstream registry client
 //! ([`upstream`]), authentication ([`auth`]), configuration ([`config`]), metrics, the CLI and
 //! the wiring between them. It is the only crate that turns errors into HTTP answers, in one
 //! table ([`error`]).
@@ -28,6 +29,7 @@ pub mod policy_state;
 pub mod promote_cli;
 pub mod promotion;
 pub mod reports;
+pub mod repositories;
 pub mod retention;
 pub mod sbom_cli;
 pub mod sboms;

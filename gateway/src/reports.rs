@@ -349,6 +349,7 @@ mod tests {
             target_environment: "prod".into(),
             target_repository: format!("prod/{repo}").parse().unwrap(),
             tag: Some("1.0.0".parse().unwrap()),
+            path: None,
             requested_by: "rel".into(),
             change_request: Some("CHG-1".into()),
             justification: None,

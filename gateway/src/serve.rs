@@ -150,7 +150,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         &config.audit.origin,
         config.audit.admission_summary,
     )?;
+    let files = crate::repositories::Files::open(&config, Arc::clone(&metrics))
+        .context("opening the file repositories")?;
     let app = Arc::new(App {
+        files,
         audit,
         auth: Auth::new(Arc::clone(&store), config.anonymous_pull),
         config,

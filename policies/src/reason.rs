@@ -125,6 +125,25 @@ pub enum ReasonCode {
     RegistryNotTollgate,
     /// The image reference does not parse.
     ImageReferenceInvalid,
+    // Raw and Maven repositories.
+    /// A repository path is malformed: empty, `.` or `..` segments, a backslash or control characters.
+    PathInvalid,
+    /// A path in a Maven repository does not follow the Maven layout (`group/artifact/version/artifact-version[-classifier].ext`).
+    MavenLayoutInvalid,
+    /// The uploaded bytes do not match a checksum the client declared (an `X-Checksum-*` header or a Maven checksum sidecar).
+    ChecksumMismatch,
+    /// A file of a released Maven version is already stored with other bytes.
+    VersionImmutable,
+    /// A path protected as immutable in a raw repository already holds other bytes.
+    PathImmutable,
+    /// The Maven repository takes releases only (version policy `release`).
+    SnapshotNotAllowed,
+    /// The Maven repository takes SNAPSHOTs only (version policy `snapshot`).
+    ReleaseNotAllowed,
+    /// A SNAPSHOT file is already stored with other bytes and the repository does not allow SNAPSHOT redeploys.
+    SnapshotRedeployDisabled,
+    /// The repository requires SemVer 2.0 versions and this one is not.
+    VersionNotSemver,
 }
 
 impl ReasonCode {
@@ -192,6 +211,15 @@ impl ReasonCode {
         ReasonCode::ImageUnknown,
         ReasonCode::RegistryNotTollgate,
         ReasonCode::ImageReferenceInvalid,
+        ReasonCode::PathInvalid,
+        ReasonCode::MavenLayoutInvalid,
+        ReasonCode::ChecksumMismatch,
+        ReasonCode::VersionImmutable,
+        ReasonCode::PathImmutable,
+        ReasonCode::SnapshotNotAllowed,
+        ReasonCode::ReleaseNotAllowed,
+        ReasonCode::SnapshotRedeployDisabled,
+        ReasonCode::VersionNotSemver,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -259,6 +287,15 @@ impl ReasonCode {
             ReasonCode::ImageUnknown => "image-unknown",
             ReasonCode::RegistryNotTollgate => "registry-not-tollgate",
             ReasonCode::ImageReferenceInvalid => "image-reference-invalid",
+            ReasonCode::PathInvalid => "path-invalid",
+            ReasonCode::MavenLayoutInvalid => "maven-layout-invalid",
+            ReasonCode::ChecksumMismatch => "checksum-mismatch",
+            ReasonCode::VersionImmutable => "version-immutable",
+            ReasonCode::PathImmutable => "path-immutable",
+            ReasonCode::SnapshotNotAllowed => "snapshot-not-allowed",
+            ReasonCode::ReleaseNotAllowed => "release-not-allowed",
+            ReasonCode::SnapshotRedeployDisabled => "snapshot-redeploy-disabled",
+            ReasonCode::VersionNotSemver => "version-not-semver",
         }
     }
 
@@ -379,6 +416,15 @@ mod tests {
             ReasonCode::ImageUnknown => 60,
             ReasonCode::RegistryNotTollgate => 61,
             ReasonCode::ImageReferenceInvalid => 62,
+            ReasonCode::PathInvalid => 63,
+            ReasonCode::MavenLayoutInvalid => 64,
+            ReasonCode::ChecksumMismatch => 65,
+            ReasonCode::VersionImmutable => 66,
+            ReasonCode::PathImmutable => 67,
+            ReasonCode::SnapshotNotAllowed => 68,
+            ReasonCode::ReleaseNotAllowed => 69,
+            ReasonCode::SnapshotRedeployDisabled => 70,
+            ReasonCode::VersionNotSemver => 71,
         }
     }
 
@@ -387,7 +433,7 @@ mod tests {
         for (i, c) in ReasonCode::ALL.iter().enumerate() {
             assert_eq!(position(*c), i, "{c} out of place in ReasonCode::ALL");
         }
-        assert_eq!(ReasonCode::ALL.len(), 63);
+        assert_eq!(ReasonCode::ALL.len(), 72);
         assert_eq!(
             ReasonCode::ALL.iter().map(|c| position(*c)).max(),
             Some(ReasonCode::ALL.len() - 1)

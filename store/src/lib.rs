@@ -2,7 +2,7 @@
 //!
 //! Owns persistence. Narrow traits say what Tollgate keeps — [`ArtifactStore`] (manifests,
 //! tags, blob links, referrers), [`EvidenceStore`] (verdicts on signatures and attestations, by
-//! subject), [`SbomStore`] (SBOMs and the where-used index), [`TokenStore`] (API tokens, only as hashes), [`PromotionStore`] (promotions, what each
+//! subject), [`SbomStore`] (SBOMs and the where-used index), [`FileStore`] (files of raw and Maven repositories), [`TokenStore`] (API tokens, only as hashes), [`PromotionStore`] (promotions, what each
 //! environment holds, legal holds, policy loads), [`AuditStore`] (the append-only audit log
 //! and its signed checkpoints) — and each backend
 //! implements all of them and passes the one shared test suite (`testsuite`): [`RedbStore`],
@@ -16,6 +16,7 @@
 mod audit;
 mod backend;
 mod blobs;
+mod files;
 mod model;
 mod promotions;
 #[cfg(any(test, feature = "testsuite"))]
@@ -26,6 +27,7 @@ pub use backend::memory::MemoryStore;
 pub use backend::postgres::{PgOptions, PgStore};
 pub use backend::redb::RedbStore;
 pub use blobs::FsBlobs;
+pub use files::*;
 pub use model::*;
 pub use promotions::*;
 
@@ -44,6 +46,7 @@ pub trait Store:
     + TokenStore
     + PromotionStore
     + AuditStore
+    + FileStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -56,6 +59,7 @@ impl<T> Store for T where
         + TokenStore
         + PromotionStore
         + AuditStore
+        + FileStore
         + Send
         + Sync
         + std::fmt::Debug

@@ -11,6 +11,8 @@ use tollgate_policies::{RepoName, RoleGrant, Tag};
 pub enum StoreError {
     #[error("tag is immutable and already bound to {existing}")]
     TagConflict { existing: Digest },
+    #[error("the path is immutable and already holds {existing}")]
+    PathConflict { existing: Digest },
     #[error("a token named {0:?} already exists")]
     TokenExists(String),
     #[error("store schema version {found} is not the supported version {expected}")]

@@ -66,6 +66,9 @@ pub struct PromotionRecord {
     pub target_repository: RepoName,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<Tag>,
+    /// For a file of a raw or Maven repository: its path there (the same in the target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     pub requested_by: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_request: Option<String>,

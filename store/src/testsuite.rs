@@ -9,10 +9,10 @@ use tollgate_policies::{RepoName, Tag};
 
 use crate::{
     ApprovalRecord, ArtifactStore, AuditDraft, AuditFilter, AuditStore, BundleMember, BundleRecord,
-    CheckpointRecord, ComponentHit, EvidenceRecord, EvidenceStore, HoldRecord, ManifestRecord,
-    Opened, PolicyLoadRecord, PromotedEntry, PromotionFilter, PromotionRecord, PromotionState,
-    PromotionStore, SbomRecord, SbomStore, StoreError, TagBinding, TagOutcome, TokenRecord,
-    TokenStore,
+    CheckpointRecord, ComponentHit, EvidenceRecord, EvidenceStore, FileChecksums, FileOutcome,
+    FileRecord, FileStore, HoldRecord, ManifestRecord, Opened, PolicyLoadRecord, PromotedEntry,
+    PromotionFilter, PromotionRecord, PromotionState, PromotionStore, SbomRecord, SbomStore,
+    StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore,
 };
 
 #[macro_export]
@@ -29,6 +29,8 @@ macro_rules! __backend_suite {
             artifact_lists_every_repository,
             repositories_are_listed,
             blob_links,
+            files_by_path_and_checksum,
+            immutable_file_paths_have_one_winner,
             tokens,
             concurrent_binders_one_winner,
             evidence_by_subject,
@@ -517,6 +519,7 @@ fn promotion(artifact: &Digest, env: &str) -> PromotionRecord {
         target_environment: env.into(),
         target_repository: repo(&format!("{env}/app")),
         tag: Some(tag("1.2.0")),
+        path: None,
         requested_by: "release-bot".into(),
         change_request: None,
         justification: None,
@@ -1024,4 +1027,100 @@ pub fn cached_tag_reads_see_their_own_writes_under_concurrent_readers<
     for t in readers {
         t.join().unwrap();
     }
+}
+
+fn file(path: &str, content: &[u8]) -> FileRecord {
+    let d = Digest::sha256_of(content);
+    FileRecord {
+        path: path.to_string(),
+        digest: d.clone(),
+        size: content.len() as u64,
+        checksums: FileChecksums {
+            sha1: format!("{:040x}", content.len()),
+            md5: format!("{:032x}", content.len() + 1),
+            sha512: d.hex().repeat(2),
+        },
+        content_type: None,
+        purl: Some("pkg:generic/x".into()),
+        pushed_by: "ci".into(),
+        pushed_at_ms: 1,
+    }
+}
+
+pub fn files_by_path_and_checksum<S: FileStore>(s: S) {
+    let (a, b) = (repo("libs-dev"), repo("libs-prod"));
+    let jar = file("org/x/1.0/x-1.0.jar", b"jar");
+    assert_eq!(s.put_file(&a, &jar, true).unwrap(), FileOutcome::Created);
+    assert_eq!(s.put_file(&a, &jar, true).unwrap(), FileOutcome::Unchanged);
+    assert_eq!(s.put_file(&b, &jar, true).unwrap(), FileOutcome::Created);
+    assert_eq!(s.get_file(&a, &jar.path).unwrap().as_ref(), Some(&jar));
+    assert_eq!(s.get_file(&a, "org/x/1.0/nope").unwrap(), None);
+    let by_digest = s.files_with_digest(&jar.digest).unwrap();
+    let repos: Vec<&str> = by_digest.iter().map(|e| e.repository.as_str()).collect();
+    assert_eq!(repos, ["libs-dev", "libs-prod"]);
+    let by_sha1 = s.files_with_checksum("sha1", &jar.checksums.sha1).unwrap();
+    assert_eq!(by_sha1.len(), 2);
+    assert_eq!(
+        s.files_with_checksum("md5", &jar.checksums.md5.to_uppercase())
+            .unwrap()
+            .len(),
+        2,
+        "hex is matched case-insensitively"
+    );
+
+    // An immutable path refuses other bytes and keeps the first ones and their index.
+    let other = file("org/x/1.0/x-1.0.jar", b"other");
+    match s.put_file(&a, &other, true) {
+        Err(StoreError::PathConflict { existing }) => assert_eq!(existing, jar.digest),
+        r => panic!("expected a path conflict, got {r:?}"),
+    }
+    assert_eq!(
+        s.get_file(&a, &jar.path).unwrap().unwrap().digest,
+        jar.digest
+    );
+    // A mutable one moves, and the index follows.
+    assert_eq!(
+        s.put_file(&a, &other, false).unwrap(),
+        FileOutcome::Replaced {
+            previous: jar.digest.clone()
+        }
+    );
+    assert_eq!(s.files_with_digest(&jar.digest).unwrap().len(), 1);
+    assert_eq!(s.files_with_digest(&other.digest).unwrap().len(), 1);
+
+    let meta = file("org/x/maven-metadata.xml", b"<metadata/>");
+    s.put_file(&a, &meta, false).unwrap();
+    let listed: Vec<String> = s
+        .list_files(&a, "org/x/", 10)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(listed, ["org/x/1.0/x-1.0.jar", "org/x/maven-metadata.xml"]);
+    assert_eq!(s.list_files(&a, "org/", 1).unwrap().len(), 1);
+    assert!(s.list_files(&repo("libs"), "", 10).unwrap().is_empty());
+
+    assert_eq!(s.delete_file(&a, &other.path).unwrap(), Some(other.clone()));
+    assert_eq!(s.delete_file(&a, &other.path).unwrap(), None);
+    assert!(s.files_with_digest(&other.digest).unwrap().is_empty());
+    assert_eq!(s.files_with_digest(&jar.digest).unwrap().len(), 1);
+}
+
+pub fn immutable_file_paths_have_one_winner<S: FileStore + Send + Sync + 'static>(s: S) {
+    let s = Arc::new(s);
+    let r = repo("libs-dev");
+    let handles: Vec<_> = (0..8u8)
+        .map(|i| {
+            let (s, r) = (Arc::clone(&s), r.clone());
+            thread::spawn(move || s.put_file(&r, &file("a/b.jar", &[i]), true).is_ok())
+        })
+        .collect();
+    let winners = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(winners, 1);
+    let held = s.get_file(&r, "a/b.jar").unwrap().unwrap();
+    assert_eq!(s.files_with_digest(&held.digest).unwrap().len(), 1);
 }

@@ -11,6 +11,9 @@
 //! * [`Registry::start`] does the same for `docker-registry serve`;
 //!   [`Registry::start_with_config`] adds configuration (an `auth:` block).
 //! * [`TokenServer`] runs `scripts/registry_token_server.py`, a registry Bearer token issuer.
+//! * [`Nginx`] runs Debian's `nginx` with WebDAV `PUT` on a free port: the raw repository
+//!   upstream (Nexus raw / Artifactory generic stand-in) for the `/repository` and
+//!   `/artifactory` fronts.
 //! * [`TinyImage`] builds a tiny, unique one-layer OCI image in memory and can write it as an OCI
 //!   image layout ([`make_oci_layout`]).
 //! * [`Http`] is a small blocking HTTP client with Basic/Bearer auth and OCI helpers.
@@ -1074,6 +1077,123 @@ impl Drop for Registry {
                 "===== docker-registry log for failed test {} =====\n{}\n===== end =====",
                 current_test_name(),
                 tail(&self.log(), 100)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// nginx (Debian `nginx`) as a WebDAV raw repository upstream
+// ---------------------------------------------------------------------------------------------
+
+/// A raw repository upstream the way Nexus raw and Artifactory generic repositories behave for
+/// `PUT`/`GET`/`DELETE`: nginx's WebDAV module on a free loopback port, serving and storing
+/// files under [`Nginx::data_dir`] (`/repository/<repo>/<path>` is `data/repository/<repo>/<path>`).
+/// Runs in the foreground without a master process, as the test's own user, so it needs no
+/// privileges and dies with the test.
+#[derive(Debug)]
+pub struct Nginx {
+    child: Child,
+    port: u16,
+    root: TempDir,
+}
+
+impl Nginx {
+    /// Starts nginx and waits until `GET /` answers.
+    pub fn start() -> Nginx {
+        let root = tempfile::Builder::new()
+            .prefix("tollgate-e2e-nginx-")
+            .tempdir()
+            .expect("tempdir");
+        for d in ["data/repository", "logs", "tmp"] {
+            fs::create_dir_all(root.path().join(d)).expect("mkdir");
+        }
+        let conf = root.path().join("nginx.conf");
+        let prefix = root.path().to_path_buf();
+        let command = |port: u16| {
+            let p = prefix.display();
+            let cfg = format!(
+                r#"# nginx as a WebDAV raw repository for the Tollgate end-to-end tests
+daemon off;
+master_process off;
+error_log {p}/logs/error.log info;
+pid {p}/nginx.pid;
+events {{ worker_connections 256; }}
+http {{
+    access_log {p}/logs/access.log;
+    client_body_temp_path {p}/tmp/body;
+    proxy_temp_path {p}/tmp/proxy;
+    fastcgi_temp_path {p}/tmp/fastcgi;
+    uwsgi_temp_path {p}/tmp/uwsgi;
+    scgi_temp_path {p}/tmp/scgi;
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        root {p}/data;
+        location / {{
+            dav_methods PUT DELETE MKCOL COPY MOVE;
+            create_full_put_path on;
+            dav_access user:rw group:r all:r;
+            client_max_body_size 0;
+            autoindex on;
+            autoindex_format json;
+        }}
+    }}
+}}
+"#
+            );
+            fs::write(&conf, cfg).expect("write nginx config");
+            let mut cmd = Command::new("nginx");
+            cmd.arg("-p")
+                .arg(&prefix)
+                .arg("-e")
+                .arg(prefix.join("logs/error.log"))
+                .arg("-c")
+                .arg(&conf);
+            cmd
+        };
+        let (child, port) = spawn_helper_server(
+            "nginx",
+            &root.path().join("nginx.out"),
+            command,
+            "/",
+            |status| status == 200,
+        );
+        Nginx { child, port, root }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+    /// Where nginx keeps the files it was sent.
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+    /// The bytes nginx holds at `rel` (under its root), if any.
+    pub fn file(&self, rel: &str) -> Option<Vec<u8>> {
+        fs::read(self.data_dir().join(rel)).ok()
+    }
+    /// Every request nginx answered so far (its access log).
+    pub fn access_log(&self) -> String {
+        fs::read_to_string(self.root.path().join("logs/access.log")).unwrap_or_default()
+    }
+    pub fn error_log(&self) -> String {
+        fs::read_to_string(self.root.path().join("logs/error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        kill_child(&mut self.child);
+        if thread::panicking() {
+            eprintln!(
+                "===== nginx error log for failed test {} =====\n{}\n===== nginx access log =====\n{}\n===== end =====",
+                current_test_name(),
+                tail(&self.error_log(), 60),
+                tail(&self.access_log(), 60)
             );
         }
     }

@@ -140,7 +140,29 @@ pub fn artifact_record(
         })
         .collect();
     let sboms = app.store.sboms_for(d)?;
-    if entries.is_empty() && visible.is_empty() && sboms.is_empty() {
+    // Files of raw and Maven repositories holding these bytes.
+    let files: Vec<Value> = app
+        .store
+        .files_with_digest(d)?
+        .iter()
+        .filter(|e| app.auth.authorize(p, Action::Pull, &e.repository).is_ok())
+        .map(|e| {
+            json!({
+                "repository": e.repository,
+                "path": e.record.path,
+                "purl": e.record.purl,
+                "size": e.record.size,
+                "checksums": {
+                    "sha1": e.record.checksums.sha1,
+                    "md5": e.record.checksums.md5,
+                    "sha512": e.record.checksums.sha512,
+                },
+                "pushed_by": e.record.pushed_by,
+                "pushed_at": rfc3339(e.record.pushed_at_ms),
+            })
+        })
+        .collect();
+    if entries.is_empty() && files.is_empty() && visible.is_empty() && sboms.is_empty() {
         return Ok(None);
     }
     let (attestations, signatures): (Vec<&EvidenceRecord>, Vec<&EvidenceRecord>) =
@@ -152,6 +174,7 @@ pub fn artifact_record(
     Ok(Some(json!({
         "digest": d,
         "repositories": entries,
+        "files": files,
         "signatures": signatures.iter().map(|r| evidence_json(r)).collect::<Vec<_>>(),
         "attestations": attestations.iter().map(|r| evidence_json(r)).collect::<Vec<_>>(),
         "provenance": provenance,
@@ -357,12 +380,18 @@ fn adder(
     let d = parse_digest(digest)?;
     let principal =
         principal(app, headers)?.ok_or_else(|| auth::unauthorized("authentication required"))?;
-    let repos: Vec<_> = app
+    let mut repos: Vec<_> = app
         .store
         .artifact(&d)?
         .into_iter()
         .map(|e| e.repository)
         .collect();
+    repos.extend(
+        app.store
+            .files_with_digest(&d)?
+            .into_iter()
+            .map(|e| e.repository),
+    );
     let allowed = if repos.is_empty() {
         principal.grants.iter().any(|g| g.role.allows(Action::Push))
     } else {

@@ -47,6 +47,7 @@ pub fn promotion_json(p: &PromotionRecord) -> Value {
         "environment": p.target_environment,
         "target_repository": p.target_repository,
         "tag": p.tag,
+        "path": p.path,
         "requested_by": p.requested_by,
         "change_request": p.change_request,
         "justification": p.justification,

@@ -71,6 +71,8 @@ pub fn route_class(path: &str) -> &'static str {
     else {
         return if path.starts_with("/api/") {
             "api"
+        } else if path.starts_with("/repository/") || path.starts_with("/artifactory/") {
+            "files"
         } else if path.starts_with("/admission/") {
             "admission"
         } else if path == "/metrics" {

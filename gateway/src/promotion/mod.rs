@@ -90,8 +90,13 @@ fn env_named<'a>(app: &'a App, name: &str) -> ApiResult<&'a Environment> {
         })
 }
 
-/// The environment whose repositories hold `repo`.
+/// The environment whose repositories hold `repo`: a file repository's configured one, else
+/// the environment whose prefix the name has.
 pub fn environment_of<'a>(app: &'a App, repo: &RepoName) -> Option<&'a Environment> {
+    if let Some(f) = app.config.file_repository(repo.as_str()) {
+        let env = f.environment.as_deref()?;
+        return app.config.environments.iter().find(|e| e.name == env);
+    }
     app.config
         .environments
         .iter()
@@ -211,6 +216,8 @@ struct Route<'a> {
     target_repo: RepoName,
     digest: Digest,
     tag: Option<Tag>,
+    /// A file of a raw or Maven repository: its path.
+    path: Option<String>,
 }
 
 fn resolve<'a>(app: &'a App, req: &PromotionRequest) -> ApiResult<Route<'a>> {
@@ -226,6 +233,35 @@ fn resolve<'a>(app: &'a App, req: &PromotionRequest) -> ApiResult<Route<'a>> {
                 target_env.name
             ))
         })?;
+    if let Some(f) = crate::repositories::promote::resolve(app, &req.artifact, source_env)? {
+        if f.target.environment.as_deref() != Some(target_env.name.as_str()) {
+            return Err(bad(format!(
+                "{} promotes to {}, which is not in {:?}",
+                f.source.name, f.target.name, target_env.name
+            )));
+        }
+        if !is_entry(app, source_env) && app.store.promoted(&source_env.name, &f.digest)?.is_none()
+        {
+            return Err(ApiError::denied(
+                ReasonCode::NotPromoted,
+                format!(
+                    "{} was never promoted to {:?}: it must pass through there first",
+                    f.digest, source_env.name
+                ),
+            ));
+        }
+        if req.tag.is_some() {
+            return Err(bad("files are promoted by path; a tag does not apply"));
+        }
+        return Ok(Route {
+            target_env,
+            source_repo: f.source.name.clone(),
+            target_repo: f.target.name.clone(),
+            digest: f.digest,
+            tag: None,
+            path: Some(f.path.to_string()),
+        });
+    }
 
     let (source_repo, digest, named_tag) = if req.artifact.contains('/') {
         let (repo, reference) = split_reference(&req.artifact)?;
@@ -294,6 +330,7 @@ fn resolve<'a>(app: &'a App, req: &PromotionRequest) -> ApiResult<Route<'a>> {
         target_repo,
         digest,
         tag,
+        path: None,
     })
 }
 
@@ -365,6 +402,7 @@ fn draft(principal: &Principal, req: &PromotionRequest, route: &Route<'_>) -> Pr
         target_environment: route.target_env.name.clone(),
         target_repository: route.target_repo.clone(),
         tag: route.tag.clone(),
+        path: route.path.clone(),
         requested_by: principal.name.clone(),
         change_request: req.change_request.clone(),
         justification: req.justification.clone(),
@@ -502,18 +540,51 @@ async fn finish_copy(
     actor: &Principal,
     rec: PromotionRecord,
 ) -> ApiResult<PromotionRecord> {
-    let copied = copy::copy_artifact(
-        app,
-        &rec.source_repository,
-        &rec.target_repository,
-        &rec.artifact,
-        rec.tag.as_ref(),
-        &actor.name,
-    )
-    .await;
+    // What was copied: every digest pulls from the target may serve, and the audit details.
+    let copied: ApiResult<(Vec<Digest>, serde_json::Value)> = match &rec.path {
+        Some(path) => crate::repositories::promote::copy(app, &rec, path)
+            .await
+            .map(|c| {
+                tracing::info!(promotion = %rec.id, path = %path, copied = c.copied, already_there = c.already_there, "files copied");
+                let details = serde_json::json!({
+                    "target": rec.target_repository,
+                    "path": path,
+                    "files": c.paths,
+                    "copied": c.copied,
+                    "already_there": c.already_there,
+                });
+                (c.contents, details)
+            }),
+        None => match copy::copy_artifact(
+            app,
+            &rec.source_repository,
+            &rec.target_repository,
+            &rec.artifact,
+            rec.tag.as_ref(),
+            &actor.name,
+        )
+        .await
+        {
+            Ok(report) => {
+                report.cache_blobs(app, &rec.target_repository).await;
+                tracing::info!(promotion = %rec.id, artifact = %rec.artifact, to = %rec.target_repository,
+                    manifests = report.manifests, mounted = report.blobs_mounted, streamed = report.blobs_streamed,
+                    evidence = report.evidence.len(), "artifact copied");
+                let details = serde_json::json!({
+                    "target": rec.target_repository,
+                    "tag": rec.tag,
+                    "manifests": report.manifests,
+                    "blobs_mounted": report.blobs_mounted,
+                    "blobs_streamed": report.blobs_streamed,
+                    "evidence": report.evidence,
+                });
+                Ok((report.contents, details))
+            }
+            Err(e) => Err(e),
+        },
+    };
     match copied {
-        Ok(report) => {
-            report.cache_blobs(app, &rec.target_repository).await;
+        Ok((contents, details)) => {
             let entry = PromotedEntry {
                 environment: rec.target_environment.clone(),
                 repository: rec.target_repository.clone(),
@@ -521,27 +592,16 @@ async fn finish_copy(
                 tag: rec.tag.clone(),
                 promotion: rec.id.clone(),
                 at_ms: now_ms(),
-                contents: report.contents.clone(),
+                contents,
             };
             let mut done = rec.clone();
             done.error = None;
             done.updated_at_ms = entry.at_ms;
             let done = app.store.complete_promotion(&done, &entry)?;
-            tracing::info!(promotion = %done.id, artifact = %done.artifact, to = %done.target_repository,
-                manifests = report.manifests, mounted = report.blobs_mounted, streamed = report.blobs_streamed,
-                evidence = report.evidence.len(), "promoted");
+            tracing::info!(promotion = %done.id, artifact = %done.artifact, to = %done.target_repository, "promoted");
             app.metrics.promotion(&done.target_environment, "promoted");
-            app.audit(
-                audit_about(&actor.name, "promotion-completed", &done).details(serde_json::json!({
-                    "target": done.target_repository,
-                    "tag": done.tag,
-                    "manifests": report.manifests,
-                    "blobs_mounted": report.blobs_mounted,
-                    "blobs_streamed": report.blobs_streamed,
-                    "evidence": report.evidence,
-                })),
-            )
-            .await;
+            app.audit(audit_about(&actor.name, "promotion-completed", &done).details(details))
+                .await;
             Ok(done)
         }
         Err(e) => {
@@ -591,10 +651,12 @@ pub fn now() -> DateTime<Utc> {
 /// Everything the policy may ask about this promotion, from the store.
 pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
     let d = &rec.artifact;
-    let pushed_by = app
-        .store
-        .get_manifest(&rec.source_repository, d)?
-        .map(|(m, _)| m.pushed_by);
+    let pushed_by = pushed_by(app, rec)?;
+    // A file's version (Maven) stands where an image's tag does for the version rules.
+    let file_version = match &rec.path {
+        Some(p) => crate::repositories::promote::version_of(app, &rec.source_repository, p),
+        None => None,
+    };
     let evidence_records = app.store.evidence_for(d)?;
     let mut vulnerability_reports = Vec::new();
     for e in &evidence_records {
@@ -648,11 +710,16 @@ pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
             })
         })
         .collect();
-    let current_version = app
-        .store
-        .current(&rec.target_environment, &rec.target_repository)?
-        .filter(|c| c.digest != *d)
-        .and_then(|c| c.tag.map(|t| t.to_string()));
+    // A file repository holds many artifacts: the latest promotion into it is no version of
+    // this one.
+    let current_version = match &rec.path {
+        Some(_) => None,
+        None => app
+            .store
+            .current(&rec.target_environment, &rec.target_repository)?
+            .filter(|c| c.digest != *d)
+            .and_then(|c| c.tag.map(|t| t.to_string())),
+    };
     let open = app.store.in_flight(&rec.target_environment)?;
     let in_flight = open.saturating_sub(usize::from(rec.state.is_open()));
     // Policy names repositories without the environment prefix (`payments/*`), so one
@@ -666,7 +733,7 @@ pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
         artifact: ArtifactFacts {
             digest: d.clone(),
             repository,
-            tag: rec.tag.as_ref().map(ToString::to_string),
+            tag: rec.tag.as_ref().map(ToString::to_string).or(file_version),
             pushed_by,
         },
         promotion: PromotionFacts {
@@ -685,6 +752,20 @@ pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
         approvals,
         current_version,
         in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
+    })
+}
+
+/// Who pushed the promoted artifact into its source repository.
+fn pushed_by(app: &App, rec: &PromotionRecord) -> ApiResult<Option<String>> {
+    Ok(match &rec.path {
+        Some(p) => app
+            .store
+            .get_file(&rec.source_repository, p)?
+            .map(|f| f.pushed_by),
+        None => app
+            .store
+            .get_manifest(&rec.source_repository, &rec.artifact)?
+            .map(|(m, _)| m.pushed_by),
     })
 }
 
@@ -724,10 +805,7 @@ pub async fn approve(
                 ),
             ));
         }
-        let pusher = app
-            .store
-            .get_manifest(&rec.source_repository, &rec.artifact)?
-            .map(|(m, _)| m.pushed_by);
+        let pusher = pushed_by(app, &rec)?;
         if principal.name == rec.requested_by || pusher.as_deref() == Some(&principal.name) {
             return Err(ApiError::denied(
                 ReasonCode::SeparationOfDuties,

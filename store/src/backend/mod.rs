@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod kv_audit;
+pub mod kv_files;
 pub mod kv_promotions;
 pub mod kv_store;
 pub mod memory;
@@ -69,10 +70,14 @@ pub enum Table {
     Audit,
     /// tree size (20 digits) → CheckpointRecord JSON
     AuditCheckpoints,
+    /// repo \0 path → FileRecord JSON (raw and Maven repositories)
+    Files,
+    /// `<alg>:<hex>` \0 repo \0 path → () for each checksum of each file's content
+    FileSums,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 27] = [
+    pub(crate) const ALL: [Table; 29] = [
         Table::Meta,
         Table::Manifests,
         Table::RepoManifests,
@@ -100,6 +105,8 @@ impl Table {
         Table::Servable,
         Table::Audit,
         Table::AuditCheckpoints,
+        Table::Files,
+        Table::FileSums,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -131,6 +138,8 @@ impl Table {
             Table::Servable => "servable",
             Table::Audit => "audit",
             Table::AuditCheckpoints => "audit_checkpoints",
+            Table::Files => "files",
+            Table::FileSums => "file_sums",
         }
     }
 
