@@ -1383,10 +1383,15 @@ mod tests {
         assert_eq!(e.location, "tollgate.toml:2:7", "{e}");
         assert!(e.message.contains("[upstream]"), "{e}");
         let up = "[upstream]\nurl = \"http://127.0.0.1:5001\"\n";
-        let e = load(&format!("{up}[store]\nurl = \"postgres://u:secret@db/x\"\n")).unwrap_err();
+        let e = load(&format!(
+            "{up}[store]\nurl = \"postgres://u:secret@db/x\"\n"
+        ))
+        .unwrap_err();
         assert!(e.message.contains("[audit] key"), "{e}");
-        let e = load(&format!("{up}[store]\nurl = \"postgres://db/x\"\npool_size = 0\n"))
-            .unwrap_err();
+        let e = load(&format!(
+            "{up}[store]\nurl = \"postgres://db/x\"\npool_size = 0\n"
+        ))
+        .unwrap_err();
         assert_eq!(e.location, "tollgate.toml:5:13", "{e}");
         let pg = PostgresConfig {
             url: "postgres://u:secret@db/x".into(),
@@ -1394,6 +1399,9 @@ mod tests {
             cache: Duration::ZERO,
         };
         let shown = format!("{pg:?}");
-        assert!(!shown.contains("secret") && shown.contains("***"), "{shown}");
+        assert!(
+            !shown.contains("secret") && shown.contains("***"),
+            "{shown}"
+        );
     }
 }

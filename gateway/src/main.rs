@@ -116,6 +116,26 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Move a store between backends (the gateway stopped).
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy an embedded store (a data directory) into an empty PostgreSQL database, all or
+    /// nothing, for replicas to serve from. Blob bytes are not moved: replicas read them
+    /// from the upstream registry.
+    Migrate {
+        /// Data directory of the embedded store
+        #[arg(long)]
+        from: PathBuf,
+        /// postgres://user:password@host:port/database (must hold no Tollgate data yet)
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -383,6 +403,9 @@ fn main() -> ExitCode {
         Command::Retention { command } => return tollgate::retention::cli::run(&command),
         Command::Audit { command } => return tollgate::audit::cli::run(command),
         Command::Report(args) => return tollgate::reports::cli::run(&args),
+        Command::Store {
+            command: StoreCommand::Migrate { from, to },
+        } => tollgate::serve::store_migrate(&from, &to),
         Command::Token { command } => match command {
             TokenCommand::Create { data, name, roles } => {
                 tollgate::serve::token_create(&data, &name, &roles).map(|t| println!("{t}"))

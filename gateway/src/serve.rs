@@ -254,6 +254,40 @@ pub fn token_create(data: &Path, name: &str, roles: &[String]) -> anyhow::Result
     Ok(token)
 }
 
+/// `tollgate store migrate`: the embedded store of `data` into the PostgreSQL database `url`.
+pub fn store_migrate(data: &Path, url: &str) -> anyhow::Result<()> {
+    let shown = crate::config::redact_url(url);
+    let path = data.join(STORE_FILE);
+    let counts =
+        tollgate_store::migrate_to_postgres(&path, url, tollgate_store::PgOptions::default())
+            .map_err(|e| match e {
+                StoreError::Backend(m) if m.contains("lock") || m.contains("already open") => {
+                    anyhow::anyhow!(
+                        "{} is in use by another process: stop the gateway first",
+                        path.display()
+                    )
+                }
+                other => anyhow::anyhow!("migrating {} into {shown}: {other}", path.display()),
+            })?;
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    for (table, n) in counts.iter().filter(|(_, n)| *n > 0) {
+        println!("{table}\t{n}");
+    }
+    println!(
+        "copied {total} entries from {} into {shown}",
+        path.display()
+    );
+    let blobs = data.join("blobs");
+    if std::fs::read_dir(&blobs).is_ok_and(|mut d| d.next().is_some()) {
+        eprintln!(
+            "note: {} holds blob bytes of the embedded registry; replicas read bytes from the \
+             upstream registry only, so copy the repositories there first (e.g. skopeo sync)",
+            blobs.display()
+        );
+    }
+    Ok(())
+}
+
 /// Who ran a data-directory command: the local user, as far as the environment says.
 fn local_actor() -> String {
     let user = std::env::var("USER")

@@ -23,6 +23,7 @@ mod promotions;
 pub mod testsuite;
 
 pub use audit::*;
+pub use backend::copy::{copy_store, migrate_to_postgres};
 pub use backend::memory::MemoryStore;
 pub use backend::postgres::{PgOptions, PgStore};
 pub use backend::redb::RedbStore;

@@ -324,3 +324,96 @@ fn a_replica_killed_mid_burst_leaves_nothing_half_done() {
     let late = c.add();
     audit_verifies(late, &auditor);
 }
+
+/// One embedded node grows into replicas: `tollgate store migrate` copies its store into an
+/// empty database, and a replica there serves what the node held — tags, promotions, tokens
+/// and the audit log, which still verifies under the same key.
+#[test]
+fn an_embedded_store_migrates_into_postgres() {
+    if !require_tools(&["docker-registry"]) {
+        return;
+    }
+    let Some(pg) = postgres() else { return };
+    let reg = Registry::start();
+    let config = format!(
+        "[upstream]\nurl = \"{}\"\n\n[audit]\nkey = \"audit.pem\"\norigin = \"tollgate.test/replicas\"\n\n\
+         [policy]\ndir = \"policy\"\n",
+        reg.url()
+    );
+    let mut node = Tollgate::start_with_files(
+        TollgateOpts::config(config.clone()),
+        &[
+            ("audit.pem", &key()),
+            ("policy/base.toml", POLICY.as_bytes()),
+        ],
+    );
+    let img = TinyImage::new();
+    node.admin().push_image("dev/app", "1.0.0", &img);
+    let r = node.admin().post_json(
+        "/api/v1/promotions",
+        json!({"artifact": "dev/app:1.0.0", "to": "staging"})
+            .to_string()
+            .into_bytes(),
+    );
+    assert_eq!(r.json()["state"], "promoted", "{r}");
+    let auditor = node.create_token("compliance", &["auditor"]);
+    // With a password (the test server trusts any): it must never be printed.
+    let url = pg
+        .fresh_database()
+        .replacen("postgres@", "postgres:secret@", 1);
+    let data = node.data_dir();
+    // Not while the node runs on it.
+    let out = tollgate_cli(&[
+        "store",
+        "migrate",
+        "--from",
+        data.to_str().unwrap(),
+        "--to",
+        &url,
+    ]);
+    assert!(!out.success(), "{out}");
+    assert!(out.stderr_str().contains("stop the gateway"), "{out}");
+    node.stop();
+    let out = tollgate_cli(&[
+        "store",
+        "migrate",
+        "--from",
+        data.to_str().unwrap(),
+        "--to",
+        &url,
+    ]);
+    assert!(out.success(), "{out}");
+    assert!(out.stdout_str().contains("copied"), "{out}");
+    assert!(
+        !out.stdout_str().contains("secret") && out.stdout_str().contains("***"),
+        "{out}"
+    );
+    // Twice is refused: the target is no longer empty.
+    let again = tollgate_cli(&[
+        "store",
+        "migrate",
+        "--from",
+        data.to_str().unwrap(),
+        "--to",
+        &url,
+    ]);
+    assert!(!again.success(), "{again}");
+    assert!(again.stderr_str().contains("not empty"), "{again}");
+    assert!(!again.stderr_str().contains("secret"), "{again}");
+
+    let mut replica = Tollgate::prepare(TollgateOpts::config(format!(
+        "{config}\n[store]\nurl = \"{url}\"\n"
+    )));
+    replica.write_config_file("audit.pem", &key());
+    replica.write_config_file("policy/base.toml", POLICY.as_bytes());
+    std::fs::write(
+        replica.data_dir().join("admin-token"),
+        format!("{}\n", node.admin_token),
+    )
+    .unwrap();
+    replica.restart();
+    let r = replica.admin().get_manifest("staging/app", "1.0.0");
+    r.expect_status(200, "the promoted image through the replica");
+    assert_eq!(r.header("docker-content-digest").unwrap(), img.digest);
+    audit_verifies(&replica, &auditor);
+}

@@ -157,6 +157,22 @@ impl KvWrite for Tracking<'_> {
         self.w.put(t, key, value)
     }
 
+    fn put_all<'a>(
+        &mut self,
+        t: Table,
+        entries: &mut dyn Iterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<()> {
+        // Handed through whole: a backend may write the batch in one statement.
+        if !cached(t) {
+            return self.w.put_all(t, entries);
+        }
+        let rows: Vec<_> = entries.collect();
+        for (k, _) in &rows {
+            self.note(t, k);
+        }
+        self.w.put_all(t, &mut rows.into_iter())
+    }
+
     fn delete(&mut self, t: Table, key: &str) -> Result<bool> {
         self.note(t, key);
         self.w.delete(t, key)

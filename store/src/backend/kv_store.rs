@@ -26,7 +26,7 @@ impl<K: fmt::Debug> fmt::Debug for KvStore<K> {
     }
 }
 
-const SCHEMA_KEY: &str = "schema_version";
+pub(super) const SCHEMA_KEY: &str = "schema_version";
 /// Separates the parts of composite keys; it cannot occur in names, tags or digests.
 const SEP: char = '\0';
 

@@ -3,6 +3,7 @@
 //! the shared test suite checks the part that differs: atomicity and durability of `Kv`.
 
 pub mod cache;
+pub mod copy;
 pub mod kv_audit;
 pub mod kv_files;
 pub mod kv_promotions;
