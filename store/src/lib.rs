@@ -6,10 +6,12 @@
 //! environment holds, legal holds, policy loads), [`AuditStore`] (the append-only audit log
 //! and its signed checkpoints) — and each backend
 //! implements all of them and passes the one shared test suite (`testsuite`): [`RedbStore`],
-//! the embedded default (ACID, durable on commit), and [`MemoryStore`] for tests and ephemeral
-//! runs. [`FsBlobs`] keeps blob bytes content-addressed on local disk for embedded mode.
+//! the embedded default (ACID, durable on commit), [`PgStore`] on PostgreSQL for replicas
+//! sharing one database (its tests start a real server, in the e2e crate), and [`MemoryStore`]
+//! for tests and ephemeral runs. [`FsBlobs`] keeps blob bytes content-addressed on local disk
+//! for embedded mode.
 //!
-//! It talks only to its own files (or, later, its database): no network, no HTTP types, no
+//! It talks only to its own files or its database: no other network, no HTTP types, no
 //! clock (times are passed in). Conflicts such as two writers binding one tag are settled here,
 //! inside one transaction, never by timing in the caller.
 

@@ -11,9 +11,9 @@ use std::thread;
 use tollgate_e2e::serde_json::{Value, json};
 use tollgate_e2e::*;
 
-/// Staging takes anything from dev.
-const POLICY: &str =
-    "version = 1\n\n[environments.dev]\n\n[environments.staging]\nfrom = [\"dev\"]\n";
+/// Staging takes anything from dev; prod takes staging's with two ops approvals.
+const POLICY: &str = "version = 1\n\n[environments.dev]\n\n[environments.staging]\nfrom = [\"dev\"]\n\n\
+     [environments.prod]\nfrom = [\"staging\"]\n\n[environments.prod.approvals]\nops = 2\n";
 
 fn key() -> Vec<u8> {
     std::fs::read(
@@ -197,6 +197,39 @@ fn replicas_settle_races_in_the_database_and_prove_one_log() {
         assert_eq!(r.json()["response"]["allowed"], true, "{r}");
     }
 
+    // Approvals arriving at once through both replicas are counted once per approver: the
+    // same approver twice is one approval, so prod waits for a second person.
+    let r = a.bearer(&releaser).post_json(
+        "/api/v1/promotions",
+        json!({"artifact": "staging/app:1.0.0", "to": "prod"})
+            .to_string()
+            .into_bytes(),
+    );
+    assert_eq!(r.json()["state"], "pending", "{r}");
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let approvals = format!("/api/v1/promotions/{id}/approvals");
+    let ops1 = a.create_token("ops-1", &["approver(ops)"]);
+    let ops2 = a.create_token("ops-2", &["approver(ops)"]);
+    let approve = |tgs: [&Tollgate; 2], token: &str| {
+        thread::scope(|s| {
+            for tg in tgs {
+                let approvals = approvals.clone();
+                s.spawn(move || {
+                    tg.bearer(token)
+                        .post_json(&approvals, br#"{"group":"ops"}"#.to_vec())
+                });
+            }
+        });
+    };
+    approve([a, b], &ops1);
+    let p = b.admin().get(&format!("/api/v1/promotions/{id}")).json();
+    assert_eq!(p["state"], "pending", "one approver, twice: {p}");
+    assert_eq!(p["approvals"].as_array().unwrap().len(), 1, "{p}");
+    approve([b, a], &ops2);
+    let p = a.admin().get(&format!("/api/v1/promotions/{id}")).json();
+    assert_eq!(p["state"], "promoted", "{p}");
+    assert_eq!(p["approvals"].as_array().unwrap().len(), 2, "{p}");
+
     // Appends from every replica form one log; each replica proves all of it.
     let auditor = a.create_token("compliance", &["auditor"]);
     thread::scope(|s| {
@@ -227,8 +260,8 @@ fn replicas_settle_races_in_the_database_and_prove_one_log() {
         .json();
     assert_eq!(
         entries["entries"].as_array().unwrap().len(),
-        1 + 1 + 30,
-        "releaser, auditor and 30 tokens: {entries}"
+        1 + 2 + 1 + 30,
+        "releaser, two approvers, auditor and 30 tokens: {entries}"
     );
 
     // A replica started later sees everything.
