@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Seeds a Tollgate gateway with many small artifacts for bench/admission.sh.
 
-    seed.py BASE_URL TOKEN ARTIFACTS REPOS CONCURRENCY
+    seed.py BASE_URL TOKEN ARTIFACTS REPOS CONCURRENCY [PREFIX]
 
-Pushes one config blob and one layer blob into dev/seed/base, mounts both into every repository
-dev/seed/svc-NNNN (a cross-repository mount: no bytes move), then PUTs ARTIFACTS distinct OCI
+Pushes one config blob and one layer blob into PREFIX/base, mounts both into every repository
+PREFIX/svc-NNNN (a cross-repository mount: no bytes move), then PUTs ARTIFACTS distinct OCI
 manifests, spread evenly over REPOS repositories, each under its own immutable SemVer tag
 1.0.N — the path `skopeo copy` takes for an image whose blobs are already there. CONCURRENCY
 threads each keep one HTTP/1.1 connection. Prints one JSON line with the counts and the rate.
@@ -24,6 +24,8 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 def main():
     base, token, total, repos, conc = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
+    # Repositories are PREFIX/base and PREFIX/svc-NNNN (default dev/seed).
+    prefix = sys.argv[6] if len(sys.argv) > 6 else "dev/seed"
     u = urllib.parse.urlsplit(base)
     host, port = u.hostname, u.port
     auth = {"Authorization": "Bearer " + token}
@@ -56,7 +58,7 @@ def main():
     c = conn()
     for b in (config, layer):
         d = "sha256:" + hashlib.sha256(b).hexdigest()
-        r, _ = call(c, "POST", "/v2/dev/seed/base/blobs/uploads/", want=(202,))
+        r, _ = call(c, "POST", f"/v2/{prefix}/base/blobs/uploads/", want=(202,))
         loc = r.getheader("Location")
         sep = "&" if "?" in loc else "?"
         if loc.startswith("http"):
@@ -68,7 +70,7 @@ def main():
     c.close()
 
     per_repo = -(-total // repos)
-    names = [f"dev/seed/svc-{i:04d}" for i in range(repos)]
+    names = [f"{prefix}/svc-{i:04d}" for i in range(repos)]
     lock = threading.Lock()
     state = {"next_repo": 0, "next": 0, "done": 0}
 
@@ -90,7 +92,7 @@ def main():
             if i >= repos:
                 break
             for d, _ in blobs:
-                call(c, "POST", f"/v2/{names[i]}/blobs/uploads/?mount={d}&from=dev/seed/base")
+                call(c, "POST", f"/v2/{names[i]}/blobs/uploads/?mount={d}&from={prefix}/base")
         c.close()
 
     def manifest(n):
@@ -103,7 +105,7 @@ def main():
                         "digest": blobs[1][0], "size": blobs[1][1]}],
             "annotations": {"org.opencontainers.image.version": f"1.0.{n // repos}",
                             "org.opencontainers.image.source": "https://git.example/seed",
-                            "bench.tollgate/seq": str(n)},
+                            "bench.tollgate/seq": f"{prefix}/{n}"},
         }
         return json.dumps(m, separators=(",", ":")).encode()
 

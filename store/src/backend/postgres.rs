@@ -207,8 +207,18 @@ impl PgKv {
             };
             let _ = tx.send(r);
         });
-        rx.recv()
-            .map_err(|_| StoreError::Backend("the PostgreSQL runtime stopped".into()))?
+        let wait = || {
+            rx.recv()
+                .map_err(|_| StoreError::Backend("the PostgreSQL runtime stopped".into()))
+        };
+        // On a worker of the gateway's multi-threaded runtime, let it hand its other tasks to
+        // another thread while this one waits for the database, as it would for a file read.
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(wait)?
+            }
+            _ => wait()?,
+        }
     }
 
     fn open_client(&self) -> Result<Client> {
