@@ -86,7 +86,7 @@ impl<K: Kv> Cached<K> {
     ) -> Result<Option<Vec<u8>>> {
         match self.inner.coherence() {
             Coherence::Exclusive => {}
-            Coherence::Uncached => return self.inner.read(read),
+            Coherence::Uncached => return self.inner.read_point(read),
             Coherence::Generation(g) => {
                 // Another process changed the store since these entries were read: drop them
                 // all, and make readers in flight discard what they read before the change.
@@ -108,7 +108,7 @@ impl<K: Kv> Cached<K> {
         }
         let generation = &self.generations[t.index()];
         let before = generation.load(Ordering::SeqCst);
-        let v = self.inner.read(read)?;
+        let v = self.inner.read_point(read)?;
         if let Ok(mut m) = entries.write()
             && generation.load(Ordering::SeqCst) == before
         {
@@ -182,6 +182,10 @@ impl KvWrite for Tracking<'_> {
 impl<K: Kv> Kv for Cached<K> {
     fn read<R>(&self, f: impl FnOnce(&dyn KvRead) -> Result<R>) -> Result<R> {
         self.inner.read(f)
+    }
+
+    fn read_point<R>(&self, f: impl FnOnce(&dyn KvRead) -> Result<R>) -> Result<R> {
+        self.inner.read_point(f)
     }
 
     fn coherence(&self) -> Coherence {

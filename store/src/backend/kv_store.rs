@@ -371,7 +371,9 @@ impl<K: Kv> TokenStore for KvStore<K> {
     }
 
     fn token_by_hash(&self, hash_hex: &str) -> Result<Option<TokenRecord>> {
-        self.kv.read(|r| {
+        // Two lookups without a snapshot (every authenticated request makes them): a hash's
+        // name never changes, and a record read after a revocation is the revoked one.
+        self.kv.read_point(|r| {
             let Some(name) = r.get(Table::TokenHashes, hash_hex)? else {
                 return Ok(None);
             };

@@ -217,6 +217,12 @@ pub trait Kv: Send + Sync {
     fn read<R>(&self, f: impl FnOnce(&dyn KvRead) -> Result<R>) -> Result<R>;
     /// Runs `f` in a serialisable write transaction, committed (durably) only if `f` is `Ok`.
     fn write<R>(&self, f: impl FnOnce(&mut dyn KvWrite) -> Result<R>) -> Result<R>;
+    /// Like [`Kv::read`] for a closure making one lookup (one `get` or one `scan`), which
+    /// sees one consistent state by itself: a backend whose snapshots cost round trips may
+    /// skip taking one.
+    fn read_point<R>(&self, f: impl FnOnce(&dyn KvRead) -> Result<R>) -> Result<R> {
+        self.read(f)
+    }
     /// See [`Coherence`]; embedded backends are the only writer of their files.
     fn coherence(&self) -> Coherence {
         Coherence::Exclusive

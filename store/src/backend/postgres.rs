@@ -567,6 +567,20 @@ impl Kv for PgKv {
         result
     }
 
+    /// One statement is its own snapshot: no BEGIN and COMMIT round trips around it.
+    fn read_point<R>(&self, f: impl FnOnce(&dyn KvRead) -> Result<R>) -> Result<R> {
+        let conn = self.checkout()?;
+        let txn = Txn {
+            kv: self,
+            conn: &conn,
+            changed: false,
+        };
+        let result = f(&txn);
+        let healthy = !matches!(&result, Err(StoreError::Backend(_)));
+        self.checkin(conn, healthy);
+        result
+    }
+
     fn write<R>(&self, f: impl FnOnce(&mut dyn KvWrite) -> Result<R>) -> Result<R> {
         let conn = self.checkout()?;
         let result = (|| {
