@@ -24,6 +24,8 @@ use crate::Result;
 
 /// Entries kept per cached table before the cache of that table starts over.
 pub(crate) const CAPACITY: usize = 16_384;
+/// Manifests kept by digest (a few KiB each) before that cache starts over.
+const IMMUTABLE_CAPACITY: usize = 4_096;
 
 /// What is kept per key: the stored bytes (or their absence), or whether any key has the prefix.
 type Entries = RwLock<HashMap<String, Option<Vec<u8>>>>;
@@ -34,6 +36,8 @@ const BY_PREFIX: [Table; 1] = [Table::Promoted];
 
 pub struct Cached<K> {
     inner: K,
+    /// Content-addressed values (manifest bytes by digest): never stale, whoever writes.
+    immutable: RwLock<HashMap<String, bytes::Bytes>>,
     generations: Vec<AtomicU64>,
     entries: Vec<Entries>,
     /// The shared store's generation the entries were read at (see [`Coherence`]).
@@ -59,6 +63,7 @@ impl<K: Kv> Cached<K> {
             generations: Table::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
             entries: Table::ALL.iter().map(|_| Entries::default()).collect(),
             external: AtomicU64::new(0),
+            immutable: RwLock::default(),
         }
     }
 
@@ -66,6 +71,28 @@ impl<K: Kv> Cached<K> {
     pub(super) fn get(&self, t: Table, key: &str) -> Result<Option<Vec<u8>>> {
         debug_assert!(BY_KEY.contains(&t));
         self.through(t, key, |r| r.get(t, key))
+    }
+
+    /// `t`'s value at `key` where values are named by their content (`manifests`), kept
+    /// once read; `None` is not kept.
+    pub(super) fn get_immutable(&self, t: Table, key: &str) -> Result<Option<bytes::Bytes>> {
+        debug_assert!(t == Table::Manifests);
+        if let Ok(m) = self.immutable.read()
+            && let Some(v) = m.get(key)
+        {
+            return Ok(Some(v.clone()));
+        }
+        let Some(v) = self.inner.read_point(|r| r.get(t, key))? else {
+            return Ok(None);
+        };
+        let v = bytes::Bytes::from(v);
+        if let Ok(mut m) = self.immutable.write() {
+            if m.len() >= IMMUTABLE_CAPACITY {
+                m.clear();
+            }
+            m.insert(key.to_string(), v.clone());
+        }
+        Ok(Some(v))
     }
 
     /// Whether any key of `t` starts with `prefix`, from the cache when it knows (`t` is

@@ -184,6 +184,19 @@ impl<K: Kv> ArtifactStore for KvStore<K> {
         digest: &Digest,
     ) -> Result<Option<(ManifestRecord, Bytes)>> {
         let d = digest.to_string();
+        // Every pull makes this read. The record is one lookup; the bytes are content-addressed
+        // and never change, so they come from a cache that needs no invalidation (a deleted
+        // digest's bytes are only ever returned with a record, i.e. once it is pushed again).
+        let Some(rec) = self
+            .kv
+            .read_point(|r| r.get(Table::RepoManifests, &key2(repo.as_str(), &d)))?
+        else {
+            return Ok(None);
+        };
+        if let Some(bytes) = self.kv.get_immutable(Table::Manifests, &d)? {
+            return Ok(Some((decode_record(&rec)?, bytes)));
+        }
+        // Deleted in between, or a corrupt store: a snapshot of both tells which.
         self.kv.read(|r| {
             let Some(rec) = r.get(Table::RepoManifests, &key2(repo.as_str(), &d))? else {
                 return Ok(None);
