@@ -798,6 +798,18 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
             message: "replicas on a PostgreSQL store sign one audit log: set [audit] key to a key file they share".into(),
         });
     }
+    if postgres.is_some()
+        && let Some(r) = file_repositories.iter().find(|r| r.upstream.is_none())
+    {
+        // Files in one replica's data directory would be missing on every other one.
+        return Err(ConfigError {
+            location: src.name.to_string(),
+            message: format!(
+                "file repository {} keeps its files in the data directory, which replicas on a PostgreSQL store do not share: give it an upstream",
+                r.name
+            ),
+        });
+    }
 
     Ok(Config {
         listen,
@@ -1383,17 +1395,43 @@ mod tests {
         assert_eq!(e.location, "tollgate.toml:2:7", "{e}");
         assert!(e.message.contains("[upstream]"), "{e}");
         let up = "[upstream]\nurl = \"http://127.0.0.1:5001\"\n";
-        let e = load(&format!("{up}[store]\nurl = \"postgres://u:secret@db/x\"\n")).unwrap_err();
+        let e = load(&format!(
+            "{up}[store]\nurl = \"postgres://u:secret@db/x\"\n"
+        ))
+        .unwrap_err();
         assert!(e.message.contains("[audit] key"), "{e}");
-        let e = load(&format!("{up}[store]\nurl = \"postgres://db/x\"\npool_size = 0\n"))
-            .unwrap_err();
+        let e = load(&format!(
+            "{up}[store]\nurl = \"postgres://db/x\"\npool_size = 0\n"
+        ))
+        .unwrap_err();
         assert_eq!(e.location, "tollgate.toml:5:13", "{e}");
+        // Replicas share no data directory: every file repository needs an upstream.
+        let key = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/audit/replicas-ed25519.pem"
+        );
+        let shared = format!("{up}[store]\nurl = \"postgres://db/x\"\n[audit]\nkey = \"{key}\"\n");
+        let e = load(&format!(
+            "{shared}[[file_repositories]]\nname = \"libs\"\nformat = \"raw\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.contains("libs") && e.message.contains("upstream"),
+            "{e}"
+        );
+        load(&format!(
+            "{shared}[[file_repositories]]\nname = \"libs\"\nformat = \"raw\"\nupstream = {{ kind = \"raw\", url = \"http://files:8080/libs\" }}\n"
+        ))
+        .unwrap();
         let pg = PostgresConfig {
             url: "postgres://u:secret@db/x".into(),
             pool_size: 1,
             cache: Duration::ZERO,
         };
         let shown = format!("{pg:?}");
-        assert!(!shown.contains("secret") && shown.contains("***"), "{shown}");
+        assert!(
+            !shown.contains("secret") && shown.contains("***"),
+            "{shown}"
+        );
     }
 }
