@@ -4,8 +4,10 @@
 //! real raw upstream (Debian's nginx with WebDAV `PUT`): integrity (checksum headers and
 //! sidecars, nothing stored or forwarded on a mismatch, verified downloads), deploy by
 //! checksum, immutability of releases and raw paths, SNAPSHOTs, roles, path traversal,
-//! evidence and SBOMs on file digests, promotion copying file and sidecars to the prod
-//! repository upstream, and pull gating.
+//! evidence and SBOMs on file digests, SBOMs deployed as Maven artifacts (either order),
+//! promotion copying file and sidecars to the prod repository upstream and regenerating its
+//! `maven-metadata.xml`, pull gating, and two replicas over PostgreSQL racing on one release
+//! path.
 
 use std::path::Path;
 use std::process::Command;
@@ -1210,4 +1212,149 @@ fn promotion_regenerates_prod_maven_metadata_upstream() {
     }
     let nginx = Nginx::start();
     promoted_versions_in_prod_metadata(Some(&nginx));
+}
+
+fn sbom_fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/sbom")
+            .join(rel),
+    )
+    .expect("fixture")
+}
+
+/// The artifacts a where-used query finds.
+fn where_used(tg: &Tollgate, purl: &str) -> Vec<String> {
+    let r = tg
+        .admin()
+        .get(&format!("/api/v1/sbom/components?purl={purl}"));
+    r.expect_status(200, "where-used");
+    r.json()["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["artifact"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// SBOMs deployed as Maven artifacts (the cyclonedx-maven-plugin's `-cyclonedx.json`, an SPDX
+/// `-spdx.json`) become the SBOM of the version's jar, whether they arrive after it or before
+/// it; a malformed one is refused `sbom-malformed` in each front's format and nothing stored.
+#[test]
+fn sboms_deployed_beside_a_jar_answer_where_used() {
+    if !tools() {
+        return;
+    }
+    let tg = Tollgate::start(TollgateOpts::config(EMBEDDED));
+    let token = tg.create_token("ci", &["pusher:libs-*"]);
+    let base = format!("{}/repository/libs-dev", tg.base_url());
+    let databind = "pkg:maven/com.fasterxml.jackson.core/jackson-databind";
+    assert!(where_used(&tg, databind).is_empty());
+
+    // The deploy plugin's sequence with the CycloneDX SBOM attached after jar and pom.
+    let jar = pseudo_random_bytes(80_000, 21);
+    let dir = tempfile::tempdir().unwrap();
+    let cdx = write(
+        dir.path(),
+        "bom.json",
+        &sbom_fixture("cyclonedx/dropwizard-1.3.15.cdx-1.2.json"),
+    );
+    let jar_path = write(dir.path(), "demo.jar", &jar);
+    let pom_path = write(
+        dir.path(),
+        "demo.pom",
+        POM.replace("VERSION", "2.0.0").as_bytes(),
+    );
+    let run = python3_json(
+        &scripts_dir().join("maven_deploy.py"),
+        &[
+            &base,
+            "ci",
+            &token,
+            "com.example",
+            "demo",
+            "2.0.0",
+            &jar_path,
+            &pom_path,
+            "--sbom",
+            &cdx,
+        ],
+        &[("NO_PROXY", "127.0.0.1"), ("no_proxy", "127.0.0.1")],
+    );
+    let reqs = statuses(&run);
+    assert!(
+        reqs.iter()
+            .any(|(_, p, s)| p.ends_with("demo-2.0.0-cyclonedx.json") && *s == 201),
+        "{run}"
+    );
+    for (m, p, s) in &reqs {
+        assert!(m == "GET" || *s == 201, "{m} {p} -> {s}");
+    }
+    let jar_digest = sha256_digest(&jar);
+    assert_eq!(where_used(&tg, databind), std::slice::from_ref(&jar_digest));
+    let rec = tg.admin().artifact_record(&jar_digest).json();
+    assert_eq!(rec["sboms"][0]["source"], "maven-deploy", "{rec}");
+    assert_eq!(rec["sboms"][0]["components"], 167, "{rec}");
+
+    // SPDX first, the jar later: linked when the jar arrives.
+    let http = tg.basic("ci", &token);
+    let v = "com/example/demo/2.1.0";
+    let spdx = sbom_fixture("spdx/alpine-latest.syft.spdx-2.2.json");
+    http.send(
+        http.request(
+            Method::PUT,
+            &format!("/repository/libs-dev/{v}/demo-2.1.0-spdx.json"),
+        )
+        .body(spdx),
+    )
+    .expect_status(201, "an SBOM before its jar");
+    let keys = "pkg:alpine/alpine-keys";
+    assert!(where_used(&tg, keys).is_empty(), "nothing to describe yet");
+    let jar2 = pseudo_random_bytes(40_000, 22);
+    http.send(
+        http.request(
+            Method::PUT,
+            &format!("/repository/libs-dev/{v}/demo-2.1.0.jar"),
+        )
+        .body(jar2.clone()),
+    )
+    .expect_status(201, "the jar");
+    assert_eq!(where_used(&tg, keys), [sha256_digest(&jar2)]);
+    // Classifier artifacts are not what the SBOM describes.
+    http.send(
+        http.request(
+            Method::PUT,
+            &format!("/repository/libs-dev/{v}/demo-2.1.0-sources.jar"),
+        )
+        .body(b"sources".to_vec()),
+    )
+    .expect_status(201, "sources");
+    assert_eq!(where_used(&tg, keys), [sha256_digest(&jar2)]);
+
+    // A malformed SBOM is refused in each front's format, and nothing is stored.
+    let bad = "com/example/demo/2.2.0/demo-2.2.0-cyclonedx.json";
+    let r = http.send(
+        http.request(Method::PUT, &format!("/repository/libs-dev/{bad}"))
+            .body(br#"{"bomFormat":"CycloneDX","specVersion":"1.4","components":"nope"}"#.to_vec()),
+    );
+    r.expect_status(400, "a malformed SBOM through the Nexus front");
+    assert_eq!(
+        r.header("x-tollgate-reason").as_deref(),
+        Some("sbom-malformed")
+    );
+    assert!(r.text().contains("sbom-malformed"), "{r}");
+    let r = http.send(
+        http.request(Method::PUT, &format!("/artifactory/libs-dev/{bad}"))
+            .body(b"not json at all".to_vec()),
+    );
+    r.expect_status(409, "a malformed SBOM through the Artifactory front");
+    assert_eq!(r.json()["errors"][0]["reason"], "sbom-malformed", "{r}");
+    http.get(&format!("/repository/libs-dev/{bad}"))
+        .expect_status(404, "nothing stored");
+    assert!(
+        audit(&tg, "file-push-denied")
+            .iter()
+            .any(|e| e["details"]["reason"] == "sbom-malformed"),
+        "the refusal is audited"
+    );
 }

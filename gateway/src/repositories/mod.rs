@@ -18,6 +18,7 @@ pub mod maven;
 pub mod metadata;
 pub mod path;
 pub mod promote;
+pub mod sbom;
 mod storage;
 
 use std::cmp::Ordering;
@@ -489,6 +490,17 @@ fn find_by_checksum<'a>(
 /// What a spooled upload still needs before it is committed.
 struct Accepted {
     evidence: Option<EvidenceRecord>,
+    /// A Maven-deployed SBOM, read and parsed: recorded for its version's main artifact.
+    sbom: Option<(Vec<u8>, tollgate_sbom::Sbom)>,
+}
+
+impl Accepted {
+    fn plain() -> Accepted {
+        Accepted {
+            evidence: None,
+            sbom: None,
+        }
+    }
 }
 
 async fn put(ctx: &Ctx<'_>, path: &RepoPath, body: Body) -> ApiResult<Response> {
@@ -564,6 +576,16 @@ async fn put(ctx: &Ctx<'_>, path: &RepoPath, body: Body) -> ApiResult<Response> 
         drop_stale_sidecars(ctx, path, &kind).await;
         forget_if_unused(app, previous).await;
     }
+    // SBOMs and the main artifact they describe, paired whichever came first.
+    let sbom_links = match (&kind, &accepted.sbom) {
+        (Kind::Artifact(Some(c)), Some((bytes, doc))) => {
+            sbom::link_deployed(app, repo, path, c, bytes, doc)?
+        }
+        (Kind::Artifact(Some(c)), None) if sbom::is_main(c) => {
+            sbom::link_arrived(app, repo, path, c, &rec.digest).await?
+        }
+        _ => Vec::new(),
+    };
     let actor = ctx.actor();
     tracing::info!(repo = %repo.name, %path, digest = %rec.digest, ?outcome, %actor, "file pushed");
     app.audit(
@@ -583,6 +605,7 @@ async fn put(ctx: &Ctx<'_>, path: &RepoPath, body: Body) -> ApiResult<Response> 
                     FileOutcome::Replaced { previous } => Some(previous.to_string()),
                     _ => None,
                 },
+                "sbom_linked": sbom_links,
             })),
     )
     .await;
@@ -682,8 +705,21 @@ async fn accept(
     {
         return Err(immutable_refusal(reason, repo, path, old));
     }
-    let Kind::Sidecar(s) = kind else {
-        return Ok(Accepted { evidence: None });
+    let s = match kind {
+        Kind::Sidecar(s) => s,
+        Kind::Artifact(Some(c)) if sbom::is_sbom(c) => {
+            let bytes = app
+                .files
+                .read_spool(spool, crate::sboms::MAX_SBOM_BYTES)
+                .await?
+                .ok_or_else(|| sbom::too_large(path))?;
+            let doc = sbom::parse(path, &bytes)?;
+            return Ok(Accepted {
+                evidence: None,
+                sbom: Some((bytes, doc)),
+            });
+        }
+        _ => return Ok(Accepted::plain()),
     };
     let described = || {
         bad(format!(
@@ -692,7 +728,7 @@ async fn accept(
         ))
     };
     match s.kind {
-        SidecarKind::Signature => Ok(Accepted { evidence: None }),
+        SidecarKind::Signature => Ok(Accepted::plain()),
         SidecarKind::Checksum(algo) => {
             let target = app
                 .store
@@ -719,7 +755,7 @@ async fn accept(
                     ),
                 ));
             }
-            Ok(Accepted { evidence: None })
+            Ok(Accepted::plain())
         }
         SidecarKind::Sigstore => {
             let target = app
@@ -742,6 +778,7 @@ async fn accept(
             rec.repository = Some(repo.name.clone());
             Ok(Accepted {
                 evidence: Some(rec),
+                sbom: None,
             })
         }
     }
