@@ -162,7 +162,13 @@ async fn write(app: &App, repo: &FileRepo, path: &RepoPath, bytes: Bytes) -> Api
         pushed_by: GENERATOR.to_string(),
         pushed_at_ms: now_ms(),
     };
-    super::store_file(app, repo, path, spool, &rec, None).await?;
+    if let tollgate_store::FileOutcome::Replaced { previous } =
+        super::store_file(app, repo, path, spool, &rec, None).await?
+        && !app.files.is_upstream(repo)
+    {
+        // The previous generation's content, unless another file still holds those bytes.
+        super::forget_if_unused(app, &previous).await;
+    }
     Ok(rec.digest)
 }
 
