@@ -798,6 +798,18 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
             message: "replicas on a PostgreSQL store sign one audit log: set [audit] key to a key file they share".into(),
         });
     }
+    if postgres.is_some()
+        && let Some(r) = file_repositories.iter().find(|r| r.upstream.is_none())
+    {
+        // Files in one replica's data directory would be missing on every other one.
+        return Err(ConfigError {
+            location: src.name.to_string(),
+            message: format!(
+                "file repository {} keeps its files in the data directory, which replicas on a PostgreSQL store do not share: give it an upstream",
+                r.name
+            ),
+        });
+    }
 
     Ok(Config {
         listen,
@@ -1393,6 +1405,24 @@ mod tests {
         ))
         .unwrap_err();
         assert_eq!(e.location, "tollgate.toml:5:13", "{e}");
+        // Replicas share no data directory: every file repository needs an upstream.
+        let key = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/audit/replicas-ed25519.pem"
+        );
+        let shared = format!("{up}[store]\nurl = \"postgres://db/x\"\n[audit]\nkey = \"{key}\"\n");
+        let e = load(&format!(
+            "{shared}[[file_repositories]]\nname = \"libs\"\nformat = \"raw\"\n"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.contains("libs") && e.message.contains("upstream"),
+            "{e}"
+        );
+        load(&format!(
+            "{shared}[[file_repositories]]\nname = \"libs\"\nformat = \"raw\"\nupstream = {{ kind = \"raw\", url = \"http://files:8080/libs\" }}\n"
+        ))
+        .unwrap();
         let pg = PostgresConfig {
             url: "postgres://u:secret@db/x".into(),
             pool_size: 1,

@@ -17,8 +17,9 @@ pub const MAX_SBOM_BYTES: u64 = 64 * 1024 * 1024;
 /// Parses an SBOM document; a clear 400 with reason `sbom-malformed` when it is not one.
 pub fn parse(bytes: &[u8]) -> ApiResult<Sbom> {
     tollgate_sbom::parse(bytes).map_err(|e| {
-        ApiError::new(ErrorCode::BadRequest, format!("SBOM rejected: {e}"))
-            .with_detail(serde_json::json!({ "reason": "sbom-malformed" }))
+        ApiError::new(ErrorCode::BadRequest, format!("SBOM rejected: {e}")).with_detail(
+            serde_json::json!({ "reason": tollgate_policies::ReasonCode::SbomMalformed.as_str() }),
+        )
     })
 }
 

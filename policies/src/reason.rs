@@ -144,6 +144,8 @@ pub enum ReasonCode {
     SnapshotRedeployDisabled,
     /// The repository requires SemVer 2.0 versions and this one is not.
     VersionNotSemver,
+    /// An SBOM (a Maven deploy's `-cyclonedx.json`/`-spdx.json`, or one posted to the API) is not a CycloneDX or SPDX JSON document Tollgate can read.
+    SbomMalformed,
 }
 
 impl ReasonCode {
@@ -220,6 +222,7 @@ impl ReasonCode {
         ReasonCode::ReleaseNotAllowed,
         ReasonCode::SnapshotRedeployDisabled,
         ReasonCode::VersionNotSemver,
+        ReasonCode::SbomMalformed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -296,6 +299,7 @@ impl ReasonCode {
             ReasonCode::ReleaseNotAllowed => "release-not-allowed",
             ReasonCode::SnapshotRedeployDisabled => "snapshot-redeploy-disabled",
             ReasonCode::VersionNotSemver => "version-not-semver",
+            ReasonCode::SbomMalformed => "sbom-malformed",
         }
     }
 
@@ -425,6 +429,7 @@ mod tests {
             ReasonCode::ReleaseNotAllowed => 69,
             ReasonCode::SnapshotRedeployDisabled => 70,
             ReasonCode::VersionNotSemver => 71,
+            ReasonCode::SbomMalformed => 72,
         }
     }
 
@@ -433,7 +438,7 @@ mod tests {
         for (i, c) in ReasonCode::ALL.iter().enumerate() {
             assert_eq!(position(*c), i, "{c} out of place in ReasonCode::ALL");
         }
-        assert_eq!(ReasonCode::ALL.len(), 72);
+        assert_eq!(ReasonCode::ALL.len(), 73);
         assert_eq!(
             ReasonCode::ALL.iter().map(|c| position(*c)).max(),
             Some(ReasonCode::ALL.len() - 1)

@@ -82,6 +82,10 @@ pub trait FileStore {
     fn get_file(&self, repo: &RepoName, path: &str) -> Result<Option<FileRecord>>;
     /// Removes the file; returns what it held.
     fn delete_file(&self, repo: &RepoName, path: &str) -> Result<Option<FileRecord>>;
+    /// Removes the file only if `path` still holds `digest`, in one transaction; whether it
+    /// did. Undoes a [`FileStore::put_file`] whose bytes could not be stored after all without
+    /// touching what another writer may have bound since.
+    fn unbind_file(&self, repo: &RepoName, path: &str, digest: &Digest) -> Result<bool>;
     /// Every file whose content has `hex` as its `algorithm` checksum (one of
     /// [`FILE_CHECKSUM_ALGORITHMS`]), in repository and path order.
     fn files_with_checksum(&self, algorithm: &str, hex: &str) -> Result<Vec<FileEntry>>;

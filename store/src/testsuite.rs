@@ -31,6 +31,7 @@ macro_rules! __backend_suite {
             blob_links,
             files_by_path_and_checksum,
             immutable_file_paths_have_one_winner,
+            racing_file_writers_settle_in_the_store,
             tokens,
             concurrent_binders_one_winner,
             evidence_by_subject,
@@ -1100,10 +1101,90 @@ pub fn files_by_path_and_checksum<S: FileStore>(s: S) {
     assert_eq!(s.list_files(&a, "org/", 1).unwrap().len(), 1);
     assert!(s.list_files(&repo("libs"), "", 10).unwrap().is_empty());
 
+    // Unbinding undoes only the binding it names.
+    assert!(!s.unbind_file(&a, &other.path, &jar.digest).unwrap());
+    assert_eq!(
+        s.get_file(&a, &other.path).unwrap().unwrap().digest,
+        other.digest
+    );
+    assert!(s.unbind_file(&b, &jar.path, &jar.digest).unwrap());
+    assert!(!s.unbind_file(&b, &jar.path, &jar.digest).unwrap());
+    assert_eq!(s.get_file(&b, &jar.path).unwrap(), None);
+    assert!(s.files_with_digest(&jar.digest).unwrap().is_empty());
+    assert_eq!(s.put_file(&b, &jar, true).unwrap(), FileOutcome::Created);
+
     assert_eq!(s.delete_file(&a, &other.path).unwrap(), Some(other.clone()));
     assert_eq!(s.delete_file(&a, &other.path).unwrap(), None);
     assert!(s.files_with_digest(&other.digest).unwrap().is_empty());
     assert_eq!(s.files_with_digest(&jar.digest).unwrap().len(), 1);
+}
+
+/// Writers racing on one path, as replicas of one store do: for an immutable path exactly one
+/// binding is created, every writer of the winner's bytes succeeds (created once, unchanged
+/// after), every other is refused naming the winner; for a mutable path every write succeeds
+/// and the checksum index ends up describing exactly what the path holds.
+pub fn racing_file_writers_settle_in_the_store<S: FileStore + Send + Sync + 'static>(s: S) {
+    let s = Arc::new(s);
+    let r = repo("libs-prod");
+    for round in 0..4u8 {
+        let path = format!("org/x/1.{round}/x-1.{round}.jar");
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8u8)
+            .map(|i| {
+                let (s, r, path, barrier) = (
+                    Arc::clone(&s),
+                    r.clone(),
+                    path.clone(),
+                    Arc::clone(&barrier),
+                );
+                thread::spawn(move || {
+                    // Two writers per content: a retried deploy races its own first attempt.
+                    let rec = file(&path, &[round, i % 4]);
+                    barrier.wait();
+                    (rec.digest.clone(), s.put_file(&r, &rec, true))
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let held = s.get_file(&r, &path).unwrap().unwrap().digest;
+        let created = results
+            .iter()
+            .filter(|(_, o)| matches!(o, Ok(FileOutcome::Created)))
+            .count();
+        assert_eq!(created, 1, "round {round}: {results:?}");
+        for (digest, outcome) in &results {
+            match outcome {
+                Ok(FileOutcome::Created | FileOutcome::Unchanged) => assert_eq!(digest, &held),
+                Err(StoreError::PathConflict { existing }) => {
+                    assert_ne!(digest, &held);
+                    assert_eq!(existing, &held);
+                }
+                other => panic!("round {round}: unexpected {other:?}"),
+            }
+        }
+        for (digest, _) in &results {
+            let n = s.files_with_digest(digest).unwrap().len();
+            assert_eq!(n, usize::from(digest == &held), "index of {digest}");
+        }
+    }
+
+    let path = "org/x/maven-metadata.xml";
+    let handles: Vec<_> = (0..8u8)
+        .map(|i| {
+            let (s, r) = (Arc::clone(&s), r.clone());
+            thread::spawn(move || {
+                let rec = file(path, &[9, i]);
+                (rec.digest.clone(), s.put_file(&r, &rec, false))
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(results.iter().all(|(_, o)| o.is_ok()), "{results:?}");
+    let held = s.get_file(&r, path).unwrap().unwrap().digest;
+    for (digest, _) in &results {
+        let n = s.files_with_digest(digest).unwrap().len();
+        assert_eq!(n, usize::from(digest == &held), "index of {digest}");
+    }
 }
 
 pub fn immutable_file_paths_have_one_winner<S: FileStore + Send + Sync + 'static>(s: S) {

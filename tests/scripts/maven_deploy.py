@@ -11,7 +11,12 @@ and its pom), in the plugin's order:
 Prints one JSON object last: {"requests": [[method, path, status], ...], "file_version": ...}.
 Exits 0 whatever the statuses; the caller judges them.
 
+With `--sbom FILE` the version also gets an SBOM attached as the cyclonedx-maven-plugin does
+(`<artifact>-<file version>-cyclonedx.json`, or `-<classifier>.json` with `--sbom-classifier`),
+deployed after the pom like any attached artifact, or before the jar with `--sbom-first`.
+
 usage: maven_deploy.py URL USER PASSWORD GROUP ARTIFACT VERSION JAR POM [--stop-on-error]
+       [--sbom FILE [--sbom-classifier cyclonedx|spdx] [--sbom-first]]
 """
 import datetime
 import hashlib
@@ -22,7 +27,13 @@ import sys
 import requests
 
 url, user, password, group, artifact, version, jar_path, pom_path = sys.argv[1:9]
-stop_on_error = "--stop-on-error" in sys.argv[9:]
+flags = sys.argv[9:]
+stop_on_error = "--stop-on-error" in flags
+sbom_path = flags[flags.index("--sbom") + 1] if "--sbom" in flags else None
+sbom_classifier = (
+    flags[flags.index("--sbom-classifier") + 1] if "--sbom-classifier" in flags else "cyclonedx"
+)
+sbom_first = "--sbom-first" in flags
 url = url.rstrip("/")
 session = requests.Session()
 session.auth = (user, password)
@@ -74,8 +85,14 @@ versions = re.findall(r"<version>([^<]+)</version>", r.text) if r.status_code ==
 # 2. the files, each with its checksums
 jar = open(jar_path, "rb").read()
 pom = open(pom_path, "rb").read()
+sbom = open(sbom_path, "rb").read() if sbom_path else None
+sbom_file = f"{vdir}/{artifact}-{file_version}-{sbom_classifier}.json"
+if sbom is not None and sbom_first:
+    put_with_sums(sbom_file, sbom)
 put_with_sums(f"{vdir}/{artifact}-{file_version}.jar", jar)
 put_with_sums(f"{vdir}/{artifact}-{file_version}.pom", pom)
+if sbom is not None and not sbom_first:
+    put_with_sums(sbom_file, sbom)
 
 # 3. metadata
 if snapshot:

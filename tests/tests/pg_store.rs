@@ -11,8 +11,8 @@ use tollgate_attest::Digest;
 use tollgate_e2e::{postgres, serde_json};
 use tollgate_policies::{RepoName, Tag};
 use tollgate_store::{
-    ArtifactStore, AuditDraft, AuditFilter, AuditStore, ManifestRecord, PgOptions, PgStore,
-    StoreError, TagBinding, TagOutcome,
+    ArtifactStore, AuditDraft, AuditFilter, AuditStore, FileChecksums, FileOutcome, FileRecord,
+    FileStore, ManifestRecord, PgOptions, PgStore, StoreError, TagBinding, TagOutcome,
 };
 
 fn opts(cache_ms: u64) -> PgOptions {
@@ -99,6 +99,64 @@ fn replicas_binding_one_new_tag_leave_exactly_one_winner() {
         for s in &stores {
             assert_eq!(
                 s.resolve_tag(&repo, &tag).unwrap(),
+                Some(winners[0].1.clone())
+            );
+        }
+    }
+}
+
+fn file_record(path: &str, content: &[u8]) -> FileRecord {
+    FileRecord {
+        path: path.to_string(),
+        digest: Digest::sha256_of(content),
+        size: content.len() as u64,
+        checksums: FileChecksums {
+            sha1: format!("{:040x}", content[0]),
+            md5: format!("{:032x}", content[0]),
+            sha512: "0".repeat(128),
+        },
+        content_type: None,
+        purl: None,
+        pushed_by: "test".into(),
+        pushed_at_ms: 1,
+    }
+}
+
+/// Replicas deploying one release path at once (issue 8 on replicas): the database decides,
+/// one binding is created, every other bytes are refused naming it, every replica reads it.
+#[test]
+fn replicas_racing_on_one_release_path_leave_exactly_one_winner() {
+    let Some(stores) = replicas(3, 0) else { return };
+    let repo: RepoName = "libs-prod".parse().unwrap();
+    for round in 0..5u8 {
+        let path = format!("com/example/demo/1.{round}/demo-1.{round}.jar");
+        let barrier = Arc::new(std::sync::Barrier::new(9));
+        let handles: Vec<_> = (0..9u8)
+            .map(|i| {
+                let s = Arc::clone(&stores[usize::from(i) % stores.len()]);
+                let (repo, path, barrier) = (repo.clone(), path.clone(), Arc::clone(&barrier));
+                thread::spawn(move || {
+                    let rec = file_record(&path, &[i, round]);
+                    barrier.wait();
+                    s.put_file(&repo, &rec, true).map(|o| (o, rec.digest))
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+        assert_eq!(winners[0].0, FileOutcome::Created);
+        for r in &results {
+            if let Err(e) = r {
+                match e {
+                    StoreError::PathConflict { existing } => assert_eq!(existing, &winners[0].1),
+                    e => panic!("round {round}: {e:?}"),
+                }
+            }
+        }
+        for s in &stores {
+            assert_eq!(
+                s.get_file(&repo, &path).unwrap().map(|f| f.digest),
                 Some(winners[0].1.clone())
             );
         }

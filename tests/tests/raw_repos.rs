@@ -4,8 +4,10 @@
 //! real raw upstream (Debian's nginx with WebDAV `PUT`): integrity (checksum headers and
 //! sidecars, nothing stored or forwarded on a mismatch, verified downloads), deploy by
 //! checksum, immutability of releases and raw paths, SNAPSHOTs, roles, path traversal,
-//! evidence and SBOMs on file digests, promotion copying file and sidecars to the prod
-//! repository upstream, and pull gating.
+//! evidence and SBOMs on file digests, SBOMs deployed as Maven artifacts (either order),
+//! promotion copying file and sidecars to the prod repository upstream and regenerating its
+//! `maven-metadata.xml`, pull gating, and two replicas over PostgreSQL racing on one release
+//! path.
 
 use std::path::Path;
 use std::process::Command;
@@ -967,4 +969,392 @@ environment = "dev"
     assert_eq!(att["repository"], "tools-dev", "{rec}");
     let r = http.get("/repository/tools-dev/bin/tool-1.0.sigstore.json");
     assert!(r.body == bundle, "the sidecar is served as uploaded");
+}
+
+/// Two replicas over one PostgreSQL store and one nginx upstream, deploying different bytes to
+/// one release path at the same moment: the store settles it, so exactly one deploy is
+/// accepted, every other is refused `version-immutable`, and the upstream holds the winner's
+/// bytes — a loser never overwrites them — which both replicas serve.
+#[test]
+fn replicas_racing_on_one_release_path_leave_the_winner_upstream() {
+    if !(tools() && require_tools(&["nginx"])) {
+        return;
+    }
+    let Some(pg) = postgres() else { return };
+    let nginx = Nginx::start();
+    let key = std::fs::read(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/audit/replicas-ed25519.pem"),
+    )
+    .expect("fixture key");
+    let config = format!(
+        "[upstream]\nurl = \"{url}\"\n\n[store]\nurl = \"{db}\"\n\n[audit]\nkey = \"audit.pem\"\n\n\
+         [[file_repositories]]\nname = \"libs-rel\"\nformat = \"maven\"\n\
+         upstream = {{ kind = \"nexus\", url = \"{url}\", timeout_secs = 60 }}\n",
+        url = nginx.url(),
+        db = pg.fresh_database()
+    );
+    let first = Tollgate::start_with_files(
+        TollgateOpts::config(config.clone()),
+        &[("audit.pem", key.as_slice())],
+    );
+    let mut second = Tollgate::prepare(TollgateOpts::config(config));
+    second.write_config_file("audit.pem", &key);
+    std::fs::write(
+        second.data_dir().join("admin-token"),
+        format!("{}\n", first.admin_token),
+    )
+    .unwrap();
+    second.restart();
+    let token = first.create_token("ci", &["pusher:libs-rel"]);
+    let clients = [first.basic("ci", &token), second.basic("ci", &token)];
+
+    for round in 0..6u64 {
+        let path = format!("com/example/race/1.{round}/race-1.{round}.jar");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let handles: Vec<_> = (0..4u64)
+            .map(|i| {
+                let http = clients[(i % 2) as usize].clone();
+                let (path, barrier) = (path.clone(), std::sync::Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    let body = pseudo_random_bytes(1024 * 1024 + (i as usize), round * 10 + i);
+                    barrier.wait();
+                    let r = http.send(
+                        http.request(Method::PUT, &format!("/repository/libs-rel/{path}"))
+                            .body(body.clone()),
+                    );
+                    (r.status, r.header("x-tollgate-reason"), body)
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let winners: Vec<&Vec<u8>> = results
+            .iter()
+            .filter(|(s, _, _)| *s == 201)
+            .map(|(_, _, b)| b)
+            .collect();
+        let summary: Vec<_> = results.iter().map(|(s, r, _)| (*s, r.clone())).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {summary:?}");
+        for (s, reason, _) in &results {
+            if *s != 201 {
+                assert_eq!(
+                    (*s, reason.as_deref()),
+                    (400, Some("version-immutable")),
+                    "round {round}: {summary:?}"
+                );
+            }
+        }
+        assert!(
+            nginx.file(&format!("repository/libs-rel/{path}")).as_ref() == Some(winners[0]),
+            "round {round}: the upstream must hold the accepted bytes"
+        );
+        for http in &clients {
+            let r = http.get(&format!("/repository/libs-rel/{path}"));
+            r.expect_status(200, "the winner is served by every replica");
+            assert!(&r.body == winners[0], "round {round}: served bytes differ");
+        }
+    }
+}
+
+/// A checksum by a coreutils tool (`sha512sum`, …), independent of the gateway's hashing.
+fn coreutils_sum(tool: &str, b: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("f");
+    std::fs::write(&f, b).unwrap();
+    let out = run_command(Command::new(tool).arg(&f), Duration::from_secs(30)).ok();
+    out.stdout_str()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Every `<tag>…</tag>` text in `xml`, in order.
+fn xml_texts(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(&open)
+        .skip(1)
+        .filter_map(|s| s.split_once(&close).map(|(t, _)| t.to_string()))
+        .collect()
+}
+
+/// dev → prod with libs-prod embedded (`None`) or on the nginx upstream.
+fn metadata_config(nginx: Option<&Nginx>) -> String {
+    let upstream = nginx.map_or_else(String::new, |n| {
+        format!(
+            "upstream = {{ kind = \"nexus\", url = \"{}\", timeout_secs = 10 }}\n",
+            n.url()
+        )
+    });
+    format!(
+        "[[environments]]\nname = \"dev\"\npromotes_to = \"prod\"\n\n[[environments]]\nname = \"prod\"\n\n\
+         [policy]\ndir = \"policy\"\n\n\
+         [[file_repositories]]\nname = \"libs-dev\"\nformat = \"maven\"\nenvironment = \"dev\"\npromotes_to = \"libs-prod\"\n\n\
+         [[file_repositories]]\nname = \"libs-prod\"\nformat = \"maven\"\nenvironment = \"prod\"\n{upstream}"
+    )
+}
+
+/// Promotes 1.0.0 and 1.1.0 of com.example:demo and leaves 1.2.0 (and bytes an admin put
+/// straight into prod) unpromoted: prod's artifact-level `maven-metadata.xml` lists exactly
+/// the promoted versions, with matching checksum sidecars, through both fronts.
+fn promoted_versions_in_prod_metadata(nginx: Option<&Nginx>) {
+    let mut tg = Tollgate::prepare(TollgateOpts::config(metadata_config(nginx)));
+    tg.write_config_file("policy/base.toml", POLICY.as_bytes());
+    tg.restart();
+    let ci = tg.create_token("ci", &["pusher:libs-dev"]);
+    let reader = tg.create_token("reader", &["reader:*-prod"]);
+    let base = format!("{}/repository/libs-dev", tg.base_url());
+    for (i, v) in ["1.0.0", "1.1.0", "1.2.0"].into_iter().enumerate() {
+        let run = maven_deploy(&base, &ci, v, &pseudo_random_bytes(50_000, 40 + i as u64));
+        for (m, p, s) in statuses(&run) {
+            assert!(m == "GET" || s == 201, "{m} {p} -> {s}");
+        }
+    }
+    let admin = tg.admin();
+    admin
+        .send(
+            admin
+                .request(
+                    Method::PUT,
+                    "/repository/libs-prod/com/example/demo/1.5.0/demo-1.5.0.jar",
+                )
+                .body(b"unreviewed".to_vec()),
+        )
+        .expect_status(201, "an admin pushes into prod");
+    let prod = tg.basic("reader", &reader);
+    let meta = "com/example/demo/maven-metadata.xml";
+    prod.get(&format!("/repository/libs-prod/{meta}"))
+        .expect_status(404, "no metadata in prod before a promotion");
+
+    for v in ["1.0.0", "1.1.0"] {
+        let r = admin.post_json(
+            "/api/v1/promotions",
+            json!({ "artifact": format!("libs-dev/com/example/demo/{v}/demo-{v}.jar"), "to": "prod" })
+                .to_string()
+                .into_bytes(),
+        );
+        assert_eq!(r.json()["state"], "promoted", "{r}");
+    }
+
+    let r = prod.get(&format!("/repository/libs-prod/{meta}"));
+    r.expect_status(200, "prod's metadata is served");
+    let xml = String::from_utf8(r.body.clone()).unwrap();
+    assert_eq!(xml_texts(&xml, "version"), ["1.0.0", "1.1.0"], "{xml}");
+    assert_eq!(xml_texts(&xml, "release"), ["1.1.0"], "{xml}");
+    assert_eq!(xml_texts(&xml, "latest"), ["1.1.0"], "{xml}");
+    assert_eq!(xml_texts(&xml, "groupId"), ["com.example"], "{xml}");
+    assert_eq!(xml_texts(&xml, "artifactId"), ["demo"], "{xml}");
+    let updated = xml_texts(&xml, "lastUpdated");
+    assert!(
+        updated.len() == 1
+            && updated[0].len() == 14
+            && updated[0].bytes().all(|b| b.is_ascii_digit()),
+        "{xml}"
+    );
+    assert!(xml.contains("modelVersion=\"1.1.0\""), "{xml}");
+    let artifactory = prod.get(&format!("/artifactory/libs-prod/{meta}"));
+    artifactory.expect_status(200, "the same through the Artifactory front");
+    assert!(artifactory.body == r.body);
+    for (suffix, tool) in [
+        ("sha1", "sha1sum"),
+        ("md5", "md5sum"),
+        ("sha256", "sha256sum"),
+        ("sha512", "sha512sum"),
+    ] {
+        let s = prod.get(&format!("/repository/libs-prod/{meta}.{suffix}"));
+        s.expect_status(200, suffix);
+        assert_eq!(
+            String::from_utf8(s.body.clone()).unwrap().trim(),
+            coreutils_sum(tool, &r.body),
+            "{suffix} sidecar"
+        );
+        if let Some(n) = nginx {
+            assert_eq!(
+                n.file(&format!("repository/libs-prod/{meta}.{suffix}")),
+                Some(s.body.clone()),
+                "{suffix} sidecar upstream"
+            );
+        }
+    }
+    if let Some(n) = nginx {
+        assert_eq!(
+            n.file(&format!("repository/libs-prod/{meta}")),
+            Some(r.body.clone()),
+            "the metadata is written through the upstream"
+        );
+    }
+    // The unpromoted version is still refused; the promoted ones are served.
+    prod.get("/repository/libs-prod/com/example/demo/1.1.0/demo-1.1.0.jar")
+        .expect_status(200, "a promoted version");
+    prod.get("/repository/libs-prod/com/example/demo/1.2.0/demo-1.2.0.jar")
+        .expect_status(404, "1.2.0 was never promoted");
+    let completed = audit(&tg, "promotion-completed");
+    assert!(
+        completed
+            .iter()
+            .any(|e| e["details"]["metadata"]["versions"] == json!(["1.0.0", "1.1.0"])),
+        "{completed:?}"
+    );
+}
+
+#[test]
+fn promotion_regenerates_prod_maven_metadata_embedded() {
+    if !(tools() && require_tools(&["sha256sum", "sha512sum"])) {
+        return;
+    }
+    promoted_versions_in_prod_metadata(None);
+}
+
+#[test]
+fn promotion_regenerates_prod_maven_metadata_upstream() {
+    if !(tools() && require_tools(&["nginx", "sha256sum", "sha512sum"])) {
+        return;
+    }
+    let nginx = Nginx::start();
+    promoted_versions_in_prod_metadata(Some(&nginx));
+}
+
+fn sbom_fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/sbom")
+            .join(rel),
+    )
+    .expect("fixture")
+}
+
+/// The artifacts a where-used query finds.
+fn where_used(tg: &Tollgate, purl: &str) -> Vec<String> {
+    let r = tg
+        .admin()
+        .get(&format!("/api/v1/sbom/components?purl={purl}"));
+    r.expect_status(200, "where-used");
+    r.json()["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["artifact"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// SBOMs deployed as Maven artifacts (the cyclonedx-maven-plugin's `-cyclonedx.json`, an SPDX
+/// `-spdx.json`) become the SBOM of the version's jar, whether they arrive after it or before
+/// it; a malformed one is refused `sbom-malformed` in each front's format and nothing stored.
+#[test]
+fn sboms_deployed_beside_a_jar_answer_where_used() {
+    if !tools() {
+        return;
+    }
+    let tg = Tollgate::start(TollgateOpts::config(EMBEDDED));
+    let token = tg.create_token("ci", &["pusher:libs-*"]);
+    let base = format!("{}/repository/libs-dev", tg.base_url());
+    let databind = "pkg:maven/com.fasterxml.jackson.core/jackson-databind";
+    assert!(where_used(&tg, databind).is_empty());
+
+    // The deploy plugin's sequence with the CycloneDX SBOM attached after jar and pom.
+    let jar = pseudo_random_bytes(80_000, 21);
+    let dir = tempfile::tempdir().unwrap();
+    let cdx = write(
+        dir.path(),
+        "bom.json",
+        &sbom_fixture("cyclonedx/dropwizard-1.3.15.cdx-1.2.json"),
+    );
+    let jar_path = write(dir.path(), "demo.jar", &jar);
+    let pom_path = write(
+        dir.path(),
+        "demo.pom",
+        POM.replace("VERSION", "2.0.0").as_bytes(),
+    );
+    let run = python3_json(
+        &scripts_dir().join("maven_deploy.py"),
+        &[
+            &base,
+            "ci",
+            &token,
+            "com.example",
+            "demo",
+            "2.0.0",
+            &jar_path,
+            &pom_path,
+            "--sbom",
+            &cdx,
+        ],
+        &[("NO_PROXY", "127.0.0.1"), ("no_proxy", "127.0.0.1")],
+    );
+    let reqs = statuses(&run);
+    assert!(
+        reqs.iter()
+            .any(|(_, p, s)| p.ends_with("demo-2.0.0-cyclonedx.json") && *s == 201),
+        "{run}"
+    );
+    for (m, p, s) in &reqs {
+        assert!(m == "GET" || *s == 201, "{m} {p} -> {s}");
+    }
+    let jar_digest = sha256_digest(&jar);
+    assert_eq!(where_used(&tg, databind), std::slice::from_ref(&jar_digest));
+    let rec = tg.admin().artifact_record(&jar_digest).json();
+    assert_eq!(rec["sboms"][0]["source"], "maven-deploy", "{rec}");
+    assert_eq!(rec["sboms"][0]["components"], 167, "{rec}");
+
+    // SPDX first, the jar later: linked when the jar arrives.
+    let http = tg.basic("ci", &token);
+    let v = "com/example/demo/2.1.0";
+    let spdx = sbom_fixture("spdx/alpine-latest.syft.spdx-2.2.json");
+    http.send(
+        http.request(
+            Method::PUT,
+            &format!("/repository/libs-dev/{v}/demo-2.1.0-spdx.json"),
+        )
+        .body(spdx),
+    )
+    .expect_status(201, "an SBOM before its jar");
+    let keys = "pkg:alpine/alpine-keys";
+    assert!(where_used(&tg, keys).is_empty(), "nothing to describe yet");
+    let jar2 = pseudo_random_bytes(40_000, 22);
+    http.send(
+        http.request(
+            Method::PUT,
+            &format!("/repository/libs-dev/{v}/demo-2.1.0.jar"),
+        )
+        .body(jar2.clone()),
+    )
+    .expect_status(201, "the jar");
+    assert_eq!(where_used(&tg, keys), [sha256_digest(&jar2)]);
+    // Classifier artifacts are not what the SBOM describes.
+    http.send(
+        http.request(
+            Method::PUT,
+            &format!("/repository/libs-dev/{v}/demo-2.1.0-sources.jar"),
+        )
+        .body(b"sources".to_vec()),
+    )
+    .expect_status(201, "sources");
+    assert_eq!(where_used(&tg, keys), [sha256_digest(&jar2)]);
+
+    // A malformed SBOM is refused in each front's format, and nothing is stored.
+    let bad = "com/example/demo/2.2.0/demo-2.2.0-cyclonedx.json";
+    let r = http.send(
+        http.request(Method::PUT, &format!("/repository/libs-dev/{bad}"))
+            .body(br#"{"bomFormat":"CycloneDX","specVersion":"1.4","components":"nope"}"#.to_vec()),
+    );
+    r.expect_status(400, "a malformed SBOM through the Nexus front");
+    assert_eq!(
+        r.header("x-tollgate-reason").as_deref(),
+        Some("sbom-malformed")
+    );
+    assert!(r.text().contains("sbom-malformed"), "{r}");
+    let r = http.send(
+        http.request(Method::PUT, &format!("/artifactory/libs-dev/{bad}"))
+            .body(b"not json at all".to_vec()),
+    );
+    r.expect_status(409, "a malformed SBOM through the Artifactory front");
+    assert_eq!(r.json()["errors"][0]["reason"], "sbom-malformed", "{r}");
+    http.get(&format!("/repository/libs-dev/{bad}"))
+        .expect_status(404, "nothing stored");
+    assert!(
+        audit(&tg, "file-push-denied")
+            .iter()
+            .any(|e| e["details"]["reason"] == "sbom-malformed"),
+        "the refusal is audited"
+    );
 }

@@ -540,21 +540,36 @@ async fn finish_copy(
     actor: &Principal,
     rec: PromotionRecord,
 ) -> ApiResult<PromotionRecord> {
+    // A Maven artifact's metadata in the target lists the versions it serves: locked from its
+    // regeneration until the promotion is recorded.
+    let metadata = match &rec.path {
+        Some(path) => crate::repositories::promote::lock_metadata(app, &rec, path).await,
+        None => None,
+    };
+    let mut generated = None;
     // What was copied: every digest pulls from the target may serve, and the audit details.
     let copied: ApiResult<(Vec<Digest>, serde_json::Value)> = match &rec.path {
-        Some(path) => crate::repositories::promote::copy(app, &rec, path)
-            .await
-            .map(|c| {
-                tracing::info!(promotion = %rec.id, path = %path, copied = c.copied, already_there = c.already_there, "files copied");
-                let details = serde_json::json!({
-                    "target": rec.target_repository,
-                    "path": path,
-                    "files": c.paths,
-                    "copied": c.copied,
-                    "already_there": c.already_there,
-                });
-                (c.contents, details)
-            }),
+        Some(path) => async {
+            let c = crate::repositories::promote::copy(app, &rec, path).await?;
+            tracing::info!(promotion = %rec.id, path = %path, copied = c.copied, already_there = c.already_there, "files copied");
+            let mut contents = c.contents;
+            let mut details = serde_json::json!({
+                "target": rec.target_repository,
+                "path": path,
+                "files": c.paths,
+                "copied": c.copied,
+                "already_there": c.already_there,
+            });
+            if let Some(m) = &metadata
+                && let Some(g) = m.write(app, &contents).await?
+            {
+                details["metadata"] = serde_json::json!({ "path": g.path, "versions": g.versions });
+                contents.extend(g.digests.iter().cloned());
+                generated = Some(g);
+            }
+            Ok((contents, details))
+        }
+        .await,
         None => match copy::copy_artifact(
             app,
             &rec.source_repository,
@@ -598,6 +613,10 @@ async fn finish_copy(
             done.error = None;
             done.updated_at_ms = entry.at_ms;
             let done = app.store.complete_promotion(&done, &entry)?;
+            if let Some(m) = &metadata {
+                m.settle(app, &done.target_environment, generated.as_ref())
+                    .await;
+            }
             tracing::info!(promotion = %done.id, artifact = %done.artifact, to = %done.target_repository, "promoted");
             app.metrics.promotion(&done.target_environment, "promoted");
             app.audit(audit_about(&actor.name, "promotion-completed", &done).details(details))

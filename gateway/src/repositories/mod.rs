@@ -15,8 +15,10 @@
 
 pub mod checksums;
 pub mod maven;
+pub mod metadata;
 pub mod path;
 pub mod promote;
+pub mod sbom;
 mod storage;
 
 use std::cmp::Ordering;
@@ -488,6 +490,17 @@ fn find_by_checksum<'a>(
 /// What a spooled upload still needs before it is committed.
 struct Accepted {
     evidence: Option<EvidenceRecord>,
+    /// A Maven-deployed SBOM, read and parsed: recorded for its version's main artifact.
+    sbom: Option<(Vec<u8>, tollgate_sbom::Sbom)>,
+}
+
+impl Accepted {
+    fn plain() -> Accepted {
+        Accepted {
+            evidence: None,
+            sbom: None,
+        }
+    }
 }
 
 async fn put(ctx: &Ctx<'_>, path: &RepoPath, body: Body) -> ApiResult<Response> {
@@ -558,27 +571,21 @@ async fn put(ctx: &Ctx<'_>, path: &RepoPath, body: Body) -> ApiResult<Response> 
         pushed_by: ctx.actor(),
         pushed_at_ms: now_ms(),
     };
-    let outcome = {
-        let _content = app.files.content.lock().await;
-        app.files
-            .commit(repo, path, spool, content_type(path))
-            .await?;
-        match app.store.put_file(&repo.name, &rec, immutable.is_some()) {
-            Ok(o) => o,
-            Err(StoreError::PathConflict { existing }) => {
-                let reason = immutable.unwrap_or(ReasonCode::PathImmutable);
-                return Err(ApiError::denied(
-                    reason,
-                    format!("{path} in {} already holds {existing}", repo.name),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
-    };
+    let outcome = store_file(app, repo, path, spool, &rec, immutable).await?;
     if let FileOutcome::Replaced { previous } = &outcome {
         drop_stale_sidecars(ctx, path, &kind).await;
-        forget_if_unused(ctx, previous).await;
+        forget_if_unused(app, previous).await;
     }
+    // SBOMs and the main artifact they describe, paired whichever came first.
+    let sbom_links = match (&kind, &accepted.sbom) {
+        (Kind::Artifact(Some(c)), Some((bytes, doc))) => {
+            sbom::link_deployed(app, repo, path, c, bytes, doc)?
+        }
+        (Kind::Artifact(Some(c)), None) if sbom::is_main(c) => {
+            sbom::link_arrived(app, repo, path, c, &rec.digest).await?
+        }
+        _ => Vec::new(),
+    };
     let actor = ctx.actor();
     tracing::info!(repo = %repo.name, %path, digest = %rec.digest, ?outcome, %actor, "file pushed");
     app.audit(
@@ -598,6 +605,7 @@ async fn put(ctx: &Ctx<'_>, path: &RepoPath, body: Body) -> ApiResult<Response> 
                     FileOutcome::Replaced { previous } => Some(previous.to_string()),
                     _ => None,
                 },
+                "sbom_linked": sbom_links,
             })),
     )
     .await;
@@ -697,8 +705,21 @@ async fn accept(
     {
         return Err(immutable_refusal(reason, repo, path, old));
     }
-    let Kind::Sidecar(s) = kind else {
-        return Ok(Accepted { evidence: None });
+    let s = match kind {
+        Kind::Sidecar(s) => s,
+        Kind::Artifact(Some(c)) if sbom::is_sbom(c) => {
+            let bytes = app
+                .files
+                .read_spool(spool, crate::sboms::MAX_SBOM_BYTES)
+                .await?
+                .ok_or_else(|| sbom::too_large(path))?;
+            let doc = sbom::parse(path, &bytes)?;
+            return Ok(Accepted {
+                evidence: None,
+                sbom: Some((bytes, doc)),
+            });
+        }
+        _ => return Ok(Accepted::plain()),
     };
     let described = || {
         bad(format!(
@@ -707,7 +728,7 @@ async fn accept(
         ))
     };
     match s.kind {
-        SidecarKind::Signature => Ok(Accepted { evidence: None }),
+        SidecarKind::Signature => Ok(Accepted::plain()),
         SidecarKind::Checksum(algo) => {
             let target = app
                 .store
@@ -734,7 +755,7 @@ async fn accept(
                     ),
                 ));
             }
-            Ok(Accepted { evidence: None })
+            Ok(Accepted::plain())
         }
         SidecarKind::Sigstore => {
             let target = app
@@ -757,6 +778,7 @@ async fn accept(
             rec.repository = Some(repo.name.clone());
             Ok(Accepted {
                 evidence: Some(rec),
+                sbom: None,
             })
         }
     }
@@ -779,9 +801,79 @@ async fn drop_stale_sidecars(ctx: &Ctx<'_>, path: &RepoPath, kind: &Kind) {
     }
 }
 
+/// Makes spooled bytes the content of `path` in `repo` and records them as `rec`, leaving the
+/// decision between writers racing for the path — in this process or in another replica over
+/// the same database — to the store's one write transaction: an immutable path bound to other
+/// bytes is refused with `immutable`'s reason and nothing is written.
+///
+/// Embedded content is committed under its sha256 first (harmless to a winner: content
+/// addressed) and forgotten again if the record is refused. An upstream path has one copy, so
+/// for an immutable path the binding is claimed first and the bytes sent only by the writer
+/// holding it (a loser never overwrites the winner's bytes upstream); a failed send releases a
+/// binding it created. Mutable upstream paths are sent, then recorded: the last writer wins.
+pub(crate) async fn store_file(
+    app: &App,
+    repo: &FileRepo,
+    path: &RepoPath,
+    spool: storage::Spool,
+    rec: &FileRecord,
+    immutable: Option<ReasonCode>,
+) -> ApiResult<FileOutcome> {
+    let conflict = |existing: tollgate_attest::Digest| {
+        ApiError::denied(
+            immutable.unwrap_or(ReasonCode::PathImmutable),
+            format!(
+                "{path} in {} already holds other bytes ({existing}) and cannot be rebound",
+                repo.name
+            ),
+        )
+    };
+    let ct = content_type(path);
+    if app.files.is_upstream(repo) {
+        if immutable.is_none() {
+            app.files.commit(repo, path, spool, ct).await?;
+            return Ok(app.store.put_file(&repo.name, rec, false)?);
+        }
+        let outcome = match app.store.put_file(&repo.name, rec, true) {
+            Ok(o) => o,
+            Err(e) => {
+                app.files.discard(spool);
+                return Err(match e {
+                    StoreError::PathConflict { existing } => conflict(existing),
+                    e => e.into(),
+                });
+            }
+        };
+        // Unchanged: the same bytes again, which also repairs a send interrupted earlier.
+        if let Err(e) = app.files.commit(repo, path, spool, ct).await {
+            if outcome == FileOutcome::Created
+                && let Err(u) = app
+                    .store
+                    .unbind_file(&repo.name, path.as_str(), &rec.digest)
+            {
+                tracing::error!(repo = %repo.name, %path, error = %u, "a file whose bytes the upstream refused is still recorded");
+            }
+            return Err(e);
+        }
+        return Ok(outcome);
+    }
+    let recorded = {
+        let _content = app.files.content.lock().await;
+        app.files.commit(repo, path, spool, ct).await?;
+        app.store.put_file(&repo.name, rec, immutable.is_some())
+    };
+    match recorded {
+        Ok(o) => Ok(o),
+        Err(StoreError::PathConflict { existing }) => {
+            forget_if_unused(app, &rec.digest).await;
+            Err(conflict(existing))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Removes local content once no embedded repository records it.
-async fn forget_if_unused(ctx: &Ctx<'_>, digest: &tollgate_attest::Digest) {
-    let app = ctx.app;
+async fn forget_if_unused(app: &App, digest: &tollgate_attest::Digest) {
     let _content = app.files.content.lock().await;
     let used = match app.store.files_with_digest(digest) {
         Ok(entries) => entries.iter().any(|e| {
@@ -817,7 +909,7 @@ async fn remove_file(ctx: &Ctx<'_>, path: &RepoPath, rec: &FileRecord) -> ApiRes
     ctx.app.files.remove_upstream(ctx.repo, path).await?;
     ctx.app.store.delete_file(&ctx.repo.name, path.as_str())?;
     if !ctx.app.files.is_upstream(ctx.repo) {
-        forget_if_unused(ctx, &rec.digest).await;
+        forget_if_unused(ctx.app, &rec.digest).await;
     }
     Ok(())
 }

@@ -6,11 +6,12 @@
 
 use tollgate_attest::Digest;
 use tollgate_policies::ReasonCode;
-use tollgate_store::{FileEntry, PromotionRecord, StoreError};
+use tollgate_store::{FileEntry, PromotionRecord};
 
 use super::maven;
+use super::metadata::{self, ArtifactKey, Generated};
 use super::path::RepoPath;
-use super::{classify, content_type, immutable_reason};
+use super::{classify, immutable_reason};
 use crate::app::App;
 use crate::config::{Environment, FileRepo};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -207,20 +208,7 @@ pub async fn copy(app: &App, rec: &PromotionRecord, path: &str) -> ApiResult<Fil
                 ),
             ));
         }
-        let _content = app.files.content.lock().await;
-        app.files
-            .commit(target, &p, spool, content_type(&p))
-            .await?;
-        match app.store.put_file(&target.name, &f, immutable.is_some()) {
-            Ok(_) => {}
-            Err(StoreError::PathConflict { existing }) => {
-                return Err(ApiError::denied(
-                    immutable.unwrap_or(ReasonCode::PathImmutable),
-                    format!("{p} in {} already holds {existing}", target.name),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        super::store_file(app, target, &p, spool, &f, immutable).await?;
         out.copied += 1;
     }
     Ok(out)
@@ -233,5 +221,72 @@ pub fn version_of(app: &App, repo: &tollgate_policies::RepoName, path: &str) -> 
     match classify(r, &p).ok()? {
         super::Kind::Artifact(Some(c)) => Some(c.version),
         _ => None,
+    }
+}
+
+/// The artifact-level `maven-metadata.xml` a file promotion changes in its target, locked (in
+/// this process) from its regeneration until the promotion is recorded, so that concurrent
+/// promotions of one artifact list each other's versions.
+pub struct MetadataLock<'a> {
+    target: &'a FileRepo,
+    key: ArtifactKey,
+    _held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::fmt::Debug for MetadataLock<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetadataLock")
+            .field("target", &self.target.name)
+            .field("key", &self.key)
+            .finish()
+    }
+}
+
+/// Locks the metadata the promotion of the file at `path` changes, if it changes any (a Maven
+/// artifact promoted into a Maven repository).
+pub async fn lock_metadata<'a>(
+    app: &'a App,
+    rec: &PromotionRecord,
+    path: &str,
+) -> Option<MetadataLock<'a>> {
+    let source = app.config.file_repository(rec.source_repository.as_str())?;
+    let target = app.config.file_repository(rec.target_repository.as_str())?;
+    let key = metadata::affected(source, target, path)?;
+    let meta_path = RepoPath::new(&key.metadata_path()).ok()?;
+    let held = app.files.path_lock(target, &meta_path).lock_owned().await;
+    Some(MetadataLock {
+        target,
+        key,
+        _held: held,
+    })
+}
+
+impl MetadataLock<'_> {
+    /// Regenerates the metadata with the versions the target serves and the one whose files
+    /// (`pending`) the promotion is about to make servable.
+    pub async fn write(&self, app: &App, pending: &[Digest]) -> ApiResult<Option<Generated>> {
+        metadata::regenerate(app, self.target, &self.key, pending).await
+    }
+
+    /// After the promotion is recorded: if what the target serves now differs from what
+    /// `written` lists (another replica promoted a version of the artifact meanwhile), the
+    /// metadata is regenerated again and made servable at once.
+    pub async fn settle(&self, app: &App, environment: &str, written: Option<&Generated>) {
+        let r: ApiResult<()> = async {
+            let now = metadata::versions_held(app, self.target, &self.key, &[])?;
+            if written.is_some_and(|g| g.versions == now) {
+                return Ok(());
+            }
+            if let Some(g) = metadata::regenerate(app, self.target, &self.key, &[]).await? {
+                app.store
+                    .allow_served(environment, &self.target.name, &g.digests)?;
+                tracing::info!(repo = %self.target.name, path = %g.path, versions = ?g.versions, "maven-metadata.xml regenerated after a concurrent promotion");
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(repo = %self.target.name, key = ?self.key, error = %e.message, "maven-metadata.xml not settled; the next promotion of the artifact regenerates it");
+        }
     }
 }

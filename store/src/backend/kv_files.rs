@@ -1,5 +1,6 @@
 //! [`FileStore`] over any [`Kv`] backend.
 
+use tollgate_attest::Digest;
 use tollgate_policies::RepoName;
 
 use super::kv_store::{KvStore, corrupt, encode, key2, key3};
@@ -76,6 +77,19 @@ impl<K: Kv> FileStore for KvStore<K> {
                 w.delete(Table::FileSums, &k)?;
             }
             Ok(Some(old))
+        })
+    }
+
+    fn unbind_file(&self, repo: &RepoName, path: &str, digest: &Digest) -> Result<bool> {
+        self.kv.write(|w| {
+            let Some(old) = get_in(w, repo, path)?.filter(|r| r.digest == *digest) else {
+                return Ok(false);
+            };
+            w.delete(Table::Files, &key2(repo.as_str(), path))?;
+            for k in sum_keys(repo, &old) {
+                w.delete(Table::FileSums, &k)?;
+            }
+            Ok(true)
         })
     }
 
