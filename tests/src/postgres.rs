@@ -2,8 +2,8 @@
 //! per test process on a free loopback port; each test takes a fresh database of its own.
 //!
 //! The server is started with `pg_ctl` (it daemonises), so a watcher shell started beside it
-//! stops it as soon as the test process is gone — even when that process is killed — and no
-//! cluster outlives the run. As root (CI containers) the server runs as the `postgres` user,
+//! stops it and removes its directory as soon as the test process is gone — even when that
+//! process is killed — so no cluster outlives the run. As root (CI containers) the server runs as the `postgres` user,
 //! since PostgreSQL refuses to run as root.
 
 use std::fs;
@@ -22,7 +22,7 @@ use crate::{CmdOutput, free_port, run_command};
 pub struct PgServer {
     pub port: u16,
     bin: PathBuf,
-    /// Kept for the process's lifetime (the watcher removes nothing; the OS temp dir does).
+    /// Kept for the process's lifetime; the watcher removes it after stopping the cluster.
     _dir: TempDir,
 }
 
@@ -125,7 +125,7 @@ impl PgServer {
         // Stops the cluster once this process is gone, however it ends. Never waited for: it
         // outlives this process by design, so it never lingers as a zombie of it.
         let stop = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {pre}{pg_ctl} -D {data} stop -m immediate",
+            "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {pre}{pg_ctl} -D {data} stop -m immediate; rm -rf {dir}",
             pid = std::process::id(),
             pre = if is_root() {
                 "runuser -u postgres -- "
@@ -134,6 +134,7 @@ impl PgServer {
             },
             pg_ctl = bin.join("pg_ctl").display(),
             data = data.display(),
+            dir = dir.path().display(),
         );
         #[allow(clippy::zombie_processes)]
         Command::new("sh")

@@ -210,9 +210,11 @@ mod tests {
 
     crate::testsuite::backend_suite!({
         let dir = tempfile::tempdir().unwrap();
-        // The directory must outlive the store: leak it for the test's duration.
-        let path = dir.keep().join("store.redb");
-        super::RedbStore::open(&path).unwrap()
+        let store = super::RedbStore::open(&dir.path().join("store.redb")).unwrap();
+        // The store keeps its file open: removing the directory now leaves nothing behind
+        // once the test ends, however it ends.
+        drop(dir);
+        store
     });
 
     #[test]
