@@ -138,6 +138,21 @@ impl KvWrite for Tracking<'_> {
         self.w.put(t, key, value)
     }
 
+    fn put_all<'a>(
+        &mut self,
+        t: Table,
+        entries: &mut dyn Iterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<()> {
+        if !cached(t) {
+            // The backend's batched path (one table open for thousands of index rows).
+            return self.w.put_all(t, entries);
+        }
+        for (k, v) in entries {
+            self.put(t, k, v)?;
+        }
+        Ok(())
+    }
+
     fn delete(&mut self, t: Table, key: &str) -> Result<bool> {
         self.note(t, key);
         self.w.delete(t, key)

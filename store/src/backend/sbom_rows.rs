@@ -1,24 +1,28 @@
-//! The where-used index rows (`sbom_packages`, `sbom_licenses`) in a compact binary form.
+//! The where-used index (`sbom_packages`, `sbom_licenses`) in a compact binary form.
 //!
-//! A query for a popular package or licence decodes thousands of rows, so a row holds only what
-//! its key does not say: the subject and SBOM digests are read back from the key
-//! (`… \0 subject \0 sbom digest \0 index`), and the rest are length-prefixed UTF-8 fields —
-//! no field names, no escaping, and no digest text parsed twice. (As JSON with the digests a
-//! row took ~450 bytes and most of a query's time; see BENCHMARKS.md, issue 4.)
+//! One index entry — a *posting* — per package (or licence id) per SBOM, under the key
+//! `package \0 subject \0 sbom digest`: its value lists every component of that SBOM with that
+//! package (licence), in their order in the SBOM. A component of one package usually has a
+//! posting of its own; a licence's posting holds all of an SBOM's components under that
+//! licence, so indexing an SBOM writes one licence entry per distinct licence instead of one
+//! per component (issue 4: the B-tree inserts were most of the ingest time).
 //!
-//! Layout (schema 2): the byte [`FORMAT`], then `name`, `version`, `purl`, `package`,
-//! `license` — each a LEB128 length and its bytes, the optional ones storing length + 1 with 0
-//! meaning absent — then the number of `license_ids` and each id as length + bytes.
+//! The digests are read back from the key, so a posting holds only what the key does not say.
+//! Layout (schema 4): the byte [`FORMAT`], then per component: its place in the SBOM's
+//! inventory (LEB128), then `name`, `version`, `purl`, `package`, `license` — each a LEB128
+//! length and its bytes, the optional ones storing length + 1 with 0 meaning absent — then the
+//! number of `license_ids` and each id as length + bytes.
 
 use tollgate_attest::Digest;
 
 use crate::{ComponentHit, Result, StoreError};
 
-/// First byte of every row; another value is a row this code cannot read.
-const FORMAT: u8 = 1;
+/// First byte of every posting; another value is one this code cannot read (schema 2 rows
+/// began with 1).
+pub(super) const FORMAT: u8 = 2;
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Corrupt(format!("component row: {what}"))
+    StoreError::Corrupt(format!("where-used posting: {what}"))
 }
 
 fn put_len(out: &mut Vec<u8>, mut n: usize) {
@@ -48,28 +52,22 @@ fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-/// The row stored for `c` (its digests go in the key).
-pub(super) fn encode(c: &ComponentHit) -> Vec<u8> {
-    let text = c.name.len()
-        + [&c.version, &c.purl, &c.package, &c.license]
-            .iter()
-            .map(|s| s.as_ref().map_or(0, String::len))
-            .sum::<usize>()
-        + c.license_ids.iter().map(String::len).sum::<usize>();
-    let mut out = Vec::with_capacity(text + 8 + 2 * c.license_ids.len());
-    out.push(FORMAT);
-    put_str(&mut out, &c.name);
-    put_opt(&mut out, c.version.as_deref());
-    put_opt(&mut out, c.purl.as_deref());
-    put_opt(&mut out, c.package.as_deref());
-    put_opt(&mut out, c.license.as_deref());
-    put_len(&mut out, c.license_ids.len());
+/// Appends the entry of component `index` (its digests go in the key). A posting is
+/// [`FORMAT`] followed by entries in index order.
+pub(super) fn encode_entry(out: &mut Vec<u8>, index: u32, c: &ComponentHit) {
+    put_len(out, index as usize);
+    put_str(out, &c.name);
+    put_opt(out, c.version.as_deref());
+    put_opt(out, c.purl.as_deref());
+    put_opt(out, c.package.as_deref());
+    put_opt(out, c.license.as_deref());
+    put_len(out, c.license_ids.len());
     for id in &c.license_ids {
-        put_str(&mut out, id);
+        put_str(out, id);
     }
-    out
 }
 
+#[derive(Clone)]
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
@@ -95,41 +93,119 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(s).map_err(|_| corrupt("not UTF-8"))
     }
 
-    fn skip(&mut self, n: usize) -> Result<()> {
-        self.0 = self.0.get(n..).ok_or_else(|| corrupt("truncated"))?;
-        Ok(())
-    }
-
-    fn string(&mut self) -> Result<String> {
+    fn string(&mut self) -> Result<&'a str> {
         let n = self.len()?;
-        self.bytes(n).map(str::to_owned)
+        self.bytes(n)
     }
 
-    fn optional(&mut self) -> Result<Option<String>> {
+    fn optional(&mut self) -> Result<Option<&'a str>> {
         match self.len()? {
             0 => Ok(None),
-            n => self.bytes(n - 1).map(|s| Some(s.to_owned())),
+            n => self.bytes(n - 1).map(Some),
         }
     }
 }
 
-/// The version a row holds, read without decoding the rest (to filter before decoding).
-pub(super) fn version(row: &[u8]) -> Result<Option<&str>> {
-    let (&format, rest) = row.split_first().ok_or_else(|| corrupt("empty"))?;
-    if format != FORMAT {
-        return Err(corrupt("unknown format"));
-    }
-    let mut r = Reader(rest);
-    let name = r.len()?;
-    r.skip(name)?;
-    match r.len()? {
-        0 => Ok(None),
-        n => r.bytes(n - 1).map(Some),
+/// One component of a posting, borrowed from the stored bytes.
+#[derive(Debug)]
+pub(super) struct Entry<'a> {
+    pub index: u32,
+    pub name: &'a str,
+    pub version: Option<&'a str>,
+    pub purl: Option<&'a str>,
+    pub package: Option<&'a str>,
+    pub license: Option<&'a str>,
+    ids: Reader<'a>,
+    id_count: usize,
+}
+
+impl std::fmt::Debug for Reader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes", self.0.len())
     }
 }
 
-/// Reads rows back into hits. Rows of one SBOM often follow each other (always in a licence
-/// scan), so the last digests read are kept and cloned rather than parsed again.
+impl Entry<'_> {
+    fn license_ids(&self) -> Result<Vec<String>> {
+        let mut r = self.ids.clone();
+        (0..self.id_count)
+            .map(|_| r.string().map(str::to_owned))
+            .collect()
+    }
+}
+
+/// The entries of a posting, in order.
+pub(super) struct Entries<'a>(Reader<'a>);
+
+pub(super) fn entries(posting: &[u8]) -> Result<Entries<'_>> {
+    let (&format, rest) = posting.split_first().ok_or_else(|| corrupt("empty"))?;
+    if format != FORMAT {
+        return Err(corrupt("unknown format"));
+    }
+    if rest.is_empty() {
+        return Err(corrupt("no components"));
+    }
+    Ok(Entries(Reader(rest)))
+}
+
+impl<'a> Entries<'a> {
+    fn read(&mut self) -> Result<Entry<'a>> {
+        let r = &mut self.0;
+        let index = u32::try_from(r.len()?).map_err(|_| corrupt("index too large"))?;
+        let name = r.string()?;
+        let version = r.optional()?;
+        let purl = r.optional()?;
+        let package = r.optional()?;
+        let license = r.optional()?;
+        let id_count = r.len()?;
+        // Each id takes at least its length byte: a count beyond that is corruption.
+        if id_count > r.0.len() {
+            return Err(corrupt("truncated"));
+        }
+        let ids = r.clone();
+        for _ in 0..id_count {
+            r.string()?;
+        }
+        Ok(Entry {
+            index,
+            name,
+            version,
+            purl,
+            package,
+            license,
+            ids,
+            id_count,
+        })
+    }
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Result<Entry<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.0.is_empty() {
+            return None;
+        }
+        let e = self.read();
+        if e.is_err() {
+            // Nothing after a damaged entry can be read.
+            self.0.0 = &[];
+        }
+        Some(e)
+    }
+}
+
+/// The subject and SBOM digest a posting's key (`… \0 subject \0 sbom digest`) names.
+pub(super) fn key_digests(key: &str, sep: char) -> Result<(&str, &str)> {
+    let mut parts = key.rsplitn(3, sep);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(sbom), Some(subject), Some(_)) => Ok((subject, sbom)),
+        _ => Err(corrupt("key has too few parts")),
+    }
+}
+
+/// Turns entries into hits. Postings of one SBOM often follow each other (always within one
+/// posting), so the last digests read are kept and cloned rather than parsed again.
 #[derive(Default)]
 pub(super) struct Decoder {
     subject: Option<Digest>,
@@ -151,49 +227,23 @@ fn digest(last: &mut Option<Digest>, s: &str) -> Result<Digest> {
     }
     let d: Digest = s
         .parse()
-        .map_err(|e| StoreError::Corrupt(format!("component row key: {e}")))?;
+        .map_err(|e| StoreError::Corrupt(format!("where-used key: {e}")))?;
     *last = Some(d.clone());
     Ok(d)
 }
 
 impl Decoder {
-    /// The hit stored under `key` (`… \0 subject \0 sbom digest \0 index`) as `row`.
-    pub(super) fn hit(&mut self, key: &str, sep: char, row: &[u8]) -> Result<ComponentHit> {
-        let mut parts = key.rsplitn(4, sep);
-        let (Some(_index), Some(sbom), Some(subject), Some(_)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(corrupt("key has too few parts"));
-        };
-        let (&format, rest) = row.split_first().ok_or_else(|| corrupt("empty"))?;
-        if format != FORMAT {
-            return Err(corrupt("unknown format"));
-        }
-        let mut r = Reader(rest);
-        let name = r.string()?;
-        let version = r.optional()?;
-        let purl = r.optional()?;
-        let package = r.optional()?;
-        let license = r.optional()?;
-        let ids = r.len()?;
-        // Each id takes at least its length byte: a count beyond that is corruption, not a
-        // reason to allocate.
-        if ids > r.0.len() {
-            return Err(corrupt("truncated"));
-        }
-        let license_ids = (0..ids).map(|_| r.string()).collect::<Result<Vec<_>>>()?;
-        if !r.0.is_empty() {
-            return Err(corrupt("trailing bytes"));
-        }
+    /// The hit `e` of the posting stored for `subject` and `sbom`.
+    pub(super) fn hit(&mut self, subject: &str, sbom: &str, e: &Entry<'_>) -> Result<ComponentHit> {
         Ok(ComponentHit {
             subject: digest(&mut self.subject, subject)?,
             sbom_digest: digest(&mut self.sbom, sbom)?,
-            name,
-            version,
-            purl,
-            package,
-            license,
-            license_ids,
+            name: e.name.to_owned(),
+            version: e.version.map(str::to_owned),
+            purl: e.purl.map(str::to_owned),
+            package: e.package.map(str::to_owned),
+            license: e.license.map(str::to_owned),
+            license_ids: e.license_ids()?,
         })
     }
 }
@@ -217,12 +267,30 @@ mod tests {
 
     fn key(h: &ComponentHit) -> String {
         format!(
-            "{}\0{}\0{}\0{:010}",
+            "{}\0{}\0{}",
             h.package.as_deref().unwrap_or(""),
             h.subject,
             h.sbom_digest,
-            7
         )
+    }
+
+    fn posting(hits: &[(u32, &ComponentHit)]) -> Vec<u8> {
+        let mut out = vec![FORMAT];
+        for (i, h) in hits {
+            encode_entry(&mut out, *i, h);
+        }
+        out
+    }
+
+    fn decode(key: &str, posting: &[u8]) -> Result<Vec<(u32, ComponentHit)>> {
+        let (subject, sbom) = key_digests(key, '\0')?;
+        let mut d = Decoder::default();
+        entries(posting)?
+            .map(|e| {
+                let e = e?;
+                Ok((e.index, d.hit(subject, sbom, &e)?))
+            })
+            .collect()
     }
 
     #[test]
@@ -243,11 +311,14 @@ mod tests {
             license: Some("é".repeat(300)),
             ..hit()
         };
-        let mut d = Decoder::default();
-        for h in [full, bare, long] {
-            let row = encode(&h);
-            assert_eq!(version(&row).unwrap(), h.version.as_deref());
-            assert_eq!(d.hit(&key(&h), '\0', &row).unwrap(), h);
+        let all = [(0, &full), (7, &bare), (200_000, &long)];
+        let got = decode(&key(&full), &posting(&all)).unwrap();
+        let want: Vec<_> = all.iter().map(|(i, h)| (*i, (*h).clone())).collect();
+        assert_eq!(got, want);
+        for (i, h) in all {
+            let one = posting(&[(i, h)]);
+            let e = entries(&one).unwrap().next().unwrap().unwrap();
+            assert_eq!((e.index, e.version), (i, h.version.as_deref()));
         }
     }
 
@@ -260,28 +331,33 @@ mod tests {
         };
         let mut d = Decoder::default();
         for h in [&a, &a, &b, &a] {
-            assert_eq!(&d.hit(&key(h), '\0', &encode(h)).unwrap(), h);
+            let p = posting(&[(3, h)]);
+            let k = key(h);
+            let (subject, sbom) = key_digests(&k, '\0').unwrap();
+            let e = entries(&p).unwrap().next().unwrap().unwrap();
+            assert_eq!(&d.hit(subject, sbom, &e).unwrap(), h);
         }
     }
 
     #[test]
-    fn refuses_damaged_rows() {
+    fn refuses_damaged_postings() {
         let h = hit();
-        let row = encode(&h);
-        let mut d = Decoder::default();
+        let p = posting(&[(1, &h)]);
         for bad in [
             &[][..],
-            &row[..row.len() - 1],
-            &[row.as_slice(), b"x"].concat(),
-            &[&[9u8][..], &row[1..]].concat(),
-            &[FORMAT, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01][..],
+            &[FORMAT][..],
+            &p[..p.len() - 1],
+            &[p.as_slice(), b"x"].concat(),
+            &[&[9u8][..], &p[1..]].concat(),
+            &[FORMAT, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01][..],
+            &[FORMAT, 0xff, 0xff, 0xff, 0xff, 0x7f, 0][..],
             br#"{"name":"json from schema 1"}"#,
         ] {
             assert!(
-                matches!(d.hit(&key(&h), '\0', bad), Err(StoreError::Corrupt(_))),
+                matches!(decode(&key(&h), bad), Err(StoreError::Corrupt(_))),
                 "{bad:?}"
             );
         }
-        assert!(d.hit("no-separators", '\0', &row).is_err());
+        assert!(decode("no-separators", &p).is_err());
     }
 }
