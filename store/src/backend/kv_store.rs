@@ -1,6 +1,7 @@
 //! The store traits implemented once over any [`Kv`] backend.
 
 use std::fmt;
+use std::ops::Range;
 
 use bytes::Bytes;
 use tollgate_attest::Digest;
@@ -488,7 +489,7 @@ fn scan_hits(
     let mut last_index = 0;
     let mut more = false;
     r.scan_each(t, &prefix, start.as_deref(), &mut |k, v| {
-        let (subject, sbom) = sbom_rows::key_digests(k, SEP)?;
+        let key = sbom_rows::key_parts(k, SEP)?;
         // In the cursor's own posting, what the previous page returned is passed over.
         let done = match (after, &start) {
             (Some(c), Some(s)) if k == s => Some(c.index),
@@ -503,7 +504,7 @@ fn scan_hits(
                 more = true;
                 return Ok(false);
             }
-            page.hits.push(decoder.hit(subject, sbom, &e)?);
+            page.hits.push(decoder.hit(key, &e)?);
             last_index = e.index;
         }
         Ok(true)
@@ -538,16 +539,20 @@ impl<K: Kv> SbomStore for KvStore<K> {
                 c.name, c.sbom_digest, c.subject, rec.sbom_digest, rec.subject
             )));
         }
-        // Each component is encoded once; a posting is the entries of its components in order.
-        let mut entries = Vec::with_capacity(components.len() * 128);
-        let mut spans = Vec::with_capacity(components.len());
-        for (i, c) in components.iter().enumerate() {
-            let at = entries.len();
-            let index = u32::try_from(i)
-                .map_err(|_| StoreError::Backend("too many components in one SBOM".into()))?;
-            sbom_rows::encode_entry(&mut entries, index, c);
-            spans.push(at..entries.len());
-        }
+        // Each component is encoded once per table (a package posting leaves out the
+        // package, which is its key); a posting is the entries of its components in order.
+        let encoded = |in_package_posting: bool| -> Result<(Vec<u8>, Vec<Range<usize>>)> {
+            let mut entries = Vec::with_capacity(components.len() * 64);
+            let mut spans = Vec::with_capacity(components.len());
+            for (i, c) in components.iter().enumerate() {
+                let at = entries.len();
+                let index = u32::try_from(i)
+                    .map_err(|_| StoreError::Backend("too many components in one SBOM".into()))?;
+                sbom_rows::encode_entry(&mut entries, index, c, in_package_posting);
+                spans.push(at..entries.len());
+            }
+            Ok((entries, spans))
+        };
         // (package or licence id, component) pairs, sorted: each group is one posting, and
         // the postings come out in key order, so each table is written in one pass.
         let mut by_package: Vec<(&str, usize)> = components
@@ -560,11 +565,17 @@ impl<K: Kv> SbomStore for KvStore<K> {
             .enumerate()
             .flat_map(|(i, c)| c.license_ids.iter().map(move |id| (id.as_str(), i)))
             .collect();
-        let postings = |pairs: &mut Vec<(&str, usize)>| -> Vec<(String, Vec<u8>)> {
+        let postings = |pairs: &mut Vec<(&str, usize)>,
+                        in_package_posting: bool|
+         -> Result<Vec<(String, Vec<u8>)>> {
+            let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+            if pairs.is_empty() {
+                return Ok(out);
+            }
+            let (entries, spans) = encoded(in_package_posting)?;
             pairs.sort_unstable();
             // A licence named twice in one expression indexes its component once.
             pairs.dedup();
-            let mut out: Vec<(String, Vec<u8>)> = Vec::new();
             let mut current: Option<&str> = None;
             for &(id, i) in pairs.iter() {
                 let entry = &entries[spans[i].clone()];
@@ -579,10 +590,10 @@ impl<K: Kv> SbomStore for KvStore<K> {
                     }
                 }
             }
-            out
+            Ok(out)
         };
-        let packages = postings(&mut by_package);
-        let licenses = postings(&mut by_license);
+        let packages = postings(&mut by_package, true)?;
+        let licenses = postings(&mut by_license, false)?;
         self.kv.write(|w| {
             let key = key2(&subject, &sbom);
             if w.get(Table::SbomSubjects, &key)?.is_some() {

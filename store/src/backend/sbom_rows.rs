@@ -7,9 +7,14 @@
 //! licence, so indexing an SBOM writes one licence entry per distinct licence instead of one
 //! per component (issue 4: the B-tree inserts were most of the ingest time).
 //!
-//! The digests are read back from the key, so a posting holds only what the key does not say.
+//! A posting holds only what its key does not say: the digests are read back from the key, a
+//! package posting leaves out the package (the key's first part), and a purl that is just
+//! `pkg:<package>@<version>` (or `pkg:<package>`) is rebuilt from those instead of stored —
+//! fewer bytes per entry is fewer pages for redb to split, copy and write.
+//!
 //! Layout (schema 4): the byte [`FORMAT`], then per component: its place in the SBOM's
-//! inventory (LEB128), then `name`, `version`, `purl`, `package`, `license` — each a LEB128
+//! inventory (LEB128), a flags byte ([`PACKAGE_IS_KEY`], [`PURL_DERIVED`]), then `name`,
+//! `version`, `purl` (unless derived), `package` (unless the key's), `license` — each a LEB128
 //! length and its bytes, the optional ones storing length + 1 with 0 meaning absent — then the
 //! number of `license_ids` and each id as length + bytes.
 
@@ -20,6 +25,31 @@ use crate::{ComponentHit, Result, StoreError};
 /// First byte of every posting; another value is one this code cannot read (schema 2 rows
 /// began with 1).
 pub(super) const FORMAT: u8 = 2;
+/// Entry flag: the component's package is the posting's key (not stored).
+const PACKAGE_IS_KEY: u8 = 1;
+/// Entry flag: the purl is `pkg:<package>@<version>` (`pkg:<package>` without a version).
+const PURL_DERIVED: u8 = 2;
+
+/// The purl a package and version make when nothing else is in it.
+fn derived_purl(package: &str, version: Option<&str>) -> String {
+    match version {
+        Some(v) => format!("pkg:{package}@{v}"),
+        None => format!("pkg:{package}"),
+    }
+}
+
+fn is_derived(purl: &str, package: &str, version: Option<&str>) -> bool {
+    let Some(rest) = purl
+        .strip_prefix("pkg:")
+        .and_then(|r| r.strip_prefix(package))
+    else {
+        return false;
+    };
+    match version {
+        Some(v) => rest.strip_prefix('@') == Some(v),
+        None => rest.is_empty(),
+    }
+}
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("where-used posting: {what}"))
@@ -52,14 +82,36 @@ fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
     }
 }
 
-/// Appends the entry of component `index` (its digests go in the key). A posting is
-/// [`FORMAT`] followed by entries in index order.
-pub(super) fn encode_entry(out: &mut Vec<u8>, index: u32, c: &ComponentHit) {
+/// Appends the entry of component `index` (its digests go in the key) to a posting of the
+/// package table (`in_package_posting`: the package is the key's) or the licence table. A
+/// posting is [`FORMAT`] followed by entries in index order.
+pub(super) fn encode_entry(
+    out: &mut Vec<u8>,
+    index: u32,
+    c: &ComponentHit,
+    in_package_posting: bool,
+) {
+    let package = c.package.as_deref();
+    let version = c.version.as_deref();
+    let mut flags = 0;
+    if in_package_posting && package.is_some() {
+        flags |= PACKAGE_IS_KEY;
+    }
+    if let (Some(purl), Some(package)) = (c.purl.as_deref(), package)
+        && is_derived(purl, package, version)
+    {
+        flags |= PURL_DERIVED;
+    }
     put_len(out, index as usize);
+    out.push(flags);
     put_str(out, &c.name);
-    put_opt(out, c.version.as_deref());
-    put_opt(out, c.purl.as_deref());
-    put_opt(out, c.package.as_deref());
+    put_opt(out, version);
+    if flags & PURL_DERIVED == 0 {
+        put_opt(out, c.purl.as_deref());
+    }
+    if flags & PACKAGE_IS_KEY == 0 {
+        put_opt(out, package);
+    }
     put_opt(out, c.license.as_deref());
     put_len(out, c.license_ids.len());
     for id in &c.license_ids {
@@ -110,10 +162,11 @@ impl<'a> Reader<'a> {
 #[derive(Debug)]
 pub(super) struct Entry<'a> {
     pub index: u32,
+    flags: u8,
     pub name: &'a str,
     pub version: Option<&'a str>,
-    pub purl: Option<&'a str>,
-    pub package: Option<&'a str>,
+    purl: Option<&'a str>,
+    package: Option<&'a str>,
     pub license: Option<&'a str>,
     ids: Reader<'a>,
     id_count: usize,
@@ -125,7 +178,26 @@ impl std::fmt::Debug for Reader<'_> {
     }
 }
 
-impl Entry<'_> {
+impl<'a> Entry<'a> {
+    /// The package, given the posting's key part (`id`).
+    fn package(&self, id: &'a str) -> Option<&'a str> {
+        if self.flags & PACKAGE_IS_KEY != 0 {
+            Some(id)
+        } else {
+            self.package
+        }
+    }
+
+    fn purl(&self, id: &'a str) -> Result<Option<String>> {
+        if self.flags & PURL_DERIVED == 0 {
+            return Ok(self.purl.map(str::to_owned));
+        }
+        let package = self
+            .package(id)
+            .ok_or_else(|| corrupt("derived purl without a package"))?;
+        Ok(Some(derived_purl(package, self.version)))
+    }
+
     fn license_ids(&self) -> Result<Vec<String>> {
         let mut r = self.ids.clone();
         (0..self.id_count)
@@ -152,10 +224,23 @@ impl<'a> Entries<'a> {
     fn read(&mut self) -> Result<Entry<'a>> {
         let r = &mut self.0;
         let index = u32::try_from(r.len()?).map_err(|_| corrupt("index too large"))?;
+        let (&flags, rest) = r.0.split_first().ok_or_else(|| corrupt("truncated"))?;
+        r.0 = rest;
+        if flags & !(PACKAGE_IS_KEY | PURL_DERIVED) != 0 {
+            return Err(corrupt("unknown flags"));
+        }
         let name = r.string()?;
         let version = r.optional()?;
-        let purl = r.optional()?;
-        let package = r.optional()?;
+        let purl = if flags & PURL_DERIVED == 0 {
+            r.optional()?
+        } else {
+            None
+        };
+        let package = if flags & PACKAGE_IS_KEY == 0 {
+            r.optional()?
+        } else {
+            None
+        };
         let license = r.optional()?;
         let id_count = r.len()?;
         // Each id takes at least its length byte: a count beyond that is corruption.
@@ -168,6 +253,7 @@ impl<'a> Entries<'a> {
         }
         Ok(Entry {
             index,
+            flags,
             name,
             version,
             purl,
@@ -195,11 +281,21 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
-/// The subject and SBOM digest a posting's key (`… \0 subject \0 sbom digest`) names.
-pub(super) fn key_digests(key: &str, sep: char) -> Result<(&str, &str)> {
-    let mut parts = key.rsplitn(3, sep);
+/// The parts of a posting's key: package (licence id), subject, SBOM digest.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Key<'a> {
+    pub id: &'a str,
+    pub subject: &'a str,
+    pub sbom: &'a str,
+}
+
+/// Reads a posting's key (`id \0 subject \0 sbom digest`; none of the parts holds `sep`).
+pub(super) fn key_parts(key: &str, sep: char) -> Result<Key<'_>> {
+    let mut parts = key.splitn(3, sep);
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(sbom), Some(subject), Some(_)) => Ok((subject, sbom)),
+        (Some(id), Some(subject), Some(sbom)) if !sbom.contains(sep) => {
+            Ok(Key { id, subject, sbom })
+        }
         _ => Err(corrupt("key has too few parts")),
     }
 }
@@ -233,15 +329,15 @@ fn digest(last: &mut Option<Digest>, s: &str) -> Result<Digest> {
 }
 
 impl Decoder {
-    /// The hit `e` of the posting stored for `subject` and `sbom`.
-    pub(super) fn hit(&mut self, subject: &str, sbom: &str, e: &Entry<'_>) -> Result<ComponentHit> {
+    /// The hit `e` of the posting stored under `key`.
+    pub(super) fn hit(&mut self, key: Key<'_>, e: &Entry<'_>) -> Result<ComponentHit> {
         Ok(ComponentHit {
-            subject: digest(&mut self.subject, subject)?,
-            sbom_digest: digest(&mut self.sbom, sbom)?,
+            subject: digest(&mut self.subject, key.subject)?,
+            sbom_digest: digest(&mut self.sbom, key.sbom)?,
             name: e.name.to_owned(),
             version: e.version.map(str::to_owned),
-            purl: e.purl.map(str::to_owned),
-            package: e.package.map(str::to_owned),
+            purl: e.purl(key.id)?,
+            package: e.package(key.id).map(str::to_owned),
             license: e.license.map(str::to_owned),
             license_ids: e.license_ids()?,
         })
@@ -274,21 +370,21 @@ mod tests {
         )
     }
 
-    fn posting(hits: &[(u32, &ComponentHit)]) -> Vec<u8> {
+    fn posting(hits: &[(u32, &ComponentHit)], in_package_posting: bool) -> Vec<u8> {
         let mut out = vec![FORMAT];
         for (i, h) in hits {
-            encode_entry(&mut out, *i, h);
+            encode_entry(&mut out, *i, h, in_package_posting);
         }
         out
     }
 
     fn decode(key: &str, posting: &[u8]) -> Result<Vec<(u32, ComponentHit)>> {
-        let (subject, sbom) = key_digests(key, '\0')?;
+        let key = key_parts(key, '\0')?;
         let mut d = Decoder::default();
         entries(posting)?
             .map(|e| {
                 let e = e?;
-                Ok((e.index, d.hit(subject, sbom, &e)?))
+                Ok((e.index, d.hit(key, &e)?))
             })
             .collect()
     }
@@ -311,12 +407,48 @@ mod tests {
             license: Some("é".repeat(300)),
             ..hit()
         };
-        let all = [(0, &full), (7, &bare), (200_000, &long)];
-        let got = decode(&key(&full), &posting(&all)).unwrap();
+        // purls that are and are not `pkg:<package>@<version>`
+        let derived = ComponentHit {
+            purl: Some("pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1".into()),
+            ..hit()
+        };
+        let qualified = ComponentHit {
+            purl: Some("pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1?type=pom".into()),
+            ..hit()
+        };
+        let unversioned = ComponentHit {
+            version: None,
+            purl: Some("pkg:maven/org.apache.logging.log4j/log4j-core".into()),
+            ..hit()
+        };
+        let other_version = ComponentHit {
+            version: Some("2.14".into()),
+            ..hit()
+        };
+        let all = [
+            (0, &full),
+            (7, &bare),
+            (200_000, &long),
+            (8, &derived),
+            (9, &qualified),
+            (10, &unversioned),
+            (11, &other_version),
+        ];
         let want: Vec<_> = all.iter().map(|(i, h)| (*i, (*h).clone())).collect();
-        assert_eq!(got, want);
+        // In a licence posting everything is stored; in a package posting the package is
+        // the key's (the hits without one keep their own absence).
+        assert_eq!(decode(&key(&full), &posting(&all, false)).unwrap(), want);
+        let in_package: Vec<_> = all
+            .iter()
+            .filter(|(_, h)| h.package == full.package)
+            .copied()
+            .collect();
+        let want: Vec<_> = in_package.iter().map(|(i, h)| (*i, (*h).clone())).collect();
+        let p = posting(&in_package, true);
+        assert_eq!(decode(&key(&full), &p).unwrap(), want);
+        assert!(p.len() < posting(&in_package, false).len());
         for (i, h) in all {
-            let one = posting(&[(i, h)]);
+            let one = posting(&[(i, h)], false);
             let e = entries(&one).unwrap().next().unwrap().unwrap();
             assert_eq!((e.index, e.version), (i, h.version.as_deref()));
         }
@@ -331,25 +463,27 @@ mod tests {
         };
         let mut d = Decoder::default();
         for h in [&a, &a, &b, &a] {
-            let p = posting(&[(3, h)]);
+            let p = posting(&[(3, h)], true);
             let k = key(h);
-            let (subject, sbom) = key_digests(&k, '\0').unwrap();
             let e = entries(&p).unwrap().next().unwrap().unwrap();
-            assert_eq!(&d.hit(subject, sbom, &e).unwrap(), h);
+            assert_eq!(&d.hit(key_parts(&k, '\0').unwrap(), &e).unwrap(), h);
         }
     }
 
     #[test]
     fn refuses_damaged_postings() {
         let h = hit();
-        let p = posting(&[(1, &h)]);
+        let p = posting(&[(1, &h)], false);
         for bad in [
             &[][..],
             &[FORMAT][..],
             &p[..p.len() - 1],
             &[p.as_slice(), b"x"].concat(),
             &[&[9u8][..], &p[1..]].concat(),
-            &[FORMAT, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01][..],
+            &[FORMAT, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01][..],
+            &[FORMAT, 0, 4, 0, 0, 0, 0, 0][..],
+            // a derived purl with no package to derive it from
+            &[FORMAT, 0, PURL_DERIVED, 0, 0, 0, 0, 0][..],
             &[FORMAT, 0xff, 0xff, 0xff, 0xff, 0x7f, 0][..],
             br#"{"name":"json from schema 1"}"#,
         ] {
@@ -359,5 +493,6 @@ mod tests {
             );
         }
         assert!(decode("no-separators", &p).is_err());
+        assert!(decode("a\0b", &p).is_err());
     }
 }
