@@ -30,13 +30,21 @@ fn component_hits(subject: &Digest, sbom_digest: &Digest, sbom: &Sbom) -> Vec<Co
         .map(|c| {
             let present = c.licenses.state == LicenseState::Present;
             let expr = c.licenses.expression.as_ref().filter(|_| present);
+            // The canonical purl and its package key in one pass.
+            let (purl, package) = match c.purl.as_ref().map(|p| p.canonical_and_key()) {
+                Some((purl, key)) => {
+                    let package = purl[key].to_owned();
+                    (Some(purl), Some(package))
+                }
+                None => (None, None),
+            };
             ComponentHit {
                 subject: subject.clone(),
                 sbom_digest: sbom_digest.clone(),
                 name: c.name.clone(),
                 version: c.version.clone(),
-                purl: c.purl.as_ref().map(ToString::to_string),
-                package: c.purl.as_ref().map(|p| p.package_key()),
+                purl,
+                package,
                 license: expr.map(ToString::to_string),
                 license_ids: expr
                     .map(|e| e.ids().into_iter().map(str::to_string).collect())
