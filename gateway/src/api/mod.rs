@@ -478,8 +478,10 @@ struct ComponentQuery {
     cursor: Option<String>,
 }
 
-/// Component hits per where-used page unless `limit=` says otherwise.
-pub const WHERE_USED_DEFAULT_LIMIT: usize = 1_000;
+/// Component hits per where-used page unless `limit=` says otherwise: small enough that the
+/// most popular package's page stays within a few milliseconds (~1 µs per hit to read, more to
+/// send), large enough that few questions need a second page.
+pub const WHERE_USED_DEFAULT_LIMIT: usize = 500;
 /// The largest `limit=` a where-used page honours (a hit costs ~1 µs to read and more to send).
 pub const WHERE_USED_MAX_LIMIT: usize = 10_000;
 

@@ -119,6 +119,10 @@ pub(super) fn encode_entry(
     }
 }
 
+fn utf8(b: &[u8]) -> Result<&str> {
+    std::str::from_utf8(b).map_err(|_| corrupt("not UTF-8"))
+}
+
 #[derive(Clone)]
 struct Reader<'a>(&'a [u8]);
 
@@ -136,13 +140,25 @@ impl<'a> Reader<'a> {
         Err(corrupt("length too long"))
     }
 
-    fn bytes(&mut self, n: usize) -> Result<&'a str> {
+    /// The next `n` bytes, unchecked.
+    fn raw(&mut self, n: usize) -> Result<&'a [u8]> {
         if n > self.0.len() {
             return Err(corrupt("truncated"));
         }
         let (s, rest) = self.0.split_at(n);
         self.0 = rest;
-        std::str::from_utf8(s).map_err(|_| corrupt("not UTF-8"))
+        Ok(s)
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<&'a str> {
+        utf8(self.raw(n)?)
+    }
+
+    fn skip_optional(&mut self) -> Result<()> {
+        match self.len()? {
+            0 => Ok(()),
+            n => self.raw(n - 1).map(drop),
+        }
     }
 
     fn string(&mut self) -> Result<&'a str> {
@@ -158,18 +174,17 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// One component of a posting, borrowed from the stored bytes.
+/// One component of a posting, borrowed from the stored bytes. Only its place and version are
+/// read when the entry is; the rest is checked and decoded when it becomes a hit (most entries
+/// a version filter looks at never do).
 #[derive(Debug)]
 pub(super) struct Entry<'a> {
     pub index: u32,
     flags: u8,
-    pub name: &'a str,
+    name: &'a [u8],
     pub version: Option<&'a str>,
-    purl: Option<&'a str>,
-    package: Option<&'a str>,
-    pub license: Option<&'a str>,
-    ids: Reader<'a>,
-    id_count: usize,
+    /// purl (unless derived), package (unless the key's), license, the ids.
+    rest: Reader<'a>,
 }
 
 impl std::fmt::Debug for Reader<'_> {
@@ -178,31 +193,38 @@ impl std::fmt::Debug for Reader<'_> {
     }
 }
 
+/// The fields of an entry after its version.
+struct Rest<'a> {
+    purl: Option<&'a str>,
+    package: Option<&'a str>,
+    license: Option<&'a str>,
+    ids: Vec<String>,
+}
+
 impl<'a> Entry<'a> {
-    /// The package, given the posting's key part (`id`).
-    fn package(&self, id: &'a str) -> Option<&'a str> {
-        if self.flags & PACKAGE_IS_KEY != 0 {
-            Some(id)
+    fn rest(&self) -> Result<Rest<'a>> {
+        let mut r = self.rest.clone();
+        let purl = if self.flags & PURL_DERIVED == 0 {
+            r.optional()?
         } else {
-            self.package
-        }
-    }
-
-    fn purl(&self, id: &'a str) -> Result<Option<String>> {
-        if self.flags & PURL_DERIVED == 0 {
-            return Ok(self.purl.map(str::to_owned));
-        }
-        let package = self
-            .package(id)
-            .ok_or_else(|| corrupt("derived purl without a package"))?;
-        Ok(Some(derived_purl(package, self.version)))
-    }
-
-    fn license_ids(&self) -> Result<Vec<String>> {
-        let mut r = self.ids.clone();
-        (0..self.id_count)
+            None
+        };
+        let package = if self.flags & PACKAGE_IS_KEY == 0 {
+            r.optional()?
+        } else {
+            None
+        };
+        let license = r.optional()?;
+        let count = r.len()?;
+        let ids = (0..count)
             .map(|_| r.string().map(str::to_owned))
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok(Rest {
+            purl,
+            package,
+            license,
+            ids,
+        })
     }
 }
 
@@ -229,38 +251,34 @@ impl<'a> Entries<'a> {
         if flags & !(PACKAGE_IS_KEY | PURL_DERIVED) != 0 {
             return Err(corrupt("unknown flags"));
         }
-        let name = r.string()?;
+        let n = r.len()?;
+        let name = r.raw(n)?;
         let version = r.optional()?;
-        let purl = if flags & PURL_DERIVED == 0 {
-            r.optional()?
-        } else {
-            None
-        };
-        let package = if flags & PACKAGE_IS_KEY == 0 {
-            r.optional()?
-        } else {
-            None
-        };
-        let license = r.optional()?;
-        let id_count = r.len()?;
+        // Walk over the rest by its lengths alone, to find where the next entry starts.
+        let rest = r.clone();
+        if flags & PURL_DERIVED == 0 {
+            r.skip_optional()?;
+        }
+        if flags & PACKAGE_IS_KEY == 0 {
+            r.skip_optional()?;
+        }
+        r.skip_optional()?;
+        let ids = r.len()?;
         // Each id takes at least its length byte: a count beyond that is corruption.
-        if id_count > r.0.len() {
+        if ids > r.0.len() {
             return Err(corrupt("truncated"));
         }
-        let ids = r.clone();
-        for _ in 0..id_count {
-            r.string()?;
+        for _ in 0..ids {
+            let n = r.len()?;
+            r.raw(n)?;
         }
+        let used = rest.0.len() - r.0.len();
         Ok(Entry {
             index,
             flags,
             name,
             version,
-            purl,
-            package,
-            license,
-            ids,
-            id_count,
+            rest: Reader(&rest.0[..used]),
         })
     }
 }
@@ -331,15 +349,27 @@ fn digest(last: &mut Option<Digest>, s: &str) -> Result<Digest> {
 impl Decoder {
     /// The hit `e` of the posting stored under `key`.
     pub(super) fn hit(&mut self, key: Key<'_>, e: &Entry<'_>) -> Result<ComponentHit> {
+        let rest = e.rest()?;
+        let package = if e.flags & PACKAGE_IS_KEY != 0 {
+            Some(key.id)
+        } else {
+            rest.package
+        };
+        let purl = if e.flags & PURL_DERIVED != 0 {
+            let package = package.ok_or_else(|| corrupt("derived purl without a package"))?;
+            Some(derived_purl(package, e.version))
+        } else {
+            rest.purl.map(str::to_owned)
+        };
         Ok(ComponentHit {
             subject: digest(&mut self.subject, key.subject)?,
             sbom_digest: digest(&mut self.sbom, key.sbom)?,
-            name: e.name.to_owned(),
+            name: utf8(e.name)?.to_owned(),
             version: e.version.map(str::to_owned),
-            purl: e.purl(key.id)?,
-            package: e.package(key.id).map(str::to_owned),
-            license: e.license.map(str::to_owned),
-            license_ids: e.license_ids()?,
+            purl,
+            package: package.map(str::to_owned),
+            license: rest.license.map(str::to_owned),
+            license_ids: rest.ids,
         })
     }
 }
