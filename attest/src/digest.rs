@@ -125,6 +125,19 @@ impl FromStr for Digest {
     type Err = DigestError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // The common case in one pass (where-used answers parse two digests per hit): `sha256:`
+        // and 64 lowercase hex digits, which the general rules below accept as they are.
+        if let Some(hex) = s.strip_prefix("sha256:")
+            && hex.len() == Algorithm::Sha256.hex_len()
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Ok(Digest {
+                algorithm: Algorithm::Sha256,
+                hex: hex.into(),
+            });
+        }
         let (alg, hex) = s
             .split_once(':')
             .ok_or_else(|| DigestError::Malformed(s.to_string()))?;

@@ -26,6 +26,9 @@ pub enum ErrorCode {
     Unsupported,
     RangeInvalid,
     PaginationNumberInvalid,
+    /// API-only: a page `cursor` that is not one the query handed out (reason
+    /// `cursor-invalid`).
+    CursorInvalid,
     /// API-only: malformed request (bad JSON, bad query parameter).
     BadRequest,
     /// API-only: the named object does not exist.
@@ -62,6 +65,7 @@ impl ErrorCode {
             Unsupported => (StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED"),
             RangeInvalid => (StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID"),
             PaginationNumberInvalid => (StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID"),
+            CursorInvalid => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
             BadRequest => (StatusCode::BAD_REQUEST, "BAD_REQUEST"),
             NotFound => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             Conflict => (StatusCode::CONFLICT, "CONFLICT"),
@@ -69,6 +73,15 @@ impl ErrorCode {
             UpstreamUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
             UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "UNAVAILABLE"),
             Internal => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN"),
+        }
+    }
+
+    /// The stable kebab-case reason a request error carries in `detail` (`{"reason": …}`) when
+    /// its wire code alone does not say what was wrong.
+    pub fn reason(self) -> Option<&'static str> {
+        match self {
+            ErrorCode::CursorInvalid => Some("cursor-invalid"),
+            _ => None,
         }
     }
 }
@@ -183,7 +196,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, name) = self.code.status_and_name();
         let mut err = json!({ "code": name, "message": self.message });
-        if let Some(d) = self.detail {
+        if let Some(d) = self
+            .detail
+            .or_else(|| Some(json!({ "reason": self.code.reason()? })))
+        {
             err["detail"] = d;
         }
         let body = json!({ "errors": [err] }).to_string();
@@ -229,5 +245,21 @@ mod tests {
         assert_eq!(status(&e, FileFront::Artifactory), StatusCode::NOT_FOUND);
         let e = ApiError::denied(ReasonCode::DeleteDisabled, "no");
         assert_eq!(status(&e, FileFront::Nexus), StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[tokio::test]
+    async fn request_errors_with_a_reason_carry_it() {
+        let resp = ApiError::new(ErrorCode::CursorInvalid, "bad cursor").into_response();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let body = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            v,
+            json!({"errors": [{"code": "BAD_REQUEST", "message": "bad cursor",
+                "detail": {"reason": "cursor-invalid"}}]})
+        );
     }
 }

@@ -148,7 +148,8 @@ pub async fn inspect(
     })
 }
 
-/// `tollgate sbom search`: where-used over everything a running gateway holds.
+/// `tollgate sbom search`: where-used over everything a running gateway holds, every page of
+/// it (`next`), with an artifact whose hits span two pages shown once.
 pub async fn sbom_search(
     base: &str,
     token: &str,
@@ -156,13 +157,47 @@ pub async fn sbom_search(
     range: Option<&str>,
     license: Option<&str>,
 ) -> anyhow::Result<String> {
-    let q = match (purl, license) {
-        (Some(p), None) => crate::client::query(&[("purl", Some(p)), ("range", range)]),
-        (None, Some(l)) if range.is_none() => crate::client::query(&[("license", Some(l))]),
+    let pairs = match (purl, license) {
+        (Some(p), None) => vec![("purl", Some(p)), ("range", range)],
+        (None, Some(l)) if range.is_none() => vec![("license", Some(l))],
         _ => anyhow::bail!("give --purl (optionally with --range) or --license"),
     };
-    let v = Gateway::new(base, token)
-        .get_json(&format!("/api/v1/sbom/components{q}"))
-        .await?;
-    Ok(serde_json::to_string_pretty(&v)?)
+    let gw = Gateway::new(base, token);
+    let mut artifacts: Vec<Value> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = {
+            let mut pairs = pairs.clone();
+            pairs.push(("cursor", cursor.as_deref()));
+            crate::client::query(&pairs)
+        };
+        let mut v = gw.get_json(&format!("/api/v1/sbom/components{q}")).await?;
+        merge_artifacts(&mut artifacts, v["artifacts"].take());
+        match v["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    Ok(serde_json::to_string_pretty(
+        &serde_json::json!({ "artifacts": artifacts }),
+    )?)
+}
+
+/// Appends a page's artifacts to `all`; an artifact already there gets the page's components.
+fn merge_artifacts(all: &mut Vec<Value>, page: Value) {
+    let Value::Array(page) = page else {
+        return;
+    };
+    for mut a in page {
+        match all.iter_mut().find(|b| b["artifact"] == a["artifact"]) {
+            Some(b) => {
+                if let (Some(have), Value::Array(more)) =
+                    (b["components"].as_array_mut(), a["components"].take())
+                {
+                    have.extend(more);
+                }
+            }
+            None => all.push(a),
+        }
+    }
 }

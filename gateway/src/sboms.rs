@@ -6,7 +6,7 @@
 use tollgate_attest::Digest;
 use tollgate_policies::RepoName;
 use tollgate_sbom::{LicenseState, Sbom};
-use tollgate_store::{ComponentHit, SbomRecord};
+use tollgate_store::{ComponentHit, HitCursor, HitPage, SbomRecord};
 
 use crate::app::{App, now_ms};
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -31,13 +31,21 @@ fn component_hits(subject: &Digest, sbom_digest: &Digest, sbom: &Sbom) -> Vec<Co
         .map(|c| {
             let present = c.licenses.state == LicenseState::Present;
             let expr = c.licenses.expression.as_ref().filter(|_| present);
+            // The canonical purl and its package key in one pass.
+            let (purl, package) = match c.purl.as_ref().map(|p| p.canonical_and_key()) {
+                Some((purl, key)) => {
+                    let package = purl[key].to_owned();
+                    (Some(purl), Some(package))
+                }
+                None => (None, None),
+            };
             ComponentHit {
                 subject: subject.clone(),
                 sbom_digest: sbom_digest.clone(),
                 name: c.name.clone(),
                 version: c.version.clone(),
-                purl: c.purl.as_ref().map(ToString::to_string),
-                package: c.purl.as_ref().map(|p| p.package_key()),
+                purl,
+                package,
                 license: expr.map(ToString::to_string),
                 license_ids: expr
                     .map(|e| e.ids().into_iter().map(str::to_string).collect())
@@ -216,15 +224,17 @@ impl VersionFilter {
     }
 }
 
-/// Where-used by package: of the first `limit` index rows for the purl's package, those whose
-/// version passes [`VersionFilter`]. The store tests versions before decoding whole rows, so
-/// a narrow range over a popular package costs little more than the rows it returns.
+/// Where-used by package: a page of the components of the purl's package whose version passes
+/// [`VersionFilter`], `limit` at most, after `after`. The store tests versions before decoding
+/// whole rows, so a narrow range over a popular package costs little more than the rows it
+/// returns.
 pub fn components_by_purl(
     store: &dyn tollgate_store::Store,
     purl: &str,
     range: Option<&str>,
+    after: Option<&HitCursor>,
     limit: usize,
-) -> ApiResult<Vec<ComponentHit>> {
+) -> ApiResult<HitPage> {
     let key = package_key(purl)?;
     let filter = VersionFilter::new(purl, range)?;
     // Thousands of rows of one package share a few dozen versions: judge each version once.
@@ -240,7 +250,70 @@ pub fn components_by_purl(
         verdicts.borrow_mut().insert(v.to_owned(), verdict);
         verdict
     };
-    Ok(store.components_by_package_where(&key, limit, &keep)?)
+    Ok(store.components_by_package(&key, after, limit, Some(&keep))?)
+}
+
+/// What a where-used page token is bound to: the question, so a token is refused by any
+/// other query (it would name a position in another index).
+pub fn where_used_query_id(
+    purl: Option<&str>,
+    range: Option<&str>,
+    license: Option<&str>,
+) -> String {
+    match (purl, license) {
+        (Some(p), _) => {
+            let canonical = p
+                .parse::<tollgate_sbom::Purl>()
+                .map_or_else(|_| p.to_owned(), |p| p.to_string());
+            format!("purl\0{canonical}\0{}", range.unwrap_or(""))
+        }
+        (None, l) => format!("license\0{}", l.unwrap_or("")),
+    }
+}
+
+/// Version of the page token layout: `[1] ++ 8 bytes of sha256(query id) ++ store cursor`.
+const TOKEN_VERSION: u8 = 1;
+
+fn query_tag(query_id: &str) -> [u8; 8] {
+    let d = Digest::sha256_of(query_id.as_bytes());
+    let mut tag = [0; 8];
+    if let Ok(bytes) = hex::decode(&d.hex()[..16]) {
+        tag.copy_from_slice(&bytes);
+    }
+    tag
+}
+
+/// The opaque `cursor` the next page of the query `query_id` is asked for with.
+pub fn page_token(query_id: &str, c: &HitCursor) -> String {
+    use base64::Engine as _;
+    let mut raw = vec![TOKEN_VERSION];
+    raw.extend_from_slice(&query_tag(query_id));
+    raw.extend_from_slice(&c.to_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+/// The store cursor in `token`; 400 with reason `cursor-invalid` when it is not a token this
+/// query handed out.
+pub fn read_page_token(query_id: &str, token: &str) -> ApiResult<HitCursor> {
+    use base64::Engine as _;
+    let invalid = || {
+        ApiError::new(
+            ErrorCode::CursorInvalid,
+            format!(
+                "cursor {:?} is not one this query handed out; start again without cursor=",
+                token.chars().take(80).collect::<String>()
+            ),
+        )
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| invalid())?;
+    match raw.split_first() {
+        Some((&TOKEN_VERSION, rest)) if rest.len() > 8 && rest[..8] == query_tag(query_id) => {
+            HitCursor::from_bytes(&rest[8..]).ok_or_else(invalid)
+        }
+        _ => Err(invalid()),
+    }
 }
 
 /// The SBOM an attestation carries as its predicate (`https://cyclonedx.org/bom`,
@@ -316,7 +389,70 @@ pub fn export(
 
 #[cfg(test)]
 mod tests {
-    use super::VersionFilter;
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_are_bound_to_their_query() {
+        let store = tollgate_store::MemoryStore::new();
+        let subject = Digest::sha256_of(b"image");
+        let doc = br#"{"bomFormat":"CycloneDX"}"#;
+        let sbom_digest = Digest::sha256_of(doc);
+        let hit = |v: &str| ComponentHit {
+            subject: subject.clone(),
+            sbom_digest: sbom_digest.clone(),
+            name: "lodash".into(),
+            version: Some(v.into()),
+            purl: Some(format!("pkg:npm/lodash@{v}")),
+            package: Some("npm/lodash".into()),
+            license: Some("MIT".into()),
+            license_ids: vec!["MIT".into()],
+        };
+        let rec = SbomRecord {
+            subject: subject.clone(),
+            sbom_digest: sbom_digest.clone(),
+            format: "cyclonedx".into(),
+            spec_version: "1.6".into(),
+            components: 3,
+            source: "api".into(),
+            repository: None,
+            recorded_at_ms: 1,
+        };
+        use tollgate_store::SbomStore as _;
+        store
+            .put_sbom(&rec, doc, &[hit("4.17.20"), hit("4.17.21"), hit("3.0.0")])
+            .unwrap();
+        let page = components_by_purl(&store, "pkg:npm/lodash", Some(">=4"), None, 1).unwrap();
+        assert_eq!(page.hits, [hit("4.17.20")]);
+        let next = page.next.expect("one more");
+        let id = where_used_query_id(Some("pkg:npm/lodash"), Some(">=4"), None);
+        let token = page_token(&id, &next);
+        assert_eq!(read_page_token(&id, &token).unwrap(), next);
+        let page =
+            components_by_purl(&store, "pkg:npm/lodash", Some(">=4"), Some(&next), 1).unwrap();
+        assert_eq!((page.hits, page.next), (vec![hit("4.17.21")], None));
+
+        let other = where_used_query_id(Some("pkg:npm/lodash"), Some("<4"), None);
+        let licence = where_used_query_id(None, None, Some("MIT"));
+        // The right version and query, but no cursor inside.
+        let damaged = {
+            use base64::Engine as _;
+            let mut raw = vec![TOKEN_VERSION];
+            raw.extend_from_slice(&query_tag(&id));
+            raw.extend_from_slice(b"sha256:00\0garbage");
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+        };
+        for (query, bad) in [
+            (&other, token.as_str()),
+            (&licence, &token),
+            (&id, "not base64 !"),
+            (&id, ""),
+            (&id, &token[..12]),
+            (&id, &damaged),
+        ] {
+            let e = read_page_token(query, bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::CursorInvalid, "{bad}");
+        }
+    }
 
     #[test]
     fn version_filter_matches_exact_versions_and_ranges_in_the_ecosystems_order() {

@@ -84,7 +84,7 @@ pub fn parse_with(bytes: &[u8], opts: &ParseOptions) -> Result<Sbom, SbomError> 
 
 /// The top level of either format; only what the model needs is declared.
 #[derive(Deserialize)]
-pub(crate) struct RawDocument {
+pub(crate) struct RawDocument<'a> {
     // CycloneDX
     #[serde(rename = "bomFormat", default, deserialize_with = "de::string")]
     pub bom_format: Option<String>,
@@ -99,8 +99,8 @@ pub(crate) struct RawDocument {
     #[serde(default, deserialize_with = "de::list")]
     pub services: Vec<CdxService>,
     /// `None` when absent: CycloneDX says that means "unknown", not "no dependencies".
-    #[serde(default)]
-    pub dependencies: Option<Vec<CdxDependency>>,
+    #[serde(default, borrow)]
+    pub dependencies: Option<Vec<CdxDependency<'a>>>,
 
     // SPDX 2.x
     #[serde(rename = "spdxVersion", default, deserialize_with = "de::string")]

@@ -196,7 +196,7 @@ impl Elements<'_> {
     }
 }
 
-pub(crate) fn build(raw: RawDocument, opts: &ParseOptions) -> Result<Sbom, SbomError> {
+pub(crate) fn build(raw: RawDocument<'_>, opts: &ParseOptions) -> Result<Sbom, SbomError> {
     let declared = raw.spdx_version.unwrap_or_default();
     let version = declared.trim();
     let version = version

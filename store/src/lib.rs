@@ -39,7 +39,10 @@ pub use promotions::*;
 /// 2: where-used index rows are compact binary without the digests their keys hold, instead
 /// of `ComponentHit` JSON (issue 4: a popular package's query spent most of its time decoding).
 /// 3: promotions, what environments hold, holds, policy loads, bundles, the audit log.
-pub const SCHEMA_VERSION: u64 = 3;
+/// 4: the where-used index keeps one posting per package (licence) per SBOM, listing that
+/// SBOM's components of it, instead of one row per component (issue 4: ingest was mostly
+/// B-tree inserts); queries page through it with a cursor.
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// Everything a backend provides.
 pub trait Store:

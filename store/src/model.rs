@@ -224,6 +224,64 @@ pub struct ComponentHit {
     pub license_ids: Vec<String>,
 }
 
+/// Where a page of where-used hits ended: the index position of its last hit (the artifact, the
+/// SBOM and the component's place in it). The next page starts right after it. Callers treat it
+/// as opaque bytes ([`HitCursor::to_bytes`], [`HitCursor::from_bytes`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HitCursor {
+    pub(crate) subject: String,
+    pub(crate) sbom: String,
+    pub(crate) index: u32,
+}
+
+impl HitCursor {
+    pub(crate) fn new(subject: &str, sbom: &str, index: u32) -> Self {
+        HitCursor {
+            subject: subject.to_owned(),
+            sbom: sbom.to_owned(),
+            index,
+        }
+    }
+
+    /// The cursor as bytes, for a caller to hand out (wrapped as it likes) and take back.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        format!("{}\0{}\0{}", self.subject, self.sbom, self.index).into_bytes()
+    }
+
+    /// A cursor from [`HitCursor::to_bytes`]; `None` for bytes no cursor has.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut parts = text.split('\0');
+        let (Some(subject), Some(sbom), Some(index), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        // Digests in their canonical spelling only: the cursor is compared with index keys.
+        let canonical = |s: &str| s.parse::<Digest>().is_ok_and(|d| d.to_string() == s);
+        if !canonical(subject)
+            || !canonical(sbom)
+            || index.is_empty()
+            || !index.bytes().all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        Some(HitCursor::new(subject, sbom, index.parse().ok()?))
+    }
+}
+
+/// One page of a where-used answer: hits in index order, and where the next page starts when
+/// there are more.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HitPage {
+    pub hits: Vec<ComponentHit>,
+    /// `Some` when more hits follow the last one of this page (pass it to get them).
+    pub next: Option<HitCursor>,
+}
+
+/// A test of a component's version (`None`: the component has none) for where-used by package.
+pub type KeepVersion<'a> = &'a dyn Fn(Option<&str>) -> bool;
+
 /// SBOMs by subject, and the where-used index over their components.
 pub trait SbomStore {
     /// Records an SBOM and indexes its components, in one transaction. Idempotent: an SBOM
@@ -237,22 +295,24 @@ pub trait SbomStore {
     ) -> Result<bool>;
     fn sboms_for(&self, subject: &Digest) -> Result<Vec<SbomRecord>>;
     fn sbom_document(&self, sbom_digest: &Digest) -> Result<Option<Bytes>>;
-    /// Components whose purl package key (`type/namespace/name`) is `package`, up to `limit`.
-    fn components_by_package(&self, package: &str, limit: usize) -> Result<Vec<ComponentHit>>;
-    /// Up to `limit` components of `package` whose version `keep` accepts (`None`: a
-    /// component without a version): the limit counts matches, not rows looked at. Backends
-    /// may test versions before decoding whole rows.
-    fn components_by_package_where(
+    /// A page of the components whose purl package key (`type/namespace/name`) is `package`,
+    /// in index order (artifact digest, SBOM digest, place in the SBOM): at most `limit`,
+    /// starting after `after`, and only those whose version `keep` accepts when given (the
+    /// limit counts matches, not rows looked at). The scan starts at the cursor; backends may
+    /// test versions before decoding whole rows.
+    fn components_by_package(
         &self,
         package: &str,
+        after: Option<&HitCursor>,
         limit: usize,
-        keep: &dyn Fn(Option<&str>) -> bool,
-    ) -> Result<Vec<ComponentHit>> {
-        let mut hits = self.components_by_package(package, usize::MAX)?;
-        hits.retain(|h| keep(h.version.as_deref()));
-        hits.truncate(limit);
-        Ok(hits)
-    }
-    /// Components whose licence expression names `license_id`, up to `limit`.
-    fn components_by_license(&self, license_id: &str, limit: usize) -> Result<Vec<ComponentHit>>;
+        keep: Option<KeepVersion<'_>>,
+    ) -> Result<HitPage>;
+    /// A page of the components whose licence expression names `license_id`, as
+    /// [`SbomStore::components_by_package`] pages them.
+    fn components_by_license(
+        &self,
+        license_id: &str,
+        after: Option<&HitCursor>,
+        limit: usize,
+    ) -> Result<HitPage>;
 }

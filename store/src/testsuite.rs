@@ -10,9 +10,10 @@ use tollgate_policies::{RepoName, Tag};
 use crate::{
     ApprovalRecord, ArtifactStore, AuditDraft, AuditFilter, AuditStore, BundleMember, BundleRecord,
     CheckpointRecord, ComponentHit, EvidenceRecord, EvidenceStore, FileChecksums, FileOutcome,
-    FileRecord, FileStore, HoldRecord, ManifestRecord, Opened, PolicyLoadRecord, PromotedEntry,
-    PromotionFilter, PromotionRecord, PromotionState, PromotionStore, SbomRecord, SbomStore,
-    StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore,
+    FileRecord, FileStore, HitCursor, HitPage, HoldRecord, KeepVersion, ManifestRecord, Opened,
+    PolicyLoadRecord, PromotedEntry, PromotionFilter, PromotionRecord, PromotionState,
+    PromotionStore, SbomRecord, SbomStore, StoreError, TagBinding, TagOutcome, TokenRecord,
+    TokenStore,
 };
 
 #[macro_export]
@@ -36,6 +37,7 @@ macro_rules! __backend_suite {
             concurrent_binders_one_winner,
             evidence_by_subject,
             sbom_where_used,
+            sbom_where_used_pages,
             promotions_open_once_and_update_by_revision,
             concurrent_promotions_one_record,
             completed_promotion_is_what_the_environment_holds,
@@ -418,9 +420,7 @@ pub fn sbom_where_used<S: SbomStore>(s: S) {
         &[hit(&b, "log4j-core", "2.17.1", "Apache-2.0")],
     )
     .unwrap();
-    let core = s
-        .components_by_package("maven/org.apache.logging.log4j/log4j-core", 100)
-        .unwrap();
+    let core = by_package(&s, "maven/org.apache.logging.log4j/log4j-core", 100, None);
     let mut versions: Vec<_> = core.iter().map(|h| h.version.clone().unwrap()).collect();
     versions.sort();
     assert_eq!(versions, ["2.14.1", "2.17.1"]);
@@ -429,33 +429,18 @@ pub fn sbom_where_used<S: SbomStore>(s: S) {
     let core_key = "maven/org.apache.logging.log4j/log4j-core";
     let old = |v: Option<&str>| v == Some("2.14.1");
     let new = |v: Option<&str>| v == Some("2.17.1");
-    let kept = s.components_by_package_where(core_key, 100, &old).unwrap();
+    let kept = by_package(&s, core_key, 100, Some(&old));
     assert_eq!(kept, [rows_a[0].clone()]);
-    assert_eq!(
-        s.components_by_package_where(core_key, 1, &old).unwrap(),
-        [rows_a[0].clone()]
-    );
-    let newer = s.components_by_package_where(core_key, 1, &new).unwrap();
+    assert_eq!(by_package(&s, core_key, 1, Some(&old)), [rows_a[0].clone()]);
+    let newer = by_package(&s, core_key, 1, Some(&new));
     assert_eq!(newer.len(), 1);
     assert_eq!(newer[0].version.as_deref(), Some("2.17.1"));
-    assert!(
-        s.components_by_package_where(core_key, 0, &old)
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        s.components_by_package_where(core_key, 100, &|_| false)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(by_package(&s, core_key, 0, Some(&old)).is_empty());
+    assert!(by_package(&s, core_key, 100, Some(&|_| false)).is_empty());
     // a package key that extends another's must not match it
-    assert!(
-        s.components_by_package("maven/org.apache.logging.log4j/log4j", 100)
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(s.components_by_license("Apache-2.0", 100).unwrap().len(), 3);
-    assert_eq!(s.components_by_license("Apache-2.0", 2).unwrap().len(), 2);
+    assert!(by_package(&s, "maven/org.apache.logging.log4j/log4j", 100, None).is_empty());
+    assert_eq!(by_license(&s, "Apache-2.0", 100).len(), 3);
+    assert_eq!(by_license(&s, "Apache-2.0", 2).len(), 2);
     assert_eq!(s.sboms_for(&a).unwrap().len(), 1);
     assert_eq!(
         &s.sbom_document(&Digest::sha256_of(doc)).unwrap().unwrap()[..],
@@ -503,12 +488,228 @@ pub fn sbom_where_used<S: SbomStore>(s: S) {
     );
     assert!(s.put_sbom(&rec_c, doc_c, &[dual.clone(), bare]).unwrap());
     assert_eq!(
-        s.components_by_package("maven/com.sun.activation/jakarta.activation", 10)
-            .unwrap(),
+        by_package(&s, "maven/com.sun.activation/jakarta.activation", 10, None),
         std::slice::from_ref(&dual)
     );
-    assert_eq!(s.components_by_license("GPL-2.0-only", 10).unwrap(), [dual]);
-    assert_eq!(s.components_by_license("BSD-3-Clause", 0).unwrap(), []);
+    assert_eq!(by_license(&s, "GPL-2.0-only", 10), [dual]);
+    assert_eq!(by_license(&s, "BSD-3-Clause", 0), []);
+}
+
+/// The first page of a where-used query by package.
+fn by_package<S: SbomStore>(
+    s: &S,
+    package: &str,
+    limit: usize,
+    keep: Option<KeepVersion<'_>>,
+) -> Vec<ComponentHit> {
+    s.components_by_package(package, None, limit, keep)
+        .unwrap()
+        .hits
+}
+
+fn by_license<S: SbomStore>(s: &S, id: &str, limit: usize) -> Vec<ComponentHit> {
+    s.components_by_license(id, None, limit).unwrap().hits
+}
+
+/// Every page of a query, `limit` hits at a time; panics on an empty page that says more
+/// follow, or on a page larger than asked.
+fn all_pages(
+    limit: usize,
+    mut page: impl FnMut(Option<&HitCursor>, usize) -> HitPage,
+) -> Vec<ComponentHit> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let p = page(after.as_ref(), limit);
+        assert!(p.hits.len() <= limit, "page larger than {limit}");
+        out.extend(p.hits.iter().cloned());
+        match p.next {
+            Some(next) => {
+                assert_eq!(p.hits.len(), limit, "a page with a next cursor is full");
+                // A cursor survives being handed out as bytes.
+                let bytes = next.to_bytes();
+                assert_eq!(HitCursor::from_bytes(&bytes), Some(next));
+                after = HitCursor::from_bytes(&bytes);
+            }
+            None => return out,
+        }
+    }
+}
+
+/// A synthetic SBOM for `subject`: `n` components cycling over three packages (several
+/// versions, some without one) and licences (some components with two ids, some with none).
+fn paging_sbom(subject: &Digest, n: usize) -> (SbomRecord, Vec<u8>, Vec<ComponentHit>) {
+    let doc = format!("{{\"sbom of\":\"{subject}\",\"n\":{n}}}").into_bytes();
+    let sbom_digest = Digest::sha256_of(&doc);
+    let rec = SbomRecord {
+        subject: subject.clone(),
+        sbom_digest: sbom_digest.clone(),
+        format: "cyclonedx".into(),
+        spec_version: "1.6".into(),
+        components: n,
+        source: "api".into(),
+        repository: None,
+        recorded_at_ms: 1,
+    };
+    let hits = (0..n)
+        .map(|i| {
+            let name = ["left-pad", "lodash", "semver"][i % 3];
+            let version = (i % 5 != 4).then(|| format!("1.{}.0", i % 7));
+            let ids: Vec<String> = match i % 4 {
+                0 => vec!["MIT".into()],
+                1 => vec!["MIT".into(), "Apache-2.0".into()],
+                2 => vec!["ISC".into()],
+                _ => Vec::new(),
+            };
+            ComponentHit {
+                subject: subject.clone(),
+                sbom_digest: sbom_digest.clone(),
+                name: name.into(),
+                purl: Some(match &version {
+                    Some(v) => format!("pkg:npm/{name}@{v}"),
+                    None => format!("pkg:npm/{name}"),
+                }),
+                version,
+                package: Some(format!("npm/{name}")),
+                license: (!ids.is_empty()).then(|| ids.join(" OR ")),
+                license_ids: ids,
+            }
+        })
+        .collect();
+    (rec, doc, hits)
+}
+
+pub fn sbom_where_used_pages<S: SbomStore>(s: S) {
+    let subjects: Vec<Digest> = (0..6)
+        .map(|i| Digest::sha256_of(format!("paged image {i}").as_bytes()))
+        .collect();
+    for (i, subject) in subjects.iter().enumerate() {
+        let (rec, doc, hits) = paging_sbom(subject, 10 + 7 * i);
+        assert!(s.put_sbom(&rec, &doc, &hits).unwrap());
+    }
+    let odd = |v: Option<&str>| v.is_some_and(|v| v.ends_with(".1.0") || v.ends_with(".3.0"));
+    let packages = ["npm/lodash", "npm/semver", "npm/left-pad"];
+    for package in packages {
+        let whole = by_package(&s, package, usize::MAX, None);
+        assert!(whole.len() > 20, "{package}: {}", whole.len());
+        assert!(whole.iter().all(|h| h.package.as_deref() == Some(package)));
+        // Index order: by artifact digest, then SBOM, then place in the SBOM.
+        let order: Vec<String> = whole.iter().map(|h| h.subject.to_string()).collect();
+        assert!(
+            order.windows(2).all(|w| w[0] <= w[1]),
+            "{package} in index order"
+        );
+        let filtered = by_package(&s, package, usize::MAX, Some(&odd));
+        assert!(!filtered.is_empty() && filtered.len() < whole.len());
+        for limit in [1, 2, 3, 7, whole.len() - 1, whole.len(), whole.len() + 1] {
+            let paged = all_pages(limit, |after, limit| {
+                s.components_by_package(package, after, limit, None)
+                    .unwrap()
+            });
+            assert_eq!(paged, whole, "{package} in pages of {limit}");
+            let paged = all_pages(limit, |after, limit| {
+                s.components_by_package(package, after, limit, Some(&odd))
+                    .unwrap()
+            });
+            assert_eq!(paged, filtered, "{package} filtered, in pages of {limit}");
+        }
+        // A page that ends on the last match says so, even with rows after it.
+        let last = s
+            .components_by_package(package, None, filtered.len(), Some(&odd))
+            .unwrap();
+        assert_eq!((last.hits.len(), last.next), (filtered.len(), None));
+    }
+    for id in ["MIT", "Apache-2.0", "ISC"] {
+        let whole = by_license(&s, id, usize::MAX);
+        assert!(whole.len() > 20, "{id}");
+        assert!(whole.iter().all(|h| h.license_ids.iter().any(|l| l == id)));
+        for limit in [1, 4, 9, whole.len()] {
+            let paged = all_pages(limit, |after, limit| {
+                s.components_by_license(id, after, limit).unwrap()
+            });
+            assert_eq!(paged, whole, "{id} in pages of {limit}");
+        }
+    }
+    assert_eq!(
+        s.components_by_license("GPL-3.0-only", None, 10).unwrap(),
+        HitPage::default()
+    );
+
+    // Ingest between pages: the walk goes on from where it was; nothing is returned twice,
+    // and what was indexed after the cursor's position is included.
+    let before = by_package(&s, "npm/lodash", usize::MAX, None);
+    let first = s
+        .components_by_package("npm/lodash", None, 5, None)
+        .unwrap();
+    let late: Vec<Digest> = ["a late image", "another late image"]
+        .iter()
+        .map(|n| Digest::sha256_of(n.as_bytes()))
+        .collect();
+    for subject in &late {
+        let (rec, doc, hits) = paging_sbom(subject, 9);
+        s.put_sbom(&rec, &doc, &hits).unwrap();
+    }
+    let mut walked = first.hits.clone();
+    walked.extend(all_pages(4, |after, limit| {
+        s.components_by_package("npm/lodash", after.or(first.next.as_ref()), limit, None)
+            .unwrap()
+    }));
+    let after_all = by_package(&s, "npm/lodash", usize::MAX, None);
+    let cut = first.next.as_ref().expect("more than 5 lodash rows");
+    let cut_subject = first.hits.last().unwrap().subject.to_string();
+    let expected: Vec<ComponentHit> = after_all
+        .iter()
+        .filter(|h| before.contains(h) || h.subject.to_string() > cut_subject)
+        .cloned()
+        .collect();
+    assert_eq!(walked, expected, "a walk across an ingest (cursor {cut:?})");
+    let mut unique = walked.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), walked.len(), "no hit twice");
+
+    // Cursors are bytes a caller may damage; damaged ones are not cursors.
+    let bytes = cut.to_bytes();
+    for bad in [
+        &b""[..],
+        b"garbage",
+        &bytes[..bytes.len() - 1]
+            .iter()
+            .copied()
+            .chain(*b"x")
+            .collect::<Vec<_>>(),
+        &bytes[1..],
+        &[&bytes[..], b"\0"].concat(),
+        &[&bytes[..], b"\x00extra"].concat(),
+        &[0xff, 0xfe],
+    ] {
+        assert_eq!(
+            HitCursor::from_bytes(bad),
+            None,
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    // A cursor at a position no row has (a deleted or foreign one) still pages from there.
+    let nowhere = HitCursor::from_bytes(
+        format!(
+            "{}\0{}\0{}",
+            Digest::sha256_of(b"x"),
+            Digest::sha256_of(b"y"),
+            0
+        )
+        .as_bytes(),
+    )
+    .expect("well-formed");
+    let rest = all_pages(3, |after, limit| {
+        s.components_by_package("npm/semver", after.or(Some(&nowhere)), limit, None)
+            .unwrap()
+    });
+    let x = Digest::sha256_of(b"x").to_string();
+    let want: Vec<_> = by_package(&s, "npm/semver", usize::MAX, None)
+        .into_iter()
+        .filter(|h| h.subject.to_string() > x)
+        .collect();
+    assert_eq!(rest, want);
 }
 
 fn promotion(artifact: &Digest, env: &str) -> PromotionRecord {

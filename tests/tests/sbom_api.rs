@@ -224,3 +224,181 @@ fn malformed_sboms_are_refused_and_nothing_is_indexed() {
         .get("/api/v1/sbom/components?license=MIT")
         .expect_status(401, "anonymous");
 }
+
+/// The (artifact, component) pairs of one where-used answer, in the order given.
+fn hits_of(v: &Value) -> Vec<(Value, Value)> {
+    let mut out = Vec::new();
+    for a in v["artifacts"].as_array().expect("artifacts") {
+        for c in a["components"].as_array().expect("components") {
+            out.push((a["artifact"].clone(), c.clone()));
+        }
+    }
+    out
+}
+
+/// Follows `Link: rel="next"` from `first` to the last page; every page's body `next` must be
+/// the cursor its link carries. Returns the hits of all pages and the number of pages.
+fn walk_pages(http: &Http, first: &str) -> (Vec<(Value, Value)>, usize) {
+    let mut url = first.to_string();
+    let mut hits = Vec::new();
+    for pages in 1.. {
+        let r = http.get(&url);
+        r.expect_status(200, &url);
+        let v = r.json();
+        hits.extend(hits_of(&v));
+        match (v["next"].as_str(), r.header("link")) {
+            (None, None) => return (hits, pages),
+            (Some(next), Some(link)) => {
+                let target = link
+                    .strip_prefix('<')
+                    .and_then(|l| l.strip_suffix(">; rel=\"next\""))
+                    .unwrap_or_else(|| panic!("Link header {link:?}"));
+                assert!(
+                    target.contains(&format!("cursor={next}")),
+                    "{link} vs {next}"
+                );
+                assert!(target.starts_with("/api/v1/sbom/components?"), "{link}");
+                url = target.to_string();
+            }
+            (next, link) => panic!("{url}: next {next:?} but Link {link:?}"),
+        }
+        assert!(pages < 1000, "{first}: no end of pages");
+    }
+    unreachable!()
+}
+
+#[test]
+fn where_used_answers_in_pages_that_walk_every_hit_once() {
+    let tg = Tollgate::start(TollgateOpts::default());
+    let http = tg.admin();
+    // the Juice Shop SBOM (1,115 npm components, 937 of them MIT) for three builds
+    let doc = fixture("cyclonedx/juice-shop-14.1.1.cdx-1.4.json");
+    let builds: Vec<String> = (0..3)
+        .map(|i| sha256_digest(format!("juice shop build {i}").as_bytes()))
+        .collect();
+    for b in &builds {
+        http.post(&format!("/api/v1/artifacts/{b}/sboms"), doc.clone())
+            .expect_status(201, "posted Juice Shop SBOM");
+    }
+
+    // The default page is 500 hits: 2,811 MIT components need six pages.
+    let first = components(&http, "license=MIT");
+    assert_eq!(hits_of(&first).len(), 500, "default page size");
+    assert!(first["next"].is_string(), "{}", first["next"]);
+    let whole = components(&http, "license=MIT&limit=10000");
+    assert!(whole["next"].is_null(), "one page holds it all");
+    assert_eq!(hits_of(&whole).len(), 3 * 937);
+    // limits beyond the maximum are cut to it, and a limit of 0 is one hit
+    let capped = components(&http, "license=MIT&limit=1000000");
+    assert_eq!(hits_of(&capped), hits_of(&whole));
+    assert_eq!(hits_of(&components(&http, "license=MIT&limit=0")).len(), 1);
+
+    for (query, limit, pages) in [
+        ("license=MIT", 400, 8),
+        ("license=MIT", 937, 3),
+        ("purl=pkg:npm/kind-of", 7, 9),
+        ("purl=pkg:npm/kind-of&range=%3E%3D6.0.0", 2, 0),
+        ("purl=pkg:npm/kind-of@3.2.2", 1, 0),
+        ("license=Apache-2.0&environment=prod", 5, 0),
+    ] {
+        let unpaged = hits_of(&components(&http, &format!("{query}&limit=10000")));
+        assert!(
+            !unpaged.is_empty() || query.contains("environment"),
+            "{query}"
+        );
+        let (walked, n) = walk_pages(
+            &http,
+            &format!("/api/v1/sbom/components?{query}&limit={limit}"),
+        );
+        assert_eq!(walked, unpaged, "{query} in pages of {limit}");
+        // Pages count index hits, before the environment filter: a page may list no artifact.
+        let all_hits = hits_of(&components(
+            &http,
+            &format!("{}&limit=10000", query.replace("&environment=prod", "")),
+        ));
+        assert_eq!(
+            n,
+            all_hits.len().div_ceil(limit),
+            "{query} in pages of {limit}"
+        );
+        if pages > 0 {
+            assert_eq!(n, pages, "{query} in pages of {limit}");
+        }
+    }
+
+    // An SBOM posted between pages: the walk goes on, nothing is returned twice.
+    let page = components(&http, "purl=pkg:npm/kind-of&limit=10");
+    let late = sha256_digest(b"juice shop build late");
+    http.post(&format!("/api/v1/artifacts/{late}/sboms"), doc.clone())
+        .expect_status(201, "posted between pages");
+    let (rest, _) = walk_pages(
+        &http,
+        &format!(
+            "/api/v1/sbom/components?purl=pkg:npm/kind-of&limit=10&cursor={}",
+            page["next"].as_str().expect("more than 10")
+        ),
+    );
+    let mut seen = hits_of(&page);
+    seen.extend(rest);
+    let now = hits_of(&components(&http, "purl=pkg:npm/kind-of&limit=10000"));
+    assert_eq!(now.len(), 4 * 19);
+    // The first page ended inside the first artifact (in digest order, as the index keeps
+    // them): the late one is walked over only when its digest sorts after that artifact's.
+    let first_artifact = seen[0].0.as_str().unwrap().to_string();
+    assert!(seen[..10].iter().all(|h| h.0 == first_artifact.as_str()));
+    let expected: Vec<_> = now
+        .iter()
+        .filter(|h| h.0 != late.as_str() || late > first_artifact)
+        .cloned()
+        .collect();
+    assert_eq!(seen, expected, "every hit once, in index order");
+
+    // Invalid cursors: 400, the API's error envelope, reason cursor-invalid.
+    let token = first["next"].as_str().unwrap().to_string();
+    for (what, query) in [
+        ("garbage", "license=MIT&cursor=not-a-cursor".to_string()),
+        ("bad base64", "license=MIT&cursor=%25%25%25".to_string()),
+        ("empty", "license=MIT&cursor=".to_string()),
+        (
+            "another query's cursor",
+            format!("purl=pkg:npm/kind-of&cursor={token}"),
+        ),
+        (
+            "another licence's cursor",
+            format!("license=ISC&cursor={token}"),
+        ),
+        (
+            "cut in half",
+            format!("license=MIT&cursor={}", &token[..token.len() / 2]),
+        ),
+    ] {
+        let r = http.get(&format!("/api/v1/sbom/components?{query}"));
+        r.expect_oci_error(400, "BAD_REQUEST", what);
+        let v = r.json();
+        assert_eq!(
+            v["errors"][0]["detail"]["reason"], "cursor-invalid",
+            "{what}: {v}"
+        );
+    }
+
+    // `tollgate sbom search` follows every page.
+    let out = tollgate_cli(&[
+        "sbom",
+        "search",
+        "--url",
+        &tg.base_url(),
+        "--token",
+        &tg.admin_token,
+        "--license",
+        "MIT",
+    ]);
+    assert!(out.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let arts = cli["artifacts"].as_array().expect("artifacts");
+    assert_eq!(arts.len(), 4, "each build once");
+    assert!(
+        arts.iter()
+            .all(|a| a["components"].as_array().map(Vec::len) == Some(937)),
+        "every MIT component of every build"
+    );
+}

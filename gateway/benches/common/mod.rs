@@ -796,42 +796,77 @@ fn choose_queries(
 // ---------------------------------------------------------------------------------------------
 // A where-used query as the gateway answers it
 
-/// The API's default `limit` for `/api/v1/sbom/components` (`q.limit.unwrap_or(10_000)`).
-pub const API_DEFAULT_LIMIT: usize = 10_000;
+/// The API's default page size for `/api/v1/sbom/components` (`WHERE_USED_DEFAULT_LIMIT`).
+pub const API_DEFAULT_LIMIT: usize = tollgate::api::WHERE_USED_DEFAULT_LIMIT;
+/// The largest page (`WHERE_USED_MAX_LIMIT`), which was the default before answers were paged:
+/// the "one page of 10,000" path is what every query cost then.
+pub const API_MAX_LIMIT: usize = tollgate::api::WHERE_USED_MAX_LIMIT;
 
-/// What `GET /api/v1/sbom/components?purl=…&range=…` (or `?license=…`) computes before it
-/// groups hits by artifact: `sboms::components_by_purl` (package key, the first
-/// [`API_DEFAULT_LIMIT`] index rows, the version filter applied as rows are read), or
-/// `components_by_license`. Returns the number of hits.
+/// What `GET /api/v1/sbom/components?purl=…&range=…` (or `?license=…`) computes for its first
+/// page before it groups hits by artifact: `sboms::components_by_purl` (package key, version
+/// filter while reading, [`API_DEFAULT_LIMIT`] hits), or `components_by_license`. Returns the
+/// number of hits.
 pub fn where_used(store: &RedbStore, q: &Query) -> usize {
-    where_used_hits(store, q).len()
+    where_used_page(store, q, None, API_DEFAULT_LIMIT)
+        .hits
+        .len()
 }
 
-pub fn where_used_hits(store: &RedbStore, q: &Query) -> Vec<tollgate_store::ComponentHit> {
+/// The same query answered in one page of [`API_MAX_LIMIT`] hits (the unpaged answer as the
+/// API gave it before).
+pub fn where_used_max(store: &RedbStore, q: &Query) -> usize {
+    where_used_page(store, q, None, API_MAX_LIMIT).hits.len()
+}
+
+/// Every page of the query at the default page size: the whole answer. Returns the hits.
+pub fn where_used_all_pages(store: &RedbStore, q: &Query) -> usize {
+    let mut n = 0;
+    let mut after = None;
+    loop {
+        let page = where_used_page(store, q, after.as_ref(), API_DEFAULT_LIMIT);
+        n += page.hits.len();
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return n,
+        }
+    }
+}
+
+pub fn where_used_page(
+    store: &RedbStore,
+    q: &Query,
+    after: Option<&tollgate_store::HitCursor>,
+    limit: usize,
+) -> tollgate_store::HitPage {
     match (&q.purl, &q.license) {
         (Some(purl), _) => {
-            tollgate::sboms::components_by_purl(store, purl, q.range.as_deref(), API_DEFAULT_LIMIT)
+            tollgate::sboms::components_by_purl(store, purl, q.range.as_deref(), after, limit)
                 .expect("where-used")
         }
         (None, Some(id)) => store
-            .components_by_license(id, API_DEFAULT_LIMIT)
+            .components_by_license(id, after, limit)
             .expect("licence where-used"),
         (None, None) => unreachable!("a query has a purl or a licence"),
     }
 }
 
-/// The in-run baseline for package queries: how the handler did it before the store learnt
-/// to filter while reading — decode every one of the first [`API_DEFAULT_LIMIT`] rows, then
-/// filter. Same answer.
+pub fn where_used_hits(store: &RedbStore, q: &Query) -> Vec<tollgate_store::ComponentHit> {
+    where_used_page(store, q, None, API_DEFAULT_LIMIT).hits
+}
+
+/// The in-run baseline for package queries: decode every one of the package's first
+/// [`API_MAX_LIMIT`] rows, then filter (how the handler did it before the store learnt to
+/// filter while reading). Same answer as [`where_used_max`].
 pub fn where_used_decode_all(store: &RedbStore, q: &Query) -> usize {
     let Some(purl) = &q.purl else {
-        return where_used(store, q);
+        return where_used_max(store, q);
     };
     let key = tollgate::sboms::package_key(purl).expect("query purl");
     let filter = tollgate::sboms::VersionFilter::new(purl, q.range.as_deref()).expect("range");
     store
-        .components_by_package(&key, API_DEFAULT_LIMIT)
+        .components_by_package(&key, None, API_MAX_LIMIT, None)
         .expect("where-used")
+        .hits
         .into_iter()
         .filter(|h| filter.keeps(h.version.as_deref()))
         .count()

@@ -500,11 +500,23 @@ struct ComponentQuery {
     range: Option<String>,
     /// Only artifacts this environment holds ("which prod artifacts carry GPL-3.0-only?").
     environment: Option<String>,
+    /// Hits per page: [`WHERE_USED_DEFAULT_LIMIT`] unless given, at most
+    /// [`WHERE_USED_MAX_LIMIT`].
     limit: Option<usize>,
+    /// The previous page's `next`.
+    cursor: Option<String>,
 }
 
+/// Component hits per where-used page unless `limit=` says otherwise: small enough that the
+/// most popular package's page stays within a few milliseconds (~1 µs per hit to read, more to
+/// send), large enough that few questions need a second page.
+pub const WHERE_USED_DEFAULT_LIMIT: usize = 500;
+/// The largest `limit=` a where-used page honours (a hit costs ~1 µs to read and more to send).
+pub const WHERE_USED_MAX_LIMIT: usize = 10_000;
+
 /// Where-used: which artifacts (in which repositories and environments) contain a package,
-/// optionally in a version range, or carry a licence.
+/// optionally in a version range, or carry a licence. Answers in pages of component hits in
+/// index order; `next` (and a `Link: rel="next"` header) asks for the following page.
 async fn sbom_components(
     State(app): State<AppState>,
     headers: HeaderMap,
@@ -512,19 +524,37 @@ async fn sbom_components(
 ) -> ApiResult<Response> {
     let p = principal(&app, &headers)?;
     app.auth.require_principal(p.as_deref())?;
-    let limit = q.limit.unwrap_or(10_000).min(100_000);
-    let hits = match (&q.purl, &q.license) {
-        (Some(purl), None) => {
-            crate::sboms::components_by_purl(&*app.store, purl, q.range.as_deref(), limit)?
+    let limit = q
+        .limit
+        .unwrap_or(WHERE_USED_DEFAULT_LIMIT)
+        .clamp(1, WHERE_USED_MAX_LIMIT);
+    // Deprecated licence spellings (`GPL-2.0+`) are looked up under the id the index keeps.
+    let license_id = q.license.as_ref().map(|license| {
+        match tollgate_sbom::LicenseExpr::parse(license).map(|e| e.ids()) {
+            Ok(ids) if ids.len() == 1 => ids[0].to_string(),
+            _ => license.clone(),
         }
-        (None, Some(license)) => {
-            // Deprecated spellings (`GPL-2.0+`) are looked up under the id the index keeps.
-            let id = match tollgate_sbom::LicenseExpr::parse(license).map(|e| e.ids()) {
-                Ok(ids) if ids.len() == 1 => ids[0].to_string(),
-                _ => license.clone(),
-            };
-            app.store.components_by_license(&id, limit)?
+    });
+    let query_id = crate::sboms::where_used_query_id(
+        q.purl.as_deref(),
+        q.range.as_deref(),
+        license_id.as_deref(),
+    );
+    let after = match (&q.purl, &license_id, &q.cursor) {
+        (Some(_), None, Some(token)) | (None, Some(_), Some(token)) => {
+            Some(crate::sboms::read_page_token(&query_id, token)?)
         }
+        _ => None,
+    };
+    let page = match (&q.purl, &license_id) {
+        (Some(purl), None) => crate::sboms::components_by_purl(
+            &*app.store,
+            purl,
+            q.range.as_deref(),
+            after.as_ref(),
+            limit,
+        )?,
+        (None, Some(id)) => app.store.components_by_license(id, after.as_ref(), limit)?,
         _ => {
             return Err(ApiError::new(
                 ErrorCode::BadRequest,
@@ -532,6 +562,11 @@ async fn sbom_components(
             ));
         }
     };
+    let next = page
+        .next
+        .as_ref()
+        .map(|c| crate::sboms::page_token(&query_id, c));
+    let hits = page.hits;
     // Group by artifact; show only what the caller may read.
     let mut out: Vec<Value> = Vec::new();
     // Artifact → its place in `out`, or None when it is left out (not readable, not in the
@@ -580,5 +615,25 @@ async fn sbom_components(
             list.push(json!({ "name": h.name, "version": h.version, "purl": h.purl, "license": h.license, "sbom_digest": h.sbom_digest }));
         }
     }
-    Ok(axum::Json(json!({ "artifacts": out })).into_response())
+    let mut resp = axum::Json(json!({ "artifacts": out, "next": next })).into_response();
+    if let Some(token) = &next {
+        let mut link = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("purl", q.purl.as_deref()),
+            ("range", q.range.as_deref()),
+            ("license", q.license.as_deref()),
+            ("environment", q.environment.as_deref()),
+        ] {
+            if let Some(v) = v {
+                link.append_pair(k, v);
+            }
+        }
+        link.append_pair("limit", &limit.to_string());
+        link.append_pair("cursor", token);
+        let link = format!("</api/v1/sbom/components?{}>; rel=\"next\"", link.finish());
+        if let Ok(v) = link.parse() {
+            resp.headers_mut().insert(http::header::LINK, v);
+        }
+    }
+    Ok(resp)
 }

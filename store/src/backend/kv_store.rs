@@ -1,6 +1,7 @@
 //! The store traits implemented once over any [`Kv`] backend.
 
 use std::fmt;
+use std::ops::Range;
 
 use bytes::Bytes;
 use tollgate_attest::Digest;
@@ -9,9 +10,9 @@ use tollgate_policies::{RepoName, Tag};
 use super::cache::Cached;
 use super::{Kv, KvRead, Table, sbom_rows};
 use crate::{
-    ArtifactEntry, ArtifactStore, ComponentHit, EvidenceRecord, EvidenceStore, ManifestRecord,
-    Result, SCHEMA_VERSION, SbomRecord, SbomStore, StoreError, TagBinding, TagOutcome, TokenRecord,
-    TokenStore,
+    ArtifactEntry, ArtifactStore, ComponentHit, EvidenceRecord, EvidenceStore, HitCursor, HitPage,
+    KeepVersion, ManifestRecord, Result, SCHEMA_VERSION, SbomRecord, SbomStore, StoreError,
+    TagBinding, TagOutcome, TokenRecord, TokenStore,
 };
 
 /// The store over a key-value backend, behind a read cache of the lookups pulls and admission
@@ -481,35 +482,56 @@ impl<K: Kv> EvidenceStore for KvStore<K> {
     }
 }
 
-/// A test of a row's version (`None`: the component has none).
-type KeepVersion<'a> = &'a dyn Fn(Option<&str>) -> bool;
-
-/// Where-used rows under `prefix` (the first `limit`) whose version `keep` accepts, decoded
-/// straight from the backend's pages; a row is decoded whole only when kept.
+/// A page of where-used hits for `id` (a package key or licence id) from table `t`: the scan
+/// starts at the cursor's posting (skipping what the cursor's page returned), tests each
+/// component's version before decoding it, and stops once it has `limit` hits and has seen
+/// that another one follows.
 fn scan_hits(
     r: &dyn KvRead,
     t: Table,
-    prefix: &str,
+    id: &str,
+    after: Option<&HitCursor>,
     limit: usize,
     keep: Option<KeepVersion<'_>>,
-) -> Result<Vec<ComponentHit>> {
-    let mut decoder = sbom_rows::Decoder::default();
-    let mut hits = Vec::new();
+) -> Result<HitPage> {
+    let mut page = HitPage::default();
     if limit == 0 {
-        return Ok(hits);
+        return Ok(page);
     }
-    // `limit` bounds the answer, not the rows looked at: a version filter reads on until it
-    // has `limit` matches or the package has no more rows.
-    r.scan_each(t, prefix, usize::MAX, &mut |k, v| {
-        if let Some(keep) = keep
-            && !keep(sbom_rows::version(v)?)
-        {
-            return Ok(true);
+    let prefix = key2(id, "");
+    let start = after.map(|c| key3(id, &c.subject, &c.sbom));
+    let mut decoder = sbom_rows::Decoder::default();
+    let mut last_index = 0;
+    let mut more = false;
+    r.scan_each(t, &prefix, start.as_deref(), &mut |k, v| {
+        let key = sbom_rows::key_parts(k, SEP)?;
+        // In the cursor's own posting, what the previous page returned is passed over.
+        let done = match (after, &start) {
+            (Some(c), Some(s)) if k == s => Some(c.index),
+            _ => None,
+        };
+        for e in sbom_rows::entries(v)? {
+            let e = e?;
+            if done.is_some_and(|i| e.index <= i) || keep.is_some_and(|keep| !keep(e.version)) {
+                continue;
+            }
+            if page.hits.len() == limit {
+                more = true;
+                return Ok(false);
+            }
+            page.hits.push(decoder.hit(key, &e)?);
+            last_index = e.index;
         }
-        hits.push(decoder.hit(k, SEP, v)?);
-        Ok(hits.len() < limit)
+        Ok(true)
     })?;
-    Ok(hits)
+    if more && let Some(h) = page.hits.last() {
+        page.next = Some(HitCursor::new(
+            &h.subject.to_string(),
+            &h.sbom_digest.to_string(),
+            last_index,
+        ));
+    }
+    Ok(page)
 }
 
 impl<K: Kv> SbomStore for KvStore<K> {
@@ -532,21 +554,61 @@ impl<K: Kv> SbomStore for KvStore<K> {
                 c.name, c.sbom_digest, c.subject, rec.sbom_digest, rec.subject
             )));
         }
-        let rows: Vec<Vec<u8>> = components.iter().map(sbom_rows::encode).collect();
-        // Index entries in key order: each table is written in one pass over its B-tree.
-        let mut packages = Vec::with_capacity(components.len());
-        let mut licenses = Vec::with_capacity(components.len());
-        for (i, (row, c)) in rows.iter().zip(components).enumerate() {
-            let tail = format!("{SEP}{subject}{SEP}{sbom}{SEP}{i:010}");
-            if let Some(p) = &c.package {
-                packages.push((format!("{p}{tail}"), row.as_slice()));
+        // Each component is encoded once per table (a package posting leaves out the
+        // package, which is its key); a posting is the entries of its components in order.
+        let encoded = |in_package_posting: bool| -> Result<(Vec<u8>, Vec<Range<usize>>)> {
+            let mut entries = Vec::with_capacity(components.len() * 64);
+            let mut spans = Vec::with_capacity(components.len());
+            for (i, c) in components.iter().enumerate() {
+                let at = entries.len();
+                let index = u32::try_from(i)
+                    .map_err(|_| StoreError::Backend("too many components in one SBOM".into()))?;
+                sbom_rows::encode_entry(&mut entries, index, c, in_package_posting);
+                spans.push(at..entries.len());
             }
-            for id in &c.license_ids {
-                licenses.push((format!("{id}{tail}"), row.as_slice()));
+            Ok((entries, spans))
+        };
+        // (package or licence id, component) pairs, sorted: each group is one posting, and
+        // the postings come out in key order, so each table is written in one pass.
+        let mut by_package: Vec<(&str, usize)> = components
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((c.package.as_deref()?, i)))
+            .collect();
+        let mut by_license: Vec<(&str, usize)> = components
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| c.license_ids.iter().map(move |id| (id.as_str(), i)))
+            .collect();
+        let postings = |pairs: &mut Vec<(&str, usize)>,
+                        in_package_posting: bool|
+         -> Result<Vec<(String, Vec<u8>)>> {
+            let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+            if pairs.is_empty() {
+                return Ok(out);
             }
-        }
-        packages.sort_unstable();
-        licenses.sort_unstable();
+            let (entries, spans) = encoded(in_package_posting)?;
+            pairs.sort_unstable();
+            // A licence named twice in one expression indexes its component once.
+            pairs.dedup();
+            let mut current: Option<&str> = None;
+            for &(id, i) in pairs.iter() {
+                let entry = &entries[spans[i].clone()];
+                match out.last_mut() {
+                    Some((_, posting)) if current == Some(id) => posting.extend_from_slice(entry),
+                    _ => {
+                        let mut posting = Vec::with_capacity(1 + entry.len());
+                        posting.push(sbom_rows::FORMAT);
+                        posting.extend_from_slice(entry);
+                        out.push((key3(id, &subject, &sbom), posting));
+                        current = Some(id);
+                    }
+                }
+            }
+            Ok(out)
+        };
+        let packages = postings(&mut by_package, true)?;
+        let licenses = postings(&mut by_license, false)?;
         self.kv.write(|w| {
             let key = key2(&subject, &sbom);
             if w.get(Table::SbomSubjects, &key)?.is_some() {
@@ -560,7 +622,10 @@ impl<K: Kv> SbomStore for KvStore<K> {
                 (Table::SbomPackages, &packages),
                 (Table::SbomLicenses, &licenses),
             ] {
-                w.put_all(t, &mut entries.iter().map(|(k, v)| (k.as_str(), *v)))?;
+                w.put_all(
+                    t,
+                    &mut entries.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
+                )?;
             }
             Ok(true)
         })
@@ -587,26 +652,24 @@ impl<K: Kv> SbomStore for KvStore<K> {
             .map(Bytes::from))
     }
 
-    fn components_by_package(&self, package: &str, limit: usize) -> Result<Vec<ComponentHit>> {
-        let prefix = key2(package, "");
-        self.kv
-            .read(|r| scan_hits(r, Table::SbomPackages, &prefix, limit, None))
-    }
-
-    fn components_by_package_where(
+    fn components_by_package(
         &self,
         package: &str,
+        after: Option<&HitCursor>,
         limit: usize,
-        keep: &dyn Fn(Option<&str>) -> bool,
-    ) -> Result<Vec<ComponentHit>> {
-        let prefix = key2(package, "");
+        keep: Option<KeepVersion<'_>>,
+    ) -> Result<HitPage> {
         self.kv
-            .read(|r| scan_hits(r, Table::SbomPackages, &prefix, limit, Some(keep)))
+            .read(|r| scan_hits(r, Table::SbomPackages, package, after, limit, keep))
     }
 
-    fn components_by_license(&self, license_id: &str, limit: usize) -> Result<Vec<ComponentHit>> {
-        let prefix = key2(license_id, "");
+    fn components_by_license(
+        &self,
+        license_id: &str,
+        after: Option<&HitCursor>,
+        limit: usize,
+    ) -> Result<HitPage> {
         self.kv
-            .read(|r| scan_hits(r, Table::SbomLicenses, &prefix, limit, None))
+            .read(|r| scan_hits(r, Table::SbomLicenses, license_id, after, limit, None))
     }
 }

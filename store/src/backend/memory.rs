@@ -79,13 +79,13 @@ impl KvRead for ReadSnap<'_> {
         &self,
         t: Table,
         prefix: &str,
-        limit: usize,
+        from: Option<&str>,
         f: &mut dyn FnMut(&str, &[u8]) -> Result<bool>,
     ) -> Result<()> {
+        let start = from.filter(|s| *s > prefix).unwrap_or(prefix);
         for (k, v) in self.0[t.index()]
-            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .range::<str, _>((Bound::Included(start), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(prefix))
-            .take(limit)
         {
             if !f(k, v)? {
                 break;

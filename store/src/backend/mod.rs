@@ -43,9 +43,11 @@ pub enum Table {
     SbomDocs,
     /// subject \0 sbom digest → SbomRecord JSON
     SbomSubjects,
-    /// package key \0 subject \0 sbom digest \0 index → component row (`sbom_rows`)
+    /// package key \0 subject \0 sbom digest → that SBOM's components of the package
+    /// (`sbom_rows`)
     SbomPackages,
-    /// licence id \0 subject \0 sbom digest \0 index → component row (`sbom_rows`)
+    /// licence id \0 subject \0 sbom digest → that SBOM's components under the licence
+    /// (`sbom_rows`)
     SbomLicenses,
     /// promotion id → PromotionRecord JSON
     Promotions,
@@ -162,17 +164,20 @@ pub trait KvRead {
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>>;
 
-    /// The entries [`KvRead::scan`] would return (with no `after`), handed to `f` one by one
-    /// without being copied out, for scans that decode thousands of rows. `f` returns whether
-    /// to go on.
+    /// The entries whose key starts with `prefix`, from `from` (inclusive; a key with the
+    /// prefix) when given, in key order, handed to `f` one by one without being copied out, for
+    /// scans that decode thousands of rows. `f` returns whether to go on.
     fn scan_each(
         &self,
         t: Table,
         prefix: &str,
-        limit: usize,
+        from: Option<&str>,
         f: &mut dyn FnMut(&str, &[u8]) -> Result<bool>,
     ) -> Result<()> {
-        for (k, v) in self.scan(t, prefix, None, limit)? {
+        for (k, v) in self.scan(t, prefix, None, usize::MAX)? {
+            if from.is_some_and(|from| k.as_str() < from) {
+                continue;
+            }
             if !f(&k, &v)? {
                 break;
             }

@@ -65,28 +65,21 @@ fn scan_table<T: ReadableTable<&'static str, &'static [u8]>>(
     Ok(out)
 }
 
-/// `scan_each` over a redb table: values are borrowed from redb's pages, not copied.
+/// `scan_each` over a redb table: keys and values are borrowed from redb's pages, not copied.
 fn scan_table_each<T: ReadableTable<&'static str, &'static [u8]>>(
     table: &T,
     prefix: &str,
-    limit: usize,
+    from: Option<&str>,
     f: &mut dyn FnMut(&str, &[u8]) -> Result<bool>,
 ) -> Result<()> {
-    if limit == 0 {
-        return Ok(());
-    }
-    let mut n = 0;
-    for item in table.range::<&str>(prefix..).map_err(be)? {
+    let start = from.filter(|s| *s > prefix).unwrap_or(prefix);
+    for item in table.range::<&str>(start..).map_err(be)? {
         let (k, v) = item.map_err(be)?;
         let key = k.value();
         if !key.starts_with(prefix) {
             break;
         }
         if !f(key, v.value())? {
-            break;
-        }
-        n += 1;
-        if n >= limit {
             break;
         }
     }
@@ -124,7 +117,7 @@ impl KvRead for Read {
         &self,
         t: Table,
         prefix: &str,
-        limit: usize,
+        from: Option<&str>,
         f: &mut dyn FnMut(&str, &[u8]) -> Result<bool>,
     ) -> Result<()> {
         let table = match self.0.open_table(def(t)) {
@@ -132,7 +125,7 @@ impl KvRead for Read {
             Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
             Err(e) => return Err(be(e)),
         };
-        scan_table_each(&table, prefix, limit, f)
+        scan_table_each(&table, prefix, from, f)
     }
 }
 
