@@ -395,26 +395,22 @@ fn an_embedded_store_migrates_into_postgres() {
         .fresh_database()
         .replacen("postgres@", "postgres:secret@", 1);
     let data = node.data_dir();
+    let migrate = || {
+        tollgate_cli(&[
+            "store",
+            "migrate",
+            "--from",
+            data.to_str().unwrap(),
+            "--to",
+            &url,
+        ])
+    };
     // Not while the node runs on it.
-    let out = tollgate_cli(&[
-        "store",
-        "migrate",
-        "--from",
-        data.to_str().unwrap(),
-        "--to",
-        &url,
-    ]);
+    let out = migrate();
     assert!(!out.success(), "{out}");
     assert!(out.stderr_str().contains("stop the gateway"), "{out}");
     node.stop();
-    let out = tollgate_cli(&[
-        "store",
-        "migrate",
-        "--from",
-        data.to_str().unwrap(),
-        "--to",
-        &url,
-    ]);
+    let out = migrate();
     assert!(out.success(), "{out}");
     assert!(out.stdout_str().contains("copied"), "{out}");
     assert!(
@@ -422,14 +418,7 @@ fn an_embedded_store_migrates_into_postgres() {
         "{out}"
     );
     // Twice is refused: the target is no longer empty.
-    let again = tollgate_cli(&[
-        "store",
-        "migrate",
-        "--from",
-        data.to_str().unwrap(),
-        "--to",
-        &url,
-    ]);
+    let again = migrate();
     assert!(!again.success(), "{again}");
     assert!(again.stderr_str().contains("not empty"), "{again}");
     assert!(!again.stderr_str().contains("secret"), "{again}");
