@@ -127,15 +127,21 @@ struct FormatQuery {
     format: Option<String>,
 }
 
+/// [`require_auditor`], then the tree brought up to the store: on replicas sharing one
+/// database, checkpoints, proofs and exports include what the others appended.
+fn require_auditor_current(app: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+    require_auditor(app, headers)?;
+    app.audit.catch_up().map_err(ApiError::internal)?;
+    Ok(())
+}
+
 /// The signed checkpoint of the log as it is now: the C2SP note as text, or `?format=json`.
 async fn checkpoint(
     State(app): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<FormatQuery>,
 ) -> ApiResult<Response> {
-    require_auditor(&app, &headers)?;
-    // Replicas on one database: include what the others appended.
-    app.audit.catch_up().map_err(ApiError::internal)?;
+    require_auditor_current(&app, &headers)?;
     let cp = app
         .audit
         .checkpoint()
@@ -177,9 +183,7 @@ async fn inclusion(
     headers: HeaderMap,
     q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    require_auditor(&app, &headers)?;
-    // Replicas on one database: include what the others appended.
-    app.audit.catch_up().map_err(ApiError::internal)?;
+    require_auditor_current(&app, &headers)?;
     let Query(q) = q.map_err(|e| bad(format!("expected ?seq=N[&tree_size=M]: {e}")))?;
     let size = q.tree_size.unwrap_or_else(|| app.audit.len());
     let (proof, leaf, root) = app.audit.inclusion(q.seq, size).map_err(bad)?;
@@ -204,9 +208,7 @@ async fn consistency(
     headers: HeaderMap,
     q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    require_auditor(&app, &headers)?;
-    // Replicas on one database: include what the others appended.
-    app.audit.catch_up().map_err(ApiError::internal)?;
+    require_auditor_current(&app, &headers)?;
     let Query(q) = q.map_err(|e| bad(format!("expected ?from=N[&to=M]: {e}")))?;
     let to = q.to.unwrap_or_else(|| app.audit.len());
     let (proof, old, new) = app.audit.consistency(q.from, to).map_err(bad)?;
@@ -225,9 +227,7 @@ async fn consistency(
 /// of entries never sits in memory. A store error midway aborts the response (the client sees
 /// a truncated body, which `audit verify` rejects), as the status line is already sent.
 async fn export(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    require_auditor(&app, &headers)?;
-    // Replicas on one database: include what the others appended.
-    app.audit.catch_up().map_err(ApiError::internal)?;
+    require_auditor_current(&app, &headers)?;
     let cp = app
         .audit
         .checkpoint()
