@@ -146,6 +146,21 @@ pub enum ReasonCode {
     VersionNotSemver,
     /// An SBOM (a Maven deploy's `-cyclonedx.json`/`-spdx.json`, or one posted to the API) is not a CycloneDX or SPDX JSON document Tollgate can read.
     SbomMalformed,
+    // Release verification, scheduling and regions.
+    /// A required verification result (smoke test, success criteria, canary analysis) was not recorded in the environment the promotion comes from.
+    VerificationMissing,
+    /// The latest verification result of a required kind failed, or a success criterion is outside its threshold.
+    VerificationFailed,
+    /// The artifact has not been in the environment it comes from for the minimum soak (bake) time.
+    SoakTimeNotMet,
+    /// A pre-deployment checklist item is not confirmed by someone holding its role.
+    ChecklistIncomplete,
+    /// A repository this one depends on is not yet at the required version in the target environment; the promotion waits.
+    DependencyNotReady,
+    /// Data residency: the artifact may not run in the target environment's region.
+    ResidencyDenied,
+    /// The promotion is scheduled for a later time and runs then, if still allowed.
+    PromotionScheduled,
 }
 
 impl ReasonCode {
@@ -223,6 +238,13 @@ impl ReasonCode {
         ReasonCode::SnapshotRedeployDisabled,
         ReasonCode::VersionNotSemver,
         ReasonCode::SbomMalformed,
+        ReasonCode::VerificationMissing,
+        ReasonCode::VerificationFailed,
+        ReasonCode::SoakTimeNotMet,
+        ReasonCode::ChecklistIncomplete,
+        ReasonCode::DependencyNotReady,
+        ReasonCode::ResidencyDenied,
+        ReasonCode::PromotionScheduled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -300,6 +322,13 @@ impl ReasonCode {
             ReasonCode::SnapshotRedeployDisabled => "snapshot-redeploy-disabled",
             ReasonCode::VersionNotSemver => "version-not-semver",
             ReasonCode::SbomMalformed => "sbom-malformed",
+            ReasonCode::VerificationMissing => "verification-missing",
+            ReasonCode::VerificationFailed => "verification-failed",
+            ReasonCode::SoakTimeNotMet => "soak-time-not-met",
+            ReasonCode::ChecklistIncomplete => "checklist-incomplete",
+            ReasonCode::DependencyNotReady => "dependency-not-ready",
+            ReasonCode::ResidencyDenied => "residency-denied",
+            ReasonCode::PromotionScheduled => "promotion-scheduled",
         }
     }
 
@@ -430,6 +459,13 @@ mod tests {
             ReasonCode::SnapshotRedeployDisabled => 70,
             ReasonCode::VersionNotSemver => 71,
             ReasonCode::SbomMalformed => 72,
+            ReasonCode::VerificationMissing => 73,
+            ReasonCode::VerificationFailed => 74,
+            ReasonCode::SoakTimeNotMet => 75,
+            ReasonCode::ChecklistIncomplete => 76,
+            ReasonCode::DependencyNotReady => 77,
+            ReasonCode::ResidencyDenied => 78,
+            ReasonCode::PromotionScheduled => 79,
         }
     }
 
@@ -438,7 +474,7 @@ mod tests {
         for (i, c) in ReasonCode::ALL.iter().enumerate() {
             assert_eq!(position(*c), i, "{c} out of place in ReasonCode::ALL");
         }
-        assert_eq!(ReasonCode::ALL.len(), 73);
+        assert_eq!(ReasonCode::ALL.len(), 80);
         assert_eq!(
             ReasonCode::ALL.iter().map(|c| position(*c)).max(),
             Some(ReasonCode::ALL.len() - 1)
