@@ -196,7 +196,7 @@ enum TokenCommand {
         #[arg(long)]
         name: String,
         /// ROLE[:PATTERN], e.g. pusher:dev/*; repeatable. Roles: reader, pusher, admin,
-        /// promoter, approver(dev|ops|security|business), breakglass, auditor.
+        /// promoter, approver(dev|ops|security|business), breakglass, auditor, verifier.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
     },
