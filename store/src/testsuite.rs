@@ -449,6 +449,20 @@ pub fn sbom_where_used<S: SbomStore>(s: S) {
         doc
     );
 
+    // Dropping b's SBOM takes its entries out of every index, and nothing of a's.
+    let rows_b = [hit(&b, "log4j-core", "2.17.1", "Apache-2.0")];
+    assert!(s.delete_sbom(&rec(&b), &rows_b).unwrap());
+    assert!(!s.delete_sbom(&rec(&b), &rows_b).unwrap(), "already gone");
+    assert!(s.sboms_for(&b).unwrap().is_empty());
+    assert_eq!(by_package(&s, core_key, 100, None), [rows_a[0].clone()]);
+    assert_eq!(by_license(&s, "Apache-2.0", 100).len(), 2);
+    assert!(
+        s.sbom_document(&Digest::sha256_of(doc)).unwrap().is_some(),
+        "a still uses the document"
+    );
+    s.put_sbom(&rec(&b), doc, &rows_b).unwrap();
+    assert_eq!(by_license(&s, "Apache-2.0", 100).len(), 3);
+
     // Hits come back exactly as given, whatever fields they have.
     let c = Digest::sha256_of(b"image c");
     let doc_c = br#"{"bomFormat":"CycloneDX","serialNumber":"c"}"#;
