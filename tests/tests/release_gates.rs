@@ -484,6 +484,66 @@ fn a_failed_canary_refuses_and_results_must_be_genuine_and_in_place() {
     );
 }
 
+#[test]
+fn an_approver_rejects_a_pending_promotion() {
+    if !available() {
+        return;
+    }
+    let s = Setup::start("", POLICY);
+    s.push("dev/rej", "1.0.0");
+    s.promote(json!({"artifact": "dev/rej:1.0.0", "to": "staging"}));
+    let p = s.promote(json!({"artifact": "staging/rej:1.0.0", "to": "prod"}));
+    assert_eq!(p["state"], "pending", "{p}");
+    let path = format!(
+        "/api/v1/promotions/{}/rejections",
+        p["id"].as_str().unwrap()
+    );
+    let post = |user: &str, token: &str, body: Value| {
+        s.http(user, token)
+            .post_json(&path, body.to_string().into_bytes())
+    };
+    post("ops-lead", &s.ops, json!({"group": "ops", "comment": " "}))
+        .expect_status(400, "a rejection says why");
+    let r = post(
+        "releaser",
+        &s.releaser,
+        json!({"group": "ops", "comment": "no"}),
+    );
+    r.expect_status(403, "not an approver");
+    post(
+        "ops-lead",
+        &s.ops,
+        json!({"group": "security", "comment": "no"}),
+    )
+    .expect_status(403, "not an approver for that group");
+    let r = post(
+        "ops-lead",
+        &s.ops,
+        json!({"group": "ops", "comment": "the backup job is failing"}),
+    );
+    r.expect_status(200, "rejection");
+    let d = r.json();
+    assert_eq!(d["state"], "denied", "{d}");
+    assert!(
+        reasons(&d).contains(&"approval-rejected".to_string()),
+        "{d}"
+    );
+    assert!(
+        d["decision"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o.message_contains("rejected by ops-lead for ops: the backup job is failing")),
+        "{d}"
+    );
+    post(
+        "ops-lead",
+        &s.ops,
+        json!({"group": "ops", "comment": "again"}),
+    )
+    .expect_status(409, "already denied");
+}
+
 const WAVES_CONFIG: &str = r#"
 [[environments]]
 name = "dev"

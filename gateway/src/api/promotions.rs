@@ -17,7 +17,9 @@ use crate::app::{AppState, now_ms};
 use crate::audit::DraftExt as _;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::promotion::bundles::{self, BundlePromotionRequest, BundleRequest};
-use crate::promotion::release_log::{self, ChecklistRequest, NoteRequest, OutcomeRequest};
+use crate::promotion::release_log::{
+    self, ChecklistRequest, NoteRequest, OutcomeRequest, RejectionRequest,
+};
 use crate::promotion::verification::{self, VerificationRequest};
 use crate::promotion::{self, ApprovalRequest, PromotionRequest};
 
@@ -27,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/promotions/{id}", get(show))
         .route("/promotions/{id}/approvals", post(approve))
         .route("/promotions/{id}/postmortem", post(postmortem))
+        .route("/promotions/{id}/rejections", post(reject))
         .route("/promotions/{id}/checklist", post(checklist))
         .route("/promotions/{id}/notes", post(notes))
         .route("/promotions/{id}/outcome", post(outcome))
@@ -121,6 +124,22 @@ async fn checklist(
     let p = app.auth.require_principal(p.as_deref())?;
     let req: ChecklistRequest = body(&bytes, r#"{"item": "backup-validated", "comment"?}"#)?;
     let rec = release_log::confirm(&app, p, &id, req).await?;
+    Ok(axum::Json(promotion_json(&rec)).into_response())
+}
+
+async fn reject(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let p = app.auth.require_principal(p.as_deref())?;
+    let req: RejectionRequest = body(
+        &bytes,
+        r#"{"group": "security|ops|dev|business", "comment": "why"}"#,
+    )?;
+    let rec = release_log::reject(&app, p, &id, req).await?;
     Ok(axum::Json(promotion_json(&rec)).into_response())
 }
 

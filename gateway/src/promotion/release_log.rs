@@ -337,3 +337,82 @@ pub async fn outcome(
     }
     Ok(saved)
 }
+
+/// `POST /api/v1/promotions/{id}/rejections`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectionRequest {
+    pub group: String,
+    /// Why: required, since the requester has to act on it.
+    pub comment: String,
+}
+
+/// `POST /api/v1/promotions/{id}/rejections`: an approver turns a pending promotion down. It
+/// is denied, final like any denial, with `approval-rejected` added to its decision.
+pub async fn reject(
+    app: &App,
+    principal: &Principal,
+    id: &str,
+    req: RejectionRequest,
+) -> ApiResult<PromotionRecord> {
+    let group = ApproverGroup::parse(&req.group).ok_or_else(|| {
+        bad(format!(
+            "group {:?} is not one of dev, ops, security, business",
+            req.group
+        ))
+    })?;
+    let comment = text("comment", &req.comment)?;
+    let (saved, _) = update(app, id, |rec| {
+        if !principal.may(Action::Approve(group), &rec.target_repository) {
+            return Err(ApiError::denied(
+                ReasonCode::RoleMissing,
+                format!(
+                    "token {:?} may not reject for {group} in {} (needs approver({group}))",
+                    principal.name, rec.target_repository
+                ),
+            ));
+        }
+        if rec.state != PromotionState::Pending {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "promotion {id} is {}; only pending promotions can be rejected",
+                    state_name(rec.state)
+                ),
+            ));
+        }
+        let mut next = rec.clone();
+        next.state = PromotionState::Denied;
+        next.updated_at_ms = now_ms();
+        let d = &mut next.decision;
+        d["verdict"] = serde_json::json!("deny");
+        let code = ReasonCode::ApprovalRejected.as_str();
+        match d["reasons"].as_array_mut() {
+            Some(r) => r.push(serde_json::json!(code)),
+            None => d["reasons"] = serde_json::json!([code]),
+        }
+        let outcome = serde_json::json!({
+            "rule": "approvals",
+            "kind": "approvals",
+            "status": "fail",
+            "reason": code,
+            "message": format!("rejected by {} for {group}: {comment}", principal.name),
+        });
+        match d["rules"].as_array_mut() {
+            Some(r) => r.push(outcome),
+            None => d["rules"] = serde_json::json!([outcome]),
+        }
+        Ok(Some(next))
+    })?;
+    tracing::info!(promotion = %id, by = %principal.name, %group, "promotion rejected");
+    app.metrics.promotion(&saved.target_environment, "denied");
+    app.audit(
+        audit_about(&principal.name, "promotion-rejected", &saved).details(serde_json::json!({
+            "group": group.as_str(),
+            "comment": comment,
+            "reason": ReasonCode::ApprovalRejected.as_str(),
+        })),
+    )
+    .await;
+    Ok(saved)
+}
