@@ -38,3 +38,10 @@ pub mod serve;
 pub mod tls;
 pub mod upstream;
 pub mod verify_cli;
+
+/// mimalloc instead of glibc's malloc for every binary built on this crate (the gateway and its
+/// benchmarks): SBOM ingest makes and frees ~10 small allocations per component within one
+/// call, and glibc spent a quarter of that CPU consolidating and unlinking chunks
+/// (BENCHMARKS.md, "SBOM ingest").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
