@@ -109,7 +109,7 @@ impl Hooks {
                     metrics: Arc::clone(&metrics),
                     stop: stopped.clone(),
                 };
-                tracing::info!(webhook = %cfg.name, url = %crate::config::redact_url(cfg.url.as_str()), "deployment events webhook");
+                tracing::info!(webhook = %cfg.name, url = %cfg.shown_url(), "deployment events webhook");
                 Hook {
                     cfg,
                     tx,
