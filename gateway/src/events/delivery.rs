@@ -127,8 +127,16 @@ impl Hooks {
 
     /// Queues `ev` for every webhook that wants its type, without waiting.
     pub fn offer(&self, ev: Arc<Outgoing>) {
+        let stopping = *self.stop.borrow();
         for h in &self.hooks {
-            if h.cfg.wants(&ev.event_type) {
+            if !h.cfg.wants(&ev.event_type) {
+                continue;
+            }
+            if stopping {
+                // The flush has begun: nothing queued now would be sent.
+                h.metrics.webhook(&h.cfg.name, "dropped");
+                tracing::warn!(webhook = %h.cfg.name, event = %ev.id, r#type = %ev.event_type, why = "stopping", "deployment event dropped");
+            } else {
                 h.offer(&ev);
             }
         }
@@ -189,12 +197,17 @@ struct Worker {
 }
 
 impl Worker {
+    /// Whether the gateway is stopping (flushing), or the webhooks are gone altogether.
+    fn stopping(&self) -> bool {
+        *self.stop.borrow() || self.stop.has_changed().is_err()
+    }
+
     async fn run(mut self, mut rx: mpsc::Receiver<Arc<Outgoing>>) {
         let labels = WebhookLabels {
             webhook: self.cfg.name.clone(),
         };
         loop {
-            let ev = if *self.stop.borrow() {
+            let ev = if self.stopping() {
                 // Flushing: what is queued, then done.
                 match rx.try_recv() {
                     Ok(ev) => ev,
@@ -256,7 +269,7 @@ impl Worker {
             if n == self.cfg.max_attempts {
                 break;
             }
-            if *self.stop.borrow() {
+            if self.stopping() {
                 // Flushing: no waiting between attempts (the flush has its own deadline).
                 continue;
             }
@@ -563,6 +576,68 @@ mod tests {
             post(&hook(&url), None, &event(), 1).await,
             Attempt::Refused(StatusCode::NOT_FOUND, None)
         );
+    }
+
+    fn deliveries(m: &Metrics, outcome: &'static str) -> u64 {
+        m.webhook_deliveries
+            .get_or_create(&crate::metrics::WebhookOutcomeLabels {
+                webhook: "t".into(),
+                outcome,
+            })
+            .get()
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_and_a_stop_flushes_for_a_bounded_time() {
+        // A receiver that accepts and never answers.
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", l.local_addr().unwrap());
+        let _server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = l.accept().await {
+                held.push(s);
+            }
+        });
+        let mut cfg = hook(&url);
+        cfg.queue = 2;
+        cfg.timeout = Duration::from_secs(30);
+        let metrics = Arc::new(Metrics::new());
+        let hooks = Hooks::start(std::slice::from_ref(&cfg), Arc::clone(&metrics));
+        // On this single-threaded runtime the worker has not run yet: two fit, three do not.
+        for _ in 0..5 {
+            hooks.offer(Arc::new(event()));
+        }
+        assert_eq!(deliveries(&metrics, "dropped"), 3);
+        let depth = metrics
+            .webhook_queue_depth
+            .get_or_create(&WebhookLabels {
+                webhook: "t".into(),
+            })
+            .get();
+        assert_eq!(depth, 2);
+        // The flush gives up at its deadline, not at the attempt's 30 s time-out.
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            hooks.flush(Duration::from_millis(200)),
+        )
+        .await
+        .expect("the flush is bounded");
+        assert_eq!(deliveries(&metrics, "delivered"), 0);
+        // Stopped: later events are not queued.
+        hooks.offer(Arc::new(event()));
+        assert_eq!(deliveries(&metrics, "dropped"), 4);
+    }
+
+    #[tokio::test]
+    async fn a_stop_delivers_what_is_queued() {
+        let (url, server) =
+            answer_once("HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n").await;
+        let metrics = Arc::new(Metrics::new());
+        let hooks = Hooks::start(&[hook(&url)], Arc::clone(&metrics));
+        hooks.offer(Arc::new(event()));
+        hooks.flush(Duration::from_secs(10)).await;
+        assert_eq!(deliveries(&metrics, "delivered"), 1);
+        assert!(!server.await.unwrap().is_empty());
     }
 
     #[tokio::test]
