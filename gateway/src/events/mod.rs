@@ -59,6 +59,8 @@ pub const MAPPINGS: &[Mapping] = &[
         on_deny: Some("promotion.denied"),
     },
     map("promotion-approved", "promotion.approved"),
+    // An approver refused it (a denial by a person, not by policy).
+    map("promotion-rejected", "promotion.rejected"),
     map("promotion-completed", "promotion.completed"),
     map("promotion-failed", "promotion.failed"),
     map("promotion-scheduled", "promotion.scheduled"),
@@ -390,6 +392,11 @@ mod tests {
                 "promotion-approved",
                 none.clone(),
                 Some("promotion.approved"),
+            ),
+            (
+                "promotion-rejected",
+                none.clone(),
+                Some("promotion.rejected"),
             ),
             ("breakglass-used", none.clone(), Some("breakglass.used")),
             ("postmortem-closed", none.clone(), Some("postmortem.closed")),
