@@ -13,6 +13,8 @@ use toml::Spanned;
 
 mod files;
 pub use files::{FileFormat, FileRepo, FileRepoUpstream, UpstreamKind, VersionPolicy, VersionRule};
+mod webhooks;
+pub use webhooks::WebhookConfig;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 pub const DEFAULT_DATA: &str = "./tollgate-data";
@@ -47,6 +49,9 @@ pub struct FileConfig {
     pub admission: Option<FileAdmission>,
     pub tls: Option<FileTls>,
     pub store: Option<FileStore>,
+    /// Deployment events out: CloudEvents webhooks (`crate::events`).
+    #[serde(default)]
+    pub webhooks: Vec<webhooks::FileWebhook>,
 }
 
 /// `[store]`: where metadata lives; absent: the embedded store in the data directory.
@@ -270,6 +275,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Where metadata lives: `None`, the embedded store in `data`.
     pub postgres: Option<PostgresConfig>,
+    /// Where deployment events are delivered.
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 /// A shared PostgreSQL store.
@@ -789,6 +796,7 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         None => None,
     };
     let retention = validate_retention(file.retention, src)?;
+    let webhooks = webhooks::validate(file.webhooks, src)?;
     let postgres = validate_store(file.store, o, upstream.is_some(), src)?;
     if postgres.is_some() && audit.key.is_none() {
         // A key generated per data directory would sign each replica's checkpoints
@@ -828,6 +836,7 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         admission,
         tls,
         postgres,
+        webhooks,
     })
 }
 

@@ -20,6 +20,7 @@ pub mod blob_cache;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod evidence;
 pub mod inspect;
 pub mod metrics;
