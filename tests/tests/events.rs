@@ -286,7 +286,7 @@ origin = "tollgate.test/audit"
 name = "ops"
 url = "{}"
 secret_file = "hook.secret"
-events = ["promotion.*", "breakglass.used"]
+events = ["promotion.*", "breakglass.used", "deployment.*"]
 timeout_secs = 5
 max_attempts = 5
 
@@ -529,6 +529,39 @@ max_attempts = 3
         ),
         Some(1.0),
         "{text}"
+    );
+
+    // The owner reports the emergency deployment rolled back: an event monitoring can
+    // correlate, and a counter per environment and outcome.
+    admin
+        .post_json(
+            &format!("/api/v1/promotions/{}/outcome", ids[2]),
+            json!({"outcome": "rolled-back", "comment": "error budget"})
+                .to_string()
+                .into_bytes(),
+        )
+        .expect_status(200, "outcome");
+    let got = ops.wait_delivered(10, &tg);
+    let outcome = got.last().unwrap().json();
+    assert_eq!(
+        outcome["type"], "dev.tollgate.deployment.outcome",
+        "{outcome}"
+    );
+    assert_eq!(outcome["subject"], ids[2].as_str());
+    assert_eq!(outcome["data"]["details"]["outcome"], "rolled-back");
+    assert_eq!(outcome["data"]["details"]["environment"], "prod");
+    verify_signature(
+        OPS_SECRET,
+        got.last().unwrap().header("x-tollgate-signature"),
+        &got.last().unwrap().body,
+    )
+    .unwrap();
+    assert_eq!(
+        metric_series(
+            &tg.metrics(),
+            "tollgate_deployment_outcomes_total{environment=\"prod\",outcome=\"rolled-back\"}"
+        ),
+        Some(1.0)
     );
 }
 
