@@ -13,6 +13,8 @@ use toml::Spanned;
 
 mod files;
 pub use files::{FileFormat, FileRepo, FileRepoUpstream, UpstreamKind, VersionPolicy, VersionRule};
+mod schedule;
+pub use schedule::{Dependency, PromotionsConfig, Requirement};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 pub const DEFAULT_DATA: &str = "./tollgate-data";
@@ -47,6 +49,11 @@ pub struct FileConfig {
     pub admission: Option<FileAdmission>,
     pub tls: Option<FileTls>,
     pub store: Option<FileStore>,
+    /// The promotion scheduler.
+    pub promotions: Option<schedule::FilePromotions>,
+    /// What a repository needs in an environment before it may be promoted there.
+    #[serde(default)]
+    pub dependencies: Vec<schedule::FileDependency>,
 }
 
 /// `[store]`: where metadata lives; absent: the embedded store in the data directory.
@@ -270,6 +277,10 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Where metadata lives: `None`, the embedded store in `data`.
     pub postgres: Option<PostgresConfig>,
+    /// The scheduler that runs scheduled promotions and re-checks waiting ones.
+    pub promotions: PromotionsConfig,
+    /// `[[dependencies]]`: validated, acyclic.
+    pub dependencies: Vec<Dependency>,
 }
 
 /// A shared PostgreSQL store.
@@ -811,6 +822,9 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         });
     }
 
+    let promotions = schedule::validate_promotions(file.promotions, src)?;
+    let dependencies = schedule::validate_dependencies(file.dependencies, &environments, src)?;
+
     Ok(Config {
         listen,
         data,
@@ -828,6 +842,8 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         admission,
         tls,
         postgres,
+        promotions,
+        dependencies,
     })
 }
 

@@ -363,6 +363,8 @@ mod tests {
             error: None,
             created_at_ms: created,
             updated_at_ms: done,
+            scheduled_for_ms: None,
+            cancelled_by: None,
         }
     }
 

@@ -735,6 +735,8 @@ fn promotion(artifact: &Digest, env: &str) -> PromotionRecord {
         error: None,
         created_at_ms: 1_700_000_000_000,
         updated_at_ms: 1_700_000_000_000,
+        scheduled_for_ms: None,
+        cancelled_by: None,
     }
 }
 

@@ -177,6 +177,7 @@ fn member_request(
         justification: req.justification.clone(),
         emergency: req.emergency,
         rollback: req.rollback,
+        at: None,
     })
 }
 

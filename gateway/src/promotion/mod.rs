@@ -12,6 +12,7 @@
 
 pub mod bundles;
 pub mod copy;
+pub mod schedule;
 
 use std::sync::Arc;
 
@@ -52,6 +53,9 @@ pub struct PromotionRequest {
     pub emergency: bool,
     #[serde(default)]
     pub rollback: bool,
+    /// Run it at this time (RFC 3339, in the future) instead of now: see [`schedule`].
+    #[serde(default)]
+    pub at: Option<String>,
 }
 
 /// `POST /api/v1/promotions/{id}/approvals`.
@@ -416,6 +420,8 @@ fn draft(principal: &Principal, req: &PromotionRequest, route: &Route<'_>) -> Pr
         error: None,
         created_at_ms: now,
         updated_at_ms: now,
+        scheduled_for_ms: None,
+        cancelled_by: None,
     }
 }
 
@@ -426,6 +432,9 @@ pub async fn request(
     principal: &Principal,
     req: PromotionRequest,
 ) -> ApiResult<(PromotionRecord, bool)> {
+    if req.at.is_some() {
+        return schedule::request(app, principal, req).await;
+    }
     let route = resolve(app, &req)?;
     authorize_request(principal, &route.target_repo, req.emergency)?;
     // Already there: the promotion that put it there.
@@ -621,6 +630,8 @@ async fn finish_copy(
             app.metrics.promotion(&done.target_environment, "promoted");
             app.audit(audit_about(&actor.name, "promotion-completed", &done).details(details))
                 .await;
+            // Promotions into the environment may have been waiting for this one.
+            schedule::wake();
             Ok(done)
         }
         Err(e) => {
@@ -641,13 +652,15 @@ async fn finish_copy(
     }
 }
 
-fn state_name(s: PromotionState) -> &'static str {
+pub fn state_name(s: PromotionState) -> &'static str {
     match s {
         PromotionState::Pending => "pending",
         PromotionState::Denied => "denied",
         PromotionState::Copying => "copying",
         PromotionState::Promoted => "promoted",
         PromotionState::Failed => "failed",
+        PromotionState::Scheduled => "scheduled",
+        PromotionState::Cancelled => "cancelled",
     }
 }
 
@@ -748,6 +761,7 @@ pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
         .and_then(|e| target.strip_prefix(e.prefix.as_str()))
         .unwrap_or(target)
         .to_string();
+    let dependencies = schedule::dependency_facts(app, rec, &repository)?;
     Ok(Facts {
         artifact: ArtifactFacts {
             digest: d.clone(),
@@ -771,6 +785,7 @@ pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
         approvals,
         current_version,
         in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
+        dependencies,
     })
 }
 

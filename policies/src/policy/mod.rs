@@ -17,7 +17,8 @@ pub use condition::VARIABLES as CONDITION_VARIABLES;
 pub use diag::{Diagnostic, Level};
 pub use eval::{Decision, RuleOutcome, RuleStatus, Verdict, evaluate};
 pub use facts::{
-    Approval, ArtifactFacts, ComponentFacts, EvidenceFacts, Facts, PromotionFacts, SbomFacts,
+    Approval, ArtifactFacts, ComponentFacts, DependencyFacts, EvidenceFacts, Facts, PromotionFacts,
+    SbomFacts,
 };
 pub use load::{BASE_FILE, policy_digest};
 pub use model::{

@@ -65,10 +65,13 @@ pub enum RuleKind {
     Conditions,
     /// The emergency promotion itself: role and justification.
     Breakglass,
+    /// Repositories this one depends on (the gateway's `[[dependencies]]`) must run a
+    /// satisfying version in the target environment; failing, the promotion waits (pending).
+    Dependencies,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 16] = [
+    pub const ALL: [RuleKind; 17] = [
         RuleKind::Environment,
         RuleKind::Source,
         RuleKind::Signatures,
@@ -85,6 +88,7 @@ impl RuleKind {
         RuleKind::InFlight,
         RuleKind::Conditions,
         RuleKind::Breakglass,
+        RuleKind::Dependencies,
     ];
 
     /// What break-glass bypasses when a policy does not say: governance, not evidence.
@@ -114,6 +118,7 @@ impl RuleKind {
             RuleKind::InFlight => "in-flight",
             RuleKind::Conditions => "conditions",
             RuleKind::Breakglass => "breakglass",
+            RuleKind::Dependencies => "dependencies",
         }
     }
 
