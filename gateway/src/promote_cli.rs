@@ -95,7 +95,8 @@ pub struct ListArgs {
     /// Only promotions into this environment
     #[arg(long, value_name = "ENV")]
     pub environment: Option<String>,
-    /// Only promotions in this state: pending, denied, copying, promoted or failed
+    /// Only promotions in this state: pending, denied, copying, promoted, failed, scheduled or
+    /// cancelled
     #[arg(long)]
     pub state: Option<String>,
     /// Only emergency promotions whose post-mortem is still open

@@ -1,7 +1,7 @@
 //! The release calendar end to end (issue 10, part 3), in front of a real upstream registry:
 //!
-//! - a promotion scheduled for a time inside prod's deployment window waits (`scheduled`) and
-//!   is then run by the gateway's scheduler — allowed, copied upstream, audited — while times
+//! - a promotion scheduled for a time inside prod's deployment window waits (`scheduled`),
+//!   can be approved ahead of time, and is then run by the gateway's scheduler — allowed, copied upstream, audited — while times
 //!   outside the window or inside a freeze are refused up front, naming the next opening; a
 //!   scheduled promotion can be cancelled by its requester (not by someone else);
 //! - the calendar (JSON, and `.ics` parsed by the `icalendar` package) shows the windows in
@@ -20,8 +20,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tollgate_e2e::serde_json::{Value, json};
 use tollgate_e2e::*;
 
-/// Prod opens on Wednesdays 10:00–11:00 Berlin time; the Wednesday after 2030-01-09 is
-/// frozen.
+/// Prod opens on Wednesdays 10:00–11:00 Berlin time, needs an ops approval, and the
+/// Wednesday after 2030-01-09 is frozen.
 const POLICY: &str = r#"
 version = 1
 
@@ -33,6 +33,9 @@ from = ["dev"]
 [environments.prod]
 from = ["staging"]
 timezone = "Europe/Berlin"
+
+[environments.prod.approvals]
+ops = 1
 
 [[environments.prod.windows]]
 days = ["wed"]
@@ -105,6 +108,10 @@ fn a_scheduled_promotion_runs_inside_its_window() {
     let ci = tg.basic("ci", &tg.create_token("ci", &["pusher:dev/*"]));
     let releaser = tg.basic("releaser", &tg.create_token("releaser", &["promoter"]));
     let other = tg.basic("other", &tg.create_token("other", &["promoter"]));
+    let ops = tg.basic(
+        "ops-lead",
+        &tg.create_token("ops-lead", &["approver(ops):prod/*"]),
+    );
     let auditor = tg.basic("compliance", &tg.create_token("compliance", &["auditor"]));
     let img = TinyImage::new();
     ci.push_image("dev/app", "1.0.0", &img);
@@ -127,7 +134,7 @@ fn a_scheduled_promotion_runs_inside_its_window() {
     assert_eq!(r.json()["state"], "denied", "{r}");
     assert_eq!(
         r.json()["decision"]["reasons"],
-        json!(["window-closed"]),
+        json!(["approvals-missing", "window-closed"]),
         "{r}"
     );
 
@@ -348,6 +355,14 @@ fn a_scheduled_promotion_runs_inside_its_window() {
     let mut expected = uids.clone();
     expected.remove(&format!("promotion-{id2}@tollgate"));
     assert_eq!(later_uids, expected);
+
+    // Approved ahead of its time: it stays scheduled until then.
+    let a = ops.post_json(
+        &format!("/api/v1/promotions/{id}/approvals"),
+        json!({"group": "ops"}).to_string().into_bytes(),
+    );
+    a.expect_status(200, "approve a scheduled promotion");
+    assert_eq!(a.json()["state"], "scheduled", "{a}");
 
     // The scheduler runs it once the window is open (the gateway's clock reaches 10:00:02).
     let done = wait_state(&releaser, &id, "promoted", Duration::from_secs(90));

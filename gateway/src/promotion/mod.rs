@@ -830,11 +830,15 @@ pub async fn approve(
                 ),
             ));
         }
-        if rec.state != PromotionState::Pending {
+        // A scheduled promotion may be approved ahead of its time.
+        if !matches!(
+            rec.state,
+            PromotionState::Pending | PromotionState::Scheduled
+        ) {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
                 format!(
-                    "promotion {id} is {}; only pending promotions take approvals",
+                    "promotion {id} is {}; only pending or scheduled promotions take approvals",
                     state_name(rec.state)
                 ),
             ));
