@@ -325,6 +325,11 @@ pub fn spawn(app: Arc<App>) {
 
 /// One pass: what was run or re-advanced, by id.
 pub async fn run_once(app: &Arc<App>) -> ApiResult<Vec<String>> {
+    // Without a policy nothing can be decided (policy-missing): due promotions wait for one,
+    // and are then decided against its windows and freezes like any other.
+    if app.policy.current().is_none() {
+        return Ok(Vec::new());
+    }
     // Scheduled and pending promotions are in flight: when none is, there is nothing to read.
     let mut any = false;
     for e in &app.config.environments {
