@@ -64,8 +64,8 @@ enum Command {
     /// Ask a running gateway to promote an artifact into an environment; the policy decides.
     /// Prints the promotion (its id, target, verdict, the rules that failed, warned or were
     /// bypassed with their reason codes, and the approvals still missing).
-    /// Exit 0 promoted, 1 denied or failed, 3 pending (waiting for approvals),
-    /// 2 usage, connection or request errors.
+    /// Exit 0 promoted, 1 denied or failed, 3 pending (waiting for approvals) or scheduled
+    /// (`--at`), 2 usage, connection or request errors.
     Promote(Box<promote_cli::PromoteArgs>),
     /// Approve a pending promotion for one approver group; the gateway decides again and
     /// promotes when nothing else is missing. Prints the promotion after the approval.
@@ -84,6 +84,9 @@ enum Command {
     /// Close an emergency promotion's post-mortem by linking its write-up.
     /// Exit 0 closed, 2 usage, connection or request errors.
     Postmortem(promote_cli::PostmortemArgs),
+    /// Cancel a scheduled or pending promotion (as its requester or an admin).
+    /// Exit 0 cancelled, 2 usage, connection or request errors (a refusal among them).
+    Cancel(promote_cli::CancelArgs),
     /// Inspect or check SBOM files (CycloneDX or SPDX JSON) offline.
     Sbom {
         #[command(subcommand)]
@@ -353,6 +356,9 @@ fn main() -> ExitCode {
         }
         Command::Postmortem(args) => {
             return promotion_exit("postmortem", block_on(promote_cli::postmortem(&args)));
+        }
+        Command::Cancel(args) => {
+            return promotion_exit("cancel", block_on(promote_cli::cancel(&args)));
         }
         Command::Sbom {
             command:

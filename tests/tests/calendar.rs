@@ -443,7 +443,8 @@ fn a_dependency_waits_for_its_dependency() {
         &[("policy/base.toml", OPEN_POLICY.as_bytes())],
     );
     let ci = tg.basic("ci", &tg.create_token("ci", &["pusher:dev/*"]));
-    let releaser = tg.basic("releaser", &tg.create_token("releaser", &["promoter"]));
+    let releaser_token = tg.create_token("releaser", &["promoter"]);
+    let releaser = tg.basic("releaser", &releaser_token);
     for (repo, tag) in [
         ("app-api", "1.3.0"),
         ("app-api", "1.4.0"),
@@ -568,8 +569,57 @@ fn a_dependency_waits_for_its_dependency() {
         json!({"artifact": "staging/app-web:2.0.0", "to": "prod", "at": iso(now + 10800)}),
     );
     r.expect_status(202, "app-web rescheduled");
+    // The same from the command line: cancel app-api's schedule, schedule it again.
+    let api_prod = prod["scheduled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["repository"] == "app-api")
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .unwrap();
+    let cli = |args: &[&str]| {
+        let base = tg.base_url();
+        let mut all = args.to_vec();
+        all.extend(["--url", base.as_str(), "--token", releaser_token.as_str()]);
+        tollgate_cli(&all)
+    };
+    let out = cli(&["cancel", &api_prod]);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_str());
+    assert!(
+        out.stdout_str().contains(": cancelled"),
+        "{}",
+        out.stdout_str()
+    );
+    let api_again = iso(now + 5400);
+    let out = cli(&[
+        "promote",
+        "staging/app-api:1.4.0",
+        "--to",
+        "prod",
+        "--at",
+        &api_again,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "scheduled: {}",
+        out.stderr_str()
+    );
+    assert!(
+        out.stdout_str().contains(": scheduled") && out.stdout_str().contains("scheduled for"),
+        "{}",
+        out.stdout_str()
+    );
     let cal = releaser.get("/api/v1/calendar?env=prod").json();
     assert_eq!(cal["environments"][0]["conflicts"], json!([]), "{cal:#}");
+    assert_eq!(
+        cal["environments"][0]["scheduled"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{cal:#}"
+    );
 }
 
 /// `2030-01-09T09:00:00Z` for a system time (whole seconds).
