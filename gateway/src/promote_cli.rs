@@ -420,7 +420,16 @@ pub fn render(p: &Value) -> String {
             .map(|by| format!("by {by} at {}", p["created_at"].as_str().unwrap_or("?")))
             .as_deref(),
     ));
-    out.push_str(&line("scheduled for", p["scheduled_for"].as_str()));
+    out.push_str(&line(
+        "scheduled for",
+        p["scheduled_for"]
+            .as_str()
+            .map(|t| match p["reason"].as_str() {
+                Some(r) => format!("{t} ({r})"),
+                None => t.to_string(),
+            })
+            .as_deref(),
+    ));
     out.push_str(&line("cancelled by", p["cancelled_by"].as_str()));
     out.push_str(&line("change request", p["change_request"].as_str()));
     out.push_str(&line("justification", p["justification"].as_str()));

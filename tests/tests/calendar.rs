@@ -178,6 +178,7 @@ fn a_scheduled_promotion_runs_inside_its_window() {
     r.expect_status(202, "scheduled inside the window");
     let p = r.json();
     assert_eq!(p["state"], "scheduled", "{p}");
+    assert_eq!(p["reason"], "promotion-scheduled", "{p}");
     assert_eq!(p["scheduled_for"], "2030-01-09T09:00:02.000Z", "{p}");
     let id = p["id"].as_str().unwrap().to_string();
     // A second one, to cancel.

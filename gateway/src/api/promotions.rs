@@ -71,6 +71,9 @@ pub fn promotion_json(p: &PromotionRecord) -> Value {
         "created_at": rfc3339(p.created_at_ms),
         "updated_at": rfc3339(p.updated_at_ms),
         "scheduled_for": p.scheduled_for_ms.map(rfc3339),
+        // Not decided yet: why, in the reason-code vocabulary.
+        "reason": (p.state == PromotionState::Scheduled)
+            .then_some(tollgate_policies::ReasonCode::PromotionScheduled),
         "cancelled_by": p.cancelled_by,
     })
 }
