@@ -314,7 +314,7 @@ mod tests {
     use tollgate_attest::Digest;
 
     use super::*;
-    use crate::{ArtifactFacts, Facts, Policy, PromotionFacts, RuleKind, RuleStatus, evaluate};
+    use crate::{Facts, Policy, RuleKind, RuleStatus, evaluate};
 
     fn at(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
@@ -546,32 +546,17 @@ reason = "payments audit"
         );
     }
 
+    /// Facts from JSON, so every field a later rule adds takes its serde default.
     fn facts(repository: &str) -> Facts {
-        Facts {
-            artifact: ArtifactFacts {
-                digest: Digest::sha256_of(b"a"),
-                repository: repository.into(),
-                tag: Some("1.0.0".into()),
-                pushed_by: None,
+        serde_json::from_value(serde_json::json!({
+            "artifact": {
+                "digest": Digest::sha256_of(b"a").to_string(),
+                "repository": repository,
+                "tag": "1.0.0",
             },
-            promotion: PromotionFacts {
-                from: None,
-                to: "prod".into(),
-                requester: "r".into(),
-                requester_roles: vec![],
-                change_request: None,
-                justification: None,
-                emergency: false,
-                rollback: false,
-            },
-            evidence: vec![],
-            sboms: vec![],
-            vulnerability_reports: vec![],
-            approvals: vec![],
-            current_version: None,
-            in_flight: 0,
-            dependencies: vec![],
-        }
+            "promotion": { "to": "prod", "requester": "r" },
+        }))
+        .unwrap()
     }
 
     /// The calendar and the decision agree at every quarter hour of the weeks around both
