@@ -226,6 +226,7 @@ pub fn action_name(a: Action) -> &'static str {
         Action::Approve(_) => "approve",
         Action::BreakGlass => "break glass",
         Action::Audit => "read the audit log",
+        Action::Verify => "record verification results",
     }
 }
 

@@ -29,6 +29,7 @@ pub mod policy_cli;
 pub mod policy_state;
 pub mod promote_cli;
 pub mod promotion;
+pub mod release_cli;
 pub mod reports;
 pub mod repositories;
 pub mod retention;

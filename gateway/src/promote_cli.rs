@@ -60,6 +60,9 @@ pub struct PromoteArgs {
     /// A rollback to an earlier version (exempt from the version-must-increase rule)
     #[arg(long)]
     pub rollback: bool,
+    /// Who owns the deployment (default: the requesting token)
+    #[arg(long, value_name = "NAME")]
+    pub owner: Option<String>,
     /// Run it at this time instead of now (RFC 3339, e.g. 2026-12-01T09:30:00Z): the
     /// gateway refuses a time outside the environment's windows or in a freeze, and decides
     /// the promotion then (exit 3 while scheduled)
@@ -162,7 +165,7 @@ pub fn exit_for(state: &str) -> u8 {
     }
 }
 
-fn state(p: &Value) -> &str {
+pub(crate) fn state(p: &Value) -> &str {
     p["state"].as_str().unwrap_or("?")
 }
 
@@ -171,7 +174,7 @@ fn settled(p: &Value) -> bool {
 }
 
 /// `/api/v1/promotions/{id}`, refusing ids that could not be one (they would change the path).
-fn promotion_path(id: &str) -> anyhow::Result<String> {
+pub(crate) fn promotion_path(id: &str) -> anyhow::Result<String> {
     if id.is_empty()
         || !id
             .bytes()
@@ -183,7 +186,7 @@ fn promotion_path(id: &str) -> anyhow::Result<String> {
     Ok(format!("/api/v1/promotions/{id}"))
 }
 
-fn report(p: &Value, json: bool, exit: u8) -> anyhow::Result<Report> {
+pub(crate) fn report(p: &Value, json: bool, exit: u8) -> anyhow::Result<Report> {
     let text = if json {
         format!("{}\n", serde_json::to_string_pretty(p)?)
     } else {
@@ -200,6 +203,7 @@ pub async fn promote(args: &PromoteArgs) -> anyhow::Result<Report> {
         ("tag", &args.tag),
         ("change_request", &args.change_request),
         ("justification", &args.justification),
+        ("owner", &args.owner),
         ("at", &args.at),
     ] {
         if let Some(v) = value {

@@ -9,11 +9,14 @@
 //! - *deployment frequency*: deployments per day of the period;
 //! - *lead time for changes*: completion − build time, the build time being the provenance's
 //!   `finishedOn` (else `startedOn`), else the first push of the artifact;
-//! - *change failure*: a deployment whose next change to the same repository of the
-//!   environment, within the window, is a rollback or an emergency promotion (the fix); the
-//!   rate is failures / deployments;
-//! - *time to restore*: from a failed promotion or a rollback to the next completed,
-//!   non-rollback promotion into the same repository of the environment.
+//! - *change failure*: a deployment its owner marked `failed` or `rolled-back`
+//!   (`POST /api/v1/promotions/{id}/outcome`); for one with no outcome, a deployment whose next
+//!   change to the same repository of the environment, within the window, is a rollback or an
+//!   emergency promotion (the fix). A `succeeded` outcome is never a failure. The rate is
+//!   failures / deployments;
+//! - *time to restore*: from a failed promotion, a rollback or a failed / rolled-back outcome
+//!   to the next completed, non-rollback promotion into the same repository of the
+//!   environment.
 
 use std::collections::BTreeMap;
 
@@ -108,8 +111,13 @@ pub fn delivery(
                     && q.created_at_ms >= done
             })
             .min_by_key(|q| (q.created_at_ms, q.id.clone()));
-        let failed = next
-            .is_some_and(|q| (q.rollback || q.emergency) && q.created_at_ms <= done + window_ms);
+        // Said outright by the deployment's owner, else read from what came next.
+        let failed = match &p.outcome {
+            Some(o) => o.outcome.is_failure(),
+            None => next.is_some_and(|q| {
+                (q.rollback || q.emergency) && q.created_at_ms <= done + window_ms
+            }),
+        };
         let e = repositories
             .entry(p.target_repository.to_string())
             .or_default();
@@ -123,9 +131,11 @@ pub fn delivery(
     let mut restore: Vec<f64> = Vec::new();
     for d in &in_env {
         let p = d.promotion;
-        let event = match p.state {
-            PromotionState::Failed => Some(p.updated_at_ms),
-            PromotionState::Promoted if p.rollback => Some(p.updated_at_ms),
+        let event = match (p.state, &p.outcome) {
+            (PromotionState::Failed, _) => Some(p.updated_at_ms),
+            // A deployment its owner marked failed or rolled back: from that moment.
+            (PromotionState::Promoted, Some(o)) if o.outcome.is_failure() => Some(o.at_ms),
+            (PromotionState::Promoted, _) if p.rollback => Some(p.updated_at_ms),
             _ => None,
         };
         let Some(at) = event.filter(|t| *t >= since_ms && *t < until_ms) else {
@@ -363,6 +373,10 @@ mod tests {
             error: None,
             created_at_ms: created,
             updated_at_ms: done,
+            owner: None,
+            checklist: Vec::new(),
+            notes: Vec::new(),
+            outcome: None,
             scheduled_for_ms: None,
             cancelled_by: None,
         }
@@ -444,6 +458,42 @@ mod tests {
         assert_eq!(r.lead_time_hours_median, Some(4.0));
         let empty = delivery("qa", &history, 0, 240 * H, 12 * H);
         assert_eq!((empty.deployments, empty.change_failure_rate), (0, None));
+    }
+
+    /// Outcomes said outright win over inference: a succeeded `b` followed by a rollback is
+    /// no failure; a failed `d` with nothing after it is one, and restores when `f` lands.
+    #[test]
+    fn outcomes_decide_change_failures_and_restores() {
+        use tollgate_store::{Outcome, OutcomeRecord};
+        let said = |o: Outcome, at: i64| {
+            Some(OutcomeRecord {
+                outcome: o,
+                by: "olga".into(),
+                comment: None,
+                at_ms: at,
+            })
+        };
+        let mut b = p("b", "app", 29 * H, 30 * H, PromotionState::Promoted);
+        b.outcome = said(Outcome::Succeeded, 31 * H);
+        let mut c = p("c", "app", 34 * H, 35 * H, PromotionState::Promoted);
+        c.rollback = true;
+        let mut d = p("d", "app", 40 * H, 41 * H, PromotionState::Promoted);
+        d.outcome = said(Outcome::RolledBack, 43 * H);
+        let f = p("f", "app", 50 * H, 52 * H, PromotionState::Promoted);
+        let history: Vec<Delivered<'_>> = [&b, &c, &d, &f]
+            .into_iter()
+            .map(|promotion| Delivered {
+                promotion,
+                built_at_ms: None,
+            })
+            .collect();
+        let r = delivery("prod", &history, 0, 240 * H, 12 * H);
+        assert_eq!(r.deployments, 4);
+        assert_eq!(r.change_failures, 1, "only d, which its owner marked");
+        assert_eq!(r.repositories["prod/app"], (4, 1));
+        // Restores: c (rollback done 35h) → d at 41h: 6h; d (rolled back at 43h) → f at 52h: 9h.
+        assert_eq!(r.restores, 2);
+        assert_eq!(r.time_to_restore_hours_median, Some(6.0));
     }
 
     #[test]

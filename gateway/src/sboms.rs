@@ -99,6 +99,28 @@ pub fn record(
     Ok((rec, new))
 }
 
+/// Drops the SBOMs of `subject` from the where-used index: nothing holds the artifact any
+/// more, so where-used answers must not name it. The stored document is parsed again for the
+/// index keys it was filed under.
+pub fn forget(app: &App, subject: &Digest) -> ApiResult<()> {
+    for rec in app.store.sboms_for(subject)? {
+        let Some(doc) = app.store.sbom_document(&rec.sbom_digest)? else {
+            continue;
+        };
+        match tollgate_sbom::parse(&doc) {
+            Ok(sbom) => {
+                let (_, hits) = index_entries(subject, &doc, &sbom, &rec.source, None, 0);
+                app.store.delete_sbom(&rec, &hits)?;
+                tracing::info!(%subject, sbom = %rec.sbom_digest, "SBOM dropped from the index with its artifact");
+            }
+            Err(e) => {
+                tracing::warn!(%subject, sbom = %rec.sbom_digest, error = %e, "stored SBOM no longer parses; its index entries stay")
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Reads a purl query (`pkg:npm/lodash`, with or without a version) as the package key the
 /// index uses.
 pub fn package_key(purl: &str) -> ApiResult<String> {

@@ -161,6 +161,8 @@ pub enum ReasonCode {
     ResidencyDenied,
     /// The promotion is scheduled for a later time and runs then, if still allowed.
     PromotionScheduled,
+    /// An approver rejected the promotion (`POST /api/v1/promotions/{id}/rejections`); final, like any denial.
+    ApprovalRejected,
 }
 
 impl ReasonCode {
@@ -245,6 +247,7 @@ impl ReasonCode {
         ReasonCode::DependencyNotReady,
         ReasonCode::ResidencyDenied,
         ReasonCode::PromotionScheduled,
+        ReasonCode::ApprovalRejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -329,6 +332,7 @@ impl ReasonCode {
             ReasonCode::DependencyNotReady => "dependency-not-ready",
             ReasonCode::ResidencyDenied => "residency-denied",
             ReasonCode::PromotionScheduled => "promotion-scheduled",
+            ReasonCode::ApprovalRejected => "approval-rejected",
         }
     }
 
@@ -466,6 +470,7 @@ mod tests {
             ReasonCode::DependencyNotReady => 77,
             ReasonCode::ResidencyDenied => 78,
             ReasonCode::PromotionScheduled => 79,
+            ReasonCode::ApprovalRejected => 80,
         }
     }
 
@@ -474,7 +479,7 @@ mod tests {
         for (i, c) in ReasonCode::ALL.iter().enumerate() {
             assert_eq!(position(*c), i, "{c} out of place in ReasonCode::ALL");
         }
-        assert_eq!(ReasonCode::ALL.len(), 80);
+        assert_eq!(ReasonCode::ALL.len(), 81);
         assert_eq!(
             ReasonCode::ALL.iter().map(|c| position(*c)).max(),
             Some(ReasonCode::ALL.len() - 1)

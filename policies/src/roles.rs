@@ -66,6 +66,9 @@ pub enum Role {
     Breakglass,
     /// Read-only: pull, records, decisions and the audit log.
     Auditor,
+    /// Pull, and record verification results (smoke tests, success criteria, canary
+    /// verdicts) for artifacts: what a CI job or an analysis tool holds.
+    Verifier,
 }
 
 /// An action on a repository, checked against the caller's grants.
@@ -82,6 +85,8 @@ pub enum Action {
     BreakGlass,
     /// Read the audit log and decisions.
     Audit,
+    /// Record a verification result for an artifact of this repository.
+    Verify,
 }
 
 impl Role {
@@ -97,11 +102,12 @@ impl Role {
             Role::Approver(ApproverGroup::Business) => "approver(business)",
             Role::Breakglass => "breakglass",
             Role::Auditor => "auditor",
+            Role::Verifier => "verifier",
         }
     }
 
     /// Reads a role name: `reader`, `pusher`, `admin`, `promoter`, `approver(GROUP)`,
-    /// `breakglass`, `auditor`.
+    /// `breakglass`, `auditor`, `verifier`.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "reader" => Role::Reader,
@@ -110,6 +116,7 @@ impl Role {
             "promoter" => Role::Promoter,
             "breakglass" => Role::Breakglass,
             "auditor" => Role::Auditor,
+            "verifier" => Role::Verifier,
             _ => Role::Approver(ApproverGroup::parse(
                 s.strip_prefix("approver(")?.strip_suffix(')')?,
             )?),
@@ -125,6 +132,7 @@ impl Role {
             (Role::Approver(mine), Action::Approve(group)) => mine == group,
             (Role::Breakglass, Action::BreakGlass) => true,
             (Role::Auditor, Action::Audit) => true,
+            (Role::Verifier, Action::Verify) => true,
             _ => false,
         }
     }
@@ -141,7 +149,7 @@ pub struct RoleGrant {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "role grant {0:?} is invalid: expected ROLE[:PATTERN] with ROLE one of reader, pusher, admin, promoter, approver(dev|ops|security|business), breakglass, auditor"
+    "role grant {0:?} is invalid: expected ROLE[:PATTERN] with ROLE one of reader, pusher, admin, promoter, approver(dev|ops|security|business), breakglass, auditor, verifier"
 )]
 pub struct RoleGrantError(pub String);
 
@@ -232,7 +240,13 @@ mod tests {
         assert!(a.allows(Action::Approve(ApproverGroup::Security), &prod));
         assert!(!a.allows(Action::Approve(ApproverGroup::Ops), &prod));
         assert!(a.allows(Action::Pull, &prod));
-        for role in ["promoter", "approver(ops)", "breakglass", "auditor"] {
+        for role in [
+            "promoter",
+            "approver(ops)",
+            "breakglass",
+            "auditor",
+            "verifier",
+        ] {
             let g: RoleGrant = role.parse().unwrap();
             assert_eq!(g.to_string(), format!("{role}:*"));
             assert!(!g.allows(Action::Push, &prod), "{role} pushes");
@@ -254,8 +268,14 @@ mod tests {
                 .unwrap()
                 .allows(Action::Audit, &prod)
         );
-        // Admin promotes but neither approves nor breaks glass: those are explicit grants.
+        let v: RoleGrant = "verifier:staging/*".parse().unwrap();
+        assert!(v.allows(Action::Verify, &"staging/app".parse().unwrap()));
+        assert!(!v.allows(Action::Verify, &prod));
+        assert!(!v.allows(Action::Promote, &"staging/app".parse().unwrap()));
+        // Admin promotes but neither approves, verifies nor breaks glass: those are explicit
+        // grants.
         let admin: RoleGrant = "admin".parse().unwrap();
+        assert!(!admin.allows(Action::Verify, &prod));
         assert!(admin.allows(Action::Promote, &prod));
         assert!(!admin.allows(Action::Approve(ApproverGroup::Dev), &prod));
         assert!(!admin.allows(Action::BreakGlass, &prod));

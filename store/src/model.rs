@@ -293,6 +293,10 @@ pub trait SbomStore {
         document: &[u8],
         components: &[ComponentHit],
     ) -> Result<bool>;
+    /// Drops an SBOM of `rec.subject` and its where-used entries, given the components it was
+    /// indexed with (the caller parses the stored document again), in one transaction; false
+    /// if it was not held. The document itself stays: other subjects may share it.
+    fn delete_sbom(&self, rec: &SbomRecord, components: &[ComponentHit]) -> Result<bool>;
     fn sboms_for(&self, subject: &Digest) -> Result<Vec<SbomRecord>>;
     fn sbom_document(&self, sbom_digest: &Digest) -> Result<Option<Bytes>>;
     /// A page of the components whose purl package key (`type/namespace/name`) is `package`,

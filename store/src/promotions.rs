@@ -101,12 +101,112 @@ pub struct PromotionRecord {
     pub error: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// Who owns the deployment: answers for it during the window (default: the requester).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Pre-deployment checklist confirmations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checklist: Vec<ChecklistRecord>,
+    /// Observations during the deployment window (also in the audit log).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<NoteRecord>,
+    /// How the deployment went, once someone said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<OutcomeRecord>,
     /// When a scheduled promotion is to be decided and run (ms since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_for_ms: Option<i64>,
     /// Who cancelled it, and when (state `cancelled`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled_by: Option<String>,
+}
+
+/// A checklist item confirmed for a promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecklistRecord {
+    pub item: String,
+    pub by: String,
+    /// The approver groups `by` held for the target repository when confirming.
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub at_ms: i64,
+}
+
+/// An observation recorded during a deployment window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteRecord {
+    pub by: String,
+    pub text: String,
+    pub at_ms: i64,
+}
+
+/// How a deployment went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Succeeded,
+    Failed,
+    RolledBack,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::RolledBack => "rolled-back",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Outcome::Succeeded, Outcome::Failed, Outcome::RolledBack]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+
+    /// A change failure, for the delivery report.
+    pub fn is_failure(self) -> bool {
+        self != Outcome::Succeeded
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeRecord {
+    pub outcome: Outcome,
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    pub at_ms: i64,
+}
+
+/// A verification result recorded for an artifact in an environment: a smoke test after
+/// deployment, success-criteria measurements, a canary-analysis verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerificationRecord {
+    /// Assigned by the store (`ver-000001`, …).
+    pub id: String,
+    pub artifact: Digest,
+    pub environment: String,
+    /// `smoke-test`, `success-criteria`, `canary`, …
+    pub kind: String,
+    pub result: tollgate_policies::TestResult,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metrics: std::collections::BTreeMap<String, f64>,
+    /// The verified signer of a signed (DSSE) result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// The in-toto predicate type of a signed result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicate_type: Option<String>,
+    /// A link to the run (CI job, analysis report).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The predicate or details as posted.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub details: serde_json::Value,
+    pub recorded_by: String,
+    pub at_ms: i64,
 }
 
 /// How [`PromotionStore::open_promotion`] went.
@@ -267,6 +367,15 @@ pub trait PromotionStore {
     /// Removes a hold; false if there was none.
     fn delete_hold(&self, id: &str) -> Result<bool>;
     fn holds(&self) -> Result<Vec<HoldRecord>>;
+
+    /// Records a verification result and returns it with its id.
+    fn add_verification(&self, rec: &VerificationRecord) -> Result<VerificationRecord>;
+    /// Verification results for `digest`, in `environment` or in every one, oldest first.
+    fn verifications(
+        &self,
+        digest: &Digest,
+        environment: Option<&str>,
+    ) -> Result<Vec<VerificationRecord>>;
 
     fn record_policy_load(&self, rec: &PolicyLoadRecord) -> Result<()>;
     /// The latest loads, newest first.

@@ -9,11 +9,11 @@ use tollgate_policies::{RepoName, Tag};
 
 use crate::{
     ApprovalRecord, ArtifactStore, AuditDraft, AuditFilter, AuditStore, BundleMember, BundleRecord,
-    CheckpointRecord, ComponentHit, EvidenceRecord, EvidenceStore, FileChecksums, FileOutcome,
-    FileRecord, FileStore, HitCursor, HitPage, HoldRecord, KeepVersion, ManifestRecord, Opened,
-    PolicyLoadRecord, PromotedEntry, PromotionFilter, PromotionRecord, PromotionState,
-    PromotionStore, SbomRecord, SbomStore, StoreError, TagBinding, TagOutcome, TokenRecord,
-    TokenStore,
+    ChecklistRecord, CheckpointRecord, ComponentHit, EvidenceRecord, EvidenceStore, FileChecksums,
+    FileOutcome, FileRecord, FileStore, HitCursor, HitPage, HoldRecord, KeepVersion,
+    ManifestRecord, NoteRecord, Opened, Outcome, OutcomeRecord, PolicyLoadRecord, PromotedEntry,
+    PromotionFilter, PromotionRecord, PromotionState, PromotionStore, SbomRecord, SbomStore,
+    StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore, VerificationRecord,
 };
 
 #[macro_export]
@@ -42,6 +42,8 @@ macro_rules! __backend_suite {
             concurrent_promotions_one_record,
             completed_promotion_is_what_the_environment_holds,
             holds_and_policy_loads,
+            verifications_by_artifact_and_environment,
+            promotion_records_keep_release_log,
             bundles_complete_all_or_none,
             audit_log_numbers_and_queries,
             concurrent_audit_appends_leave_no_gaps,
@@ -448,6 +450,20 @@ pub fn sbom_where_used<S: SbomStore>(s: S) {
         doc
     );
 
+    // Dropping b's SBOM takes its entries out of every index, and nothing of a's.
+    let rows_b = [hit(&b, "log4j-core", "2.17.1", "Apache-2.0")];
+    assert!(s.delete_sbom(&rec(&b), &rows_b).unwrap());
+    assert!(!s.delete_sbom(&rec(&b), &rows_b).unwrap(), "already gone");
+    assert!(s.sboms_for(&b).unwrap().is_empty());
+    assert_eq!(by_package(&s, core_key, 100, None), [rows_a[0].clone()]);
+    assert_eq!(by_license(&s, "Apache-2.0", 100).len(), 2);
+    assert!(
+        s.sbom_document(&Digest::sha256_of(doc)).unwrap().is_some(),
+        "a still uses the document"
+    );
+    s.put_sbom(&rec(&b), doc, &rows_b).unwrap();
+    assert_eq!(by_license(&s, "Apache-2.0", 100).len(), 3);
+
     // Hits come back exactly as given, whatever fields they have.
     let c = Digest::sha256_of(b"image c");
     let doc_c = br#"{"bomFormat":"CycloneDX","serialNumber":"c"}"#;
@@ -736,6 +752,10 @@ fn promotion(artifact: &Digest, env: &str) -> PromotionRecord {
         error: None,
         created_at_ms: 1_700_000_000_000,
         updated_at_ms: 1_700_000_000_000,
+        owner: None,
+        checklist: Vec::new(),
+        notes: Vec::new(),
+        outcome: None,
         scheduled_for_ms: None,
         cancelled_by: None,
     }
@@ -955,6 +975,82 @@ pub fn completed_promotion_is_what_the_environment_holds<S: PromotionStore>(s: S
         s.complete_promotion(&stale, &entry),
         Err(StoreError::Conflict(_))
     ));
+}
+
+pub fn verifications_by_artifact_and_environment<S: PromotionStore>(s: S) {
+    let a = Digest::sha256_of(b"a");
+    let b = Digest::sha256_of(b"b");
+    let rec = |d: &Digest, env: &str, kind: &str, at_ms: i64| VerificationRecord {
+        id: String::new(),
+        artifact: d.clone(),
+        environment: env.into(),
+        kind: kind.into(),
+        result: tollgate_policies::TestResult::Passed,
+        metrics: [("error_rate".to_string(), 0.001)].into_iter().collect(),
+        signer: Some("key ci".into()),
+        predicate_type: None,
+        url: None,
+        details: serde_json::json!({ "passedTests": ["smoke"] }),
+        recorded_by: "ci".into(),
+        at_ms,
+    };
+    let v1 = s
+        .add_verification(&rec(&a, "staging", "smoke-test", 30))
+        .unwrap();
+    let v2 = s
+        .add_verification(&rec(&a, "staging", "canary", 10))
+        .unwrap();
+    let v3 = s
+        .add_verification(&rec(&a, "prod", "smoke-test", 20))
+        .unwrap();
+    s.add_verification(&rec(&b, "staging", "smoke-test", 5))
+        .unwrap();
+    assert_eq!(
+        (v1.id.as_str(), v3.id.as_str()),
+        ("ver-000001", "ver-000003")
+    );
+    // Oldest first, one environment or all, never another artifact's.
+    assert_eq!(
+        s.verifications(&a, Some("staging")).unwrap(),
+        vec![v2.clone(), v1.clone()]
+    );
+    assert_eq!(s.verifications(&a, None).unwrap(), vec![v2, v3, v1]);
+    // An environment name that is a prefix of another does not match it.
+    assert!(s.verifications(&a, Some("stag")).unwrap().is_empty());
+    assert!(
+        s.verifications(&Digest::sha256_of(b"c"), None)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub fn promotion_records_keep_release_log<S: PromotionStore>(s: S) {
+    let d = Digest::sha256_of(b"logged");
+    let mut p = created(s.open_promotion(&promotion(&d, "prod")).unwrap());
+    p.owner = Some("olga".into());
+    p.checklist.push(ChecklistRecord {
+        item: "backup-validated".into(),
+        by: "olga".into(),
+        roles: vec!["ops".into()],
+        comment: None,
+        at_ms: 1,
+    });
+    p.notes.push(NoteRecord {
+        by: "olga".into(),
+        text: "error rate up 0.1% in eu-west".into(),
+        at_ms: 2,
+    });
+    p.outcome = Some(OutcomeRecord {
+        outcome: Outcome::RolledBack,
+        by: "olga".into(),
+        comment: Some("latency".into()),
+        at_ms: 3,
+    });
+    let saved = s.update_promotion(&p).unwrap();
+    let read = s.get_promotion(&saved.id).unwrap().unwrap();
+    assert_eq!(read, saved);
+    assert_eq!(read.outcome.unwrap().outcome, Outcome::RolledBack);
+    assert_eq!(read.notes.len(), 1);
 }
 
 pub fn holds_and_policy_loads<S: PromotionStore>(s: S) {

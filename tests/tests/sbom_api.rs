@@ -178,6 +178,31 @@ fn sbom_referrer_and_posted_sbom_answer_where_used() {
     let r = http.get(&format!("/api/v1/artifacts/{tarball}/sbom"));
     r.expect_status(200, "export");
     assert_eq!(r.body, fixture("spdx/alpine-latest.syft.spdx-2.2.json"));
+
+    // once an image is deleted from its last repository, where-used no longer names it
+    let scratch = TinyImage::new();
+    http.push_image("scratch/app", "latest", &scratch);
+    http.post(
+        &format!("/api/v1/artifacts/{}/sboms", scratch.digest),
+        fixture("cyclonedx/dropwizard-1.3.15.cdx-1.2.json"),
+    )
+    .expect_status(201, "SBOM for the scratch image");
+    let named = |v: &Value| -> Vec<String> {
+        v["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["artifact"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let q = "purl=pkg:maven/com.fasterxml.jackson.core/jackson-databind";
+    assert!(named(&components(&http, q)).contains(&scratch.digest));
+    http.delete(&format!("/v2/scratch/app/manifests/{}", scratch.digest))
+        .expect_status(202, "delete the scratch image");
+    let v = components(&http, q);
+    assert_eq!(named(&v), vec![img.digest.clone()], "{v}");
+    let v = components(&http, "license=Apache-2.0");
+    assert!(!named(&v).contains(&scratch.digest), "{v}");
 }
 
 #[test]

@@ -8,13 +8,19 @@ use axum::routing::{delete, get, post};
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tollgate_store::{HoldRecord, PromotionFilter, PromotionRecord, PromotionState};
+use tollgate_store::{
+    HoldRecord, PromotionFilter, PromotionRecord, PromotionState, VerificationRecord,
+};
 
 use super::{principal, rfc3339};
 use crate::app::{AppState, now_ms};
 use crate::audit::DraftExt as _;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::promotion::bundles::{self, BundlePromotionRequest, BundleRequest};
+use crate::promotion::release_log::{
+    self, ChecklistRequest, NoteRequest, OutcomeRequest, RejectionRequest,
+};
+use crate::promotion::verification::{self, VerificationRequest};
 use crate::promotion::{self, ApprovalRequest, PromotionRequest};
 
 pub fn router() -> Router<AppState> {
@@ -24,6 +30,14 @@ pub fn router() -> Router<AppState> {
         .route("/promotions/{id}/cancel", post(cancel))
         .route("/promotions/{id}/approvals", post(approve))
         .route("/promotions/{id}/postmortem", post(postmortem))
+        .route("/promotions/{id}/rejections", post(reject))
+        .route("/promotions/{id}/checklist", post(checklist))
+        .route("/promotions/{id}/notes", post(notes))
+        .route("/promotions/{id}/outcome", post(outcome))
+        .route(
+            "/artifacts/{digest}/verifications",
+            get(list_verifications).post(post_verification),
+        )
         .route("/bundles", get(list_bundles).post(create_bundle))
         .route("/bundles/{id}", get(show_bundle))
         .route("/bundles/{id}/promotions", post(promote_bundle))
@@ -70,12 +84,145 @@ pub fn promotion_json(p: &PromotionRecord) -> Value {
         "error": p.error,
         "created_at": rfc3339(p.created_at_ms),
         "updated_at": rfc3339(p.updated_at_ms),
+        "owner": p.owner.as_deref().unwrap_or(&p.requested_by),
+        "checklist": p.checklist.iter().map(|c| json!({
+            "item": c.item, "by": c.by, "roles": c.roles, "comment": c.comment, "at": rfc3339(c.at_ms),
+        })).collect::<Vec<_>>(),
+        "notes": p.notes.iter().map(|n| json!({
+            "by": n.by, "text": n.text, "at": rfc3339(n.at_ms),
+        })).collect::<Vec<_>>(),
+        "outcome": p.outcome.as_ref().map(|o| json!({
+            "outcome": o.outcome.as_str(), "by": o.by, "comment": o.comment, "at": rfc3339(o.at_ms),
+        })),
         "scheduled_for": p.scheduled_for_ms.map(rfc3339),
         // Not decided yet: why, in the reason-code vocabulary.
         "reason": (p.state == PromotionState::Scheduled)
             .then_some(tollgate_policies::ReasonCode::PromotionScheduled),
         "cancelled_by": p.cancelled_by,
     })
+}
+
+pub fn verification_json(v: &VerificationRecord) -> Value {
+    json!({
+        "id": v.id,
+        "artifact": v.artifact,
+        "environment": v.environment,
+        "kind": v.kind,
+        "result": v.result.as_str(),
+        "metrics": v.metrics,
+        "signed": v.signer.is_some(),
+        "signer": v.signer,
+        "predicate_type": v.predicate_type,
+        "url": v.url,
+        "details": v.details,
+        "recorded_by": v.recorded_by,
+        "at": rfc3339(v.at_ms),
+    })
+}
+
+async fn checklist(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let p = app.auth.require_principal(p.as_deref())?;
+    let req: ChecklistRequest = body(&bytes, r#"{"item": "backup-validated", "comment"?}"#)?;
+    let rec = release_log::confirm(&app, p, &id, req).await?;
+    Ok(axum::Json(promotion_json(&rec)).into_response())
+}
+
+async fn reject(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let p = app.auth.require_principal(p.as_deref())?;
+    let req: RejectionRequest = body(
+        &bytes,
+        r#"{"group": "security|ops|dev|business", "comment": "why"}"#,
+    )?;
+    let rec = release_log::reject(&app, p, &id, req).await?;
+    Ok(axum::Json(promotion_json(&rec)).into_response())
+}
+
+async fn notes(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let p = app.auth.require_principal(p.as_deref())?;
+    let req: NoteRequest = body(&bytes, r#"{"text": "…"}"#)?;
+    let rec = release_log::note(&app, p, &id, req).await?;
+    Ok((StatusCode::CREATED, axum::Json(promotion_json(&rec))).into_response())
+}
+
+async fn outcome(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let p = app.auth.require_principal(p.as_deref())?;
+    let req: OutcomeRequest = body(
+        &bytes,
+        r#"{"outcome": "succeeded|failed|rolled-back", "comment"?}"#,
+    )?;
+    let rec = release_log::outcome(&app, p, &id, req).await?;
+    Ok(axum::Json(promotion_json(&rec)).into_response())
+}
+
+async fn post_verification(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(digest): Path<String>,
+    bytes: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let d = crate::oci::parse_digest(&digest)?;
+    let p = principal(&app, &headers)?;
+    let p = app.auth.require_principal(p.as_deref())?;
+    if bytes.len() > 4 * 1024 * 1024 {
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "verification results are limited to 4 MiB",
+        ));
+    }
+    let req: VerificationRequest = body(
+        &bytes,
+        r#"{"environment": "ENV", "kind": "smoke-test", "result"?: "passed|warned|failed", "metrics"?, "url"?, "details"?, "attestation"?: DSSE envelope or Sigstore bundle}"#,
+    )?;
+    let (rec, redecided) = verification::record(&app, p, &d, req).await?;
+    let mut out = verification_json(&rec);
+    out["promotions"] = redecided.iter().map(promotion_json).collect();
+    Ok((StatusCode::CREATED, axum::Json(out)).into_response())
+}
+
+#[derive(Deserialize)]
+struct VerificationQuery {
+    environment: Option<String>,
+}
+
+async fn list_verifications(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(digest): Path<String>,
+    Query(q): Query<VerificationQuery>,
+) -> ApiResult<Response> {
+    let d = crate::oci::parse_digest(&digest)?;
+    let p = principal(&app, &headers)?;
+    app.auth.require_principal(p.as_deref())?;
+    let list = app.store.verifications(&d, q.environment.as_deref())?;
+    Ok(axum::Json(json!({
+        "artifact": d,
+        "verifications": list.iter().map(verification_json).collect::<Vec<_>>(),
+    }))
+    .into_response())
 }
 
 async fn create(
@@ -87,7 +234,7 @@ async fn create(
     let p = app.auth.require_principal(p.as_deref())?;
     let req: PromotionRequest = body(
         &bytes,
-        r#"{"artifact": "sha256:…|repo:tag", "to": "ENV", "change_request"?, "justification"?, "emergency"?, "rollback"?, "tag"?, "at"?: "RFC 3339"}"#,
+        r#"{"artifact": "sha256:…|repo:tag", "to": "ENV", "change_request"?, "justification"?, "emergency"?, "rollback"?, "tag"?, "owner"?, "at"?: "RFC 3339"}"#,
     )?;
     let (rec, new) = promotion::request(&app, p, req).await?;
     let status = if new && rec.state == PromotionState::Scheduled {

@@ -629,7 +629,7 @@ pub async fn delete(ctx: &Ctx<'_>, repo: &RepoName, reference: &str) -> ApiResul
 /// Removes manifest `d` from `repo`, after the caller has made its own protection checks:
 /// from the upstream first (in upstream mode; already gone there is fine), then the record with
 /// its tags and referrers entry, then — once no repository holds the manifest any more — the
-/// verdicts it carried as evidence. Each step is idempotent, so a removal that failed midway is
+/// verdicts it carried as evidence and its SBOMs' where-used entries. Each step is idempotent, so a removal that failed midway is
 /// finished by running it again. False if `repo` did not hold it.
 pub(crate) async fn remove_manifest(app: &App, repo: &RepoName, d: &Digest) -> ApiResult<bool> {
     let store = &app.store;
@@ -666,6 +666,9 @@ pub(crate) async fn remove_manifest(app: &App, repo: &RepoName, d: &Digest) -> A
     if store.artifact(d)?.is_empty() {
         for subject in &subjects {
             store.delete_evidence(subject, d)?;
+        }
+        if store.files_with_digest(d)?.is_empty() {
+            crate::sboms::forget(app, d)?;
         }
     }
     Ok(removed)

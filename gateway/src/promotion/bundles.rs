@@ -43,6 +43,9 @@ pub struct BundlePromotionRequest {
     pub emergency: bool,
     #[serde(default)]
     pub rollback: bool,
+    /// Who owns the deployment (default: the requester).
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 fn valid_part(s: &str) -> bool {
@@ -177,6 +180,7 @@ fn member_request(
         justification: req.justification.clone(),
         emergency: req.emergency,
         rollback: req.rollback,
+        owner: req.owner.clone(),
         at: None,
     })
 }

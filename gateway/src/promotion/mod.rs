@@ -12,7 +12,9 @@
 
 pub mod bundles;
 pub mod copy;
+pub mod release_log;
 pub mod schedule;
+pub mod verification;
 
 use std::sync::Arc;
 
@@ -20,8 +22,9 @@ use serde::Deserialize;
 use tollgate_attest::Digest;
 use tollgate_policies::chrono::{DateTime, Utc};
 use tollgate_policies::{
-    Action, Approval, ApproverGroup, ArtifactFacts, Decision, EvidenceFacts, Facts, PromotionFacts,
-    ReasonCode, Reference, RepoName, SbomFacts, Tag, Verdict, evaluate,
+    Action, Approval, ApproverGroup, ArtifactFacts, ChecklistConfirmation, Decision, EvidenceFacts,
+    Facts, PromotionFacts, ReasonCode, Reference, RepoName, SbomFacts, Tag, Verdict,
+    VerificationFacts, evaluate,
 };
 use tollgate_store::{
     ApprovalRecord, Opened, PromotedEntry, PromotionRecord, PromotionState, StoreError,
@@ -53,6 +56,9 @@ pub struct PromotionRequest {
     pub emergency: bool,
     #[serde(default)]
     pub rollback: bool,
+    /// Who owns the deployment (default: the requester).
+    #[serde(default)]
+    pub owner: Option<String>,
     /// Run it at this time (RFC 3339, in the future) instead of now: see [`schedule`].
     #[serde(default)]
     pub at: Option<String>,
@@ -420,6 +426,10 @@ fn draft(principal: &Principal, req: &PromotionRequest, route: &Route<'_>) -> Pr
         error: None,
         created_at_ms: now,
         updated_at_ms: now,
+        owner: Some(req.owner.clone().unwrap_or_else(|| principal.name.clone())),
+        checklist: Vec::new(),
+        notes: Vec::new(),
+        outcome: None,
         scheduled_for_ms: None,
         cancelled_by: None,
     }
@@ -683,7 +693,50 @@ pub fn now() -> DateTime<Utc> {
 /// Everything the policy may ask about this promotion, from the store.
 pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
     let d = &rec.artifact;
-    let pushed_by = pushed_by(app, rec)?;
+    let pushed = pushed(app, rec)?;
+    let source_env = environment_of(app, &rec.source_repository);
+    // Verification results and arrival in the environment the artifact comes from.
+    let (verifications, arrived_at_ms) = match source_env {
+        None => (Vec::new(), None),
+        Some(env) => {
+            let results = app
+                .store
+                .verifications(d, Some(&env.name))?
+                .into_iter()
+                .map(|v| VerificationFacts {
+                    kind: v.kind,
+                    environment: v.environment,
+                    result: v.result,
+                    metrics: v.metrics,
+                    signer: v.signer,
+                    recorded_by: v.recorded_by,
+                    at: DateTime::<Utc>::from_timestamp_millis(v.at_ms).unwrap_or_default(),
+                })
+                .collect();
+            let arrived = if is_entry(app, env) {
+                pushed.as_ref().map(|p| p.at_ms)
+            } else {
+                app.store.promoted(&env.name, d)?.map(|e| e.at_ms)
+            };
+            (results, arrived)
+        }
+    };
+    let checklist = rec
+        .checklist
+        .iter()
+        .map(|c| ChecklistConfirmation {
+            item: c.item.clone(),
+            by: c.by.clone(),
+            roles: c
+                .roles
+                .iter()
+                .filter_map(|r| ApproverGroup::parse(r))
+                .collect(),
+            at: DateTime::<Utc>::from_timestamp_millis(c.at_ms),
+        })
+        .collect();
+    let residency = pushed.as_ref().and_then(|p| residency_of(&p.annotations));
+    let pushed_by = pushed.map(|p| p.by);
     // A file's version (Maven) stands where an image's tag does for the version rules.
     let file_version = match &rec.path {
         Some(p) => crate::repositories::promote::version_of(app, &rec.source_repository, p),
@@ -754,13 +807,7 @@ pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
     };
     let open = app.store.in_flight(&rec.target_environment)?;
     let in_flight = open.saturating_sub(usize::from(rec.state.is_open()));
-    // Policy names repositories without the environment prefix (`payments/*`), so one
-    // pattern covers an application in every environment.
-    let target = rec.target_repository.as_str();
-    let repository = environment_of(app, &rec.target_repository)
-        .and_then(|e| target.strip_prefix(e.prefix.as_str()))
-        .unwrap_or(target)
-        .to_string();
+    let repository = policy_repository(app, rec);
     let dependencies = schedule::dependency_facts(app, rec, &repository)?;
     Ok(Facts {
         artifact: ArtifactFacts {
@@ -768,9 +815,10 @@ pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
             repository,
             tag: rec.tag.as_ref().map(ToString::to_string).or(file_version),
             pushed_by,
+            residency,
         },
         promotion: PromotionFacts {
-            from: environment_of(app, &rec.source_repository).map(|e| e.name.clone()),
+            from: source_env.map(|e| e.name.clone()),
             to: rec.target_environment.clone(),
             requester: rec.requested_by.clone(),
             requester_roles,
@@ -785,22 +833,67 @@ pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
         approvals,
         current_version,
         in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
+        verifications,
+        arrived_at: arrived_at_ms.and_then(DateTime::<Utc>::from_timestamp_millis),
+        checklist,
         dependencies,
     })
 }
 
+/// The target repository as policy names it: without the environment prefix (`payments/*`),
+/// so one pattern covers an application in every environment.
+pub fn policy_repository(app: &App, rec: &PromotionRecord) -> String {
+    let target = rec.target_repository.as_str();
+    environment_of(app, &rec.target_repository)
+        .and_then(|e| target.strip_prefix(e.prefix.as_str()))
+        .unwrap_or(target)
+        .to_string()
+}
+
 /// Who pushed the promoted artifact into its source repository.
 fn pushed_by(app: &App, rec: &PromotionRecord) -> ApiResult<Option<String>> {
+    Ok(pushed(app, rec)?.map(|p| p.by))
+}
+
+/// How the artifact entered its source repository.
+struct Pushed {
+    by: String,
+    at_ms: i64,
+    annotations: std::collections::BTreeMap<String, String>,
+}
+
+fn pushed(app: &App, rec: &PromotionRecord) -> ApiResult<Option<Pushed>> {
     Ok(match &rec.path {
         Some(p) => app
             .store
             .get_file(&rec.source_repository, p)?
-            .map(|f| f.pushed_by),
+            .map(|f| Pushed {
+                by: f.pushed_by,
+                at_ms: f.pushed_at_ms,
+                annotations: Default::default(),
+            }),
         None => app
             .store
             .get_manifest(&rec.source_repository, &rec.artifact)?
-            .map(|(m, _)| m.pushed_by),
+            .map(|(m, _)| Pushed {
+                by: m.pushed_by,
+                at_ms: m.pushed_at_ms,
+                annotations: m.annotations,
+            }),
     })
+}
+
+/// The manifest annotation by which an artifact names the regions it may run in.
+pub const RESIDENCY_ANNOTATION: &str = "dev.tollgate.residency";
+
+fn residency_of(annotations: &std::collections::BTreeMap<String, String>) -> Option<Vec<String>> {
+    let v = annotations.get(RESIDENCY_ANNOTATION)?;
+    Some(
+        v.split(',')
+            .map(|r| r.trim().to_ascii_lowercase())
+            .filter(|r| !r.is_empty())
+            .collect(),
+    )
 }
 
 /// `POST /api/v1/promotions/{id}/approvals`: records the approval and re-decides.

@@ -908,6 +908,11 @@ async fn forget_if_unused(app: &App, digest: &tollgate_attest::Digest) {
 async fn remove_file(ctx: &Ctx<'_>, path: &RepoPath, rec: &FileRecord) -> ApiResult<()> {
     ctx.app.files.remove_upstream(ctx.repo, path).await?;
     ctx.app.store.delete_file(&ctx.repo.name, path.as_str())?;
+    if ctx.app.store.files_with_digest(&rec.digest)?.is_empty()
+        && ctx.app.store.artifact(&rec.digest)?.is_empty()
+    {
+        crate::sboms::forget(ctx.app, &rec.digest)?;
+    }
     if !ctx.app.files.is_upstream(ctx.repo) {
         forget_if_unused(ctx.app, &rec.digest).await;
     }

@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 use super::facts::Facts;
 
 /// The variables a condition may use.
-pub const VARIABLES: [&str; 11] = [
+pub const VARIABLES: [&str; 14] = [
     "artifact",
     "promotion",
     "evidence",
@@ -23,6 +23,9 @@ pub const VARIABLES: [&str; 11] = [
     "approvals",
     "current_version",
     "in_flight",
+    "verifications",
+    "arrived_at",
+    "checklist",
     "now",
     "environment",
     "version",

@@ -163,6 +163,15 @@ pub fn evaluate(policy: &Policy, facts: &Facts, now: DateTime<Utc>) -> Decision 
             bindings.as_ref(),
             &mut out,
         );
+        if let Some(r) = &set.verification {
+            verification(r, facts, now, &mut out);
+        }
+        if let Some(r) = &set.checklist {
+            checklist(r, facts, &mut out);
+        }
+        if let Some(r) = &set.residency {
+            residency(r, facts, &mut out);
+        }
     }
 
     dependencies(facts, &mut out);
@@ -178,11 +187,7 @@ pub fn evaluate(policy: &Policy, facts: &Facts, now: DateTime<Utc>) -> Decision 
         .collect();
     decision.verdict = if failing.is_empty() {
         Verdict::Allow
-    } else if failing
-        .iter()
-        .all(|o| matches!(o.kind, RuleKind::Approvals | RuleKind::Dependencies))
-    {
-        // Waiting for people (approvals) or for other releases (dependencies), not refused.
+    } else if failing.iter().all(|o| o.kind.waits(o.reason)) {
         Verdict::Pending
     } else {
         Verdict::Deny
@@ -925,6 +930,241 @@ fn approvals(r: &Approvals, facts: &Facts, out: &mut Out) {
             format!("approvals missing: {}", missing.join(", ")),
             &r.origin,
         );
+    }
+}
+
+/// Verification results recorded in the environment the promotion comes from, and the soak
+/// time there. For each kind the latest result decides: a re-run that passes replaces a
+/// failure, and a later failure withdraws a pass.
+fn verification(r: &VerificationRule, facts: &Facts, now: DateTime<Utc>, out: &mut Out) {
+    let from = facts.promotion.from.as_deref();
+    let counted = |v: &&super::facts::VerificationFacts| {
+        Some(v.environment.as_str()) == from && (!r.signed || v.signer.is_some())
+    };
+    let latest = |kind: &str| {
+        facts
+            .verifications
+            .iter()
+            .filter(|v| v.kind == kind)
+            .filter(counted)
+            .max_by_key(|v| v.at)
+    };
+    let unsigned_note = |kind: &str| {
+        let ignored = r.signed
+            && facts.verifications.iter().any(|v| {
+                v.kind == kind && Some(v.environment.as_str()) == from && v.signer.is_none()
+            });
+        if ignored {
+            " (unsigned results do not count)"
+        } else {
+            ""
+        }
+    };
+    let place = from.unwrap_or("the environment it comes from");
+    let mut failed = Vec::new();
+    let mut missing = Vec::new();
+    let mut passed = Vec::new();
+    for kind in &r.require {
+        match latest(kind) {
+            None => missing.push(format!(
+                "no {kind} result in {place}{}",
+                unsigned_note(kind)
+            )),
+            Some(v) if !v.result.passes() => failed.push(format!(
+                "{kind} {} in {place} ({} by {})",
+                v.result.as_str(),
+                v.at.format("%Y-%m-%d %H:%M UTC"),
+                v.signer.as_deref().unwrap_or(&v.recorded_by)
+            )),
+            Some(v) => passed.push(format!("{kind} {}", v.result.as_str())),
+        }
+    }
+    if !r.criteria.is_empty() {
+        match latest(SUCCESS_CRITERIA) {
+            None => missing.push(format!(
+                "no {SUCCESS_CRITERIA} result in {place}{}",
+                unsigned_note(SUCCESS_CRITERIA)
+            )),
+            Some(v) => {
+                let mut bad = Vec::new();
+                for (metric, t) in &r.criteria {
+                    match v.metrics.get(metric) {
+                        None => missing.push(format!(
+                            "{SUCCESS_CRITERIA} in {place} does not measure {metric}"
+                        )),
+                        Some(x) if !t.admits(*x) => bad.push(format!("{metric} {x} (must be {t})")),
+                        Some(x) => passed.push(format!("{metric} {x}")),
+                    }
+                }
+                if !v.result.passes() {
+                    bad.push(format!("the result itself is {}", v.result.as_str()));
+                }
+                if !bad.is_empty() {
+                    failed.push(format!("{SUCCESS_CRITERIA} in {place}: {}", bad.join(", ")));
+                }
+            }
+        }
+    }
+    if !r.require.is_empty() || !r.criteria.is_empty() {
+        if !failed.is_empty() {
+            let mut msg = failed.join("; ");
+            if !missing.is_empty() {
+                msg = format!("{msg}; {}", missing.join("; "));
+            }
+            out.fail(
+                RuleKind::Verification,
+                ReasonCode::VerificationFailed,
+                msg,
+                &r.origin,
+            );
+        } else if !missing.is_empty() {
+            out.fail(
+                RuleKind::Verification,
+                ReasonCode::VerificationMissing,
+                missing.join("; "),
+                &r.origin,
+            );
+        } else {
+            out.pass(
+                RuleKind::Verification,
+                format!("in {place}: {}", passed.join(", ")),
+                &r.origin,
+            );
+        }
+    }
+    if let Some(soak) = r.soak_secs {
+        let need = chrono::Duration::seconds(i64::try_from(soak).unwrap_or(i64::MAX));
+        match facts.arrived_at {
+            None => out.fail(
+                RuleKind::Soak,
+                ReasonCode::SoakTimeNotMet,
+                format!("the artifact has not arrived in {place}, so it has soaked there for no time (needs {})", human(soak)),
+                &r.origin,
+            ),
+            Some(at) if now - at < need => {
+                let left = (at + need - now).num_seconds().max(0) as u64;
+                out.fail(
+                    RuleKind::Soak,
+                    ReasonCode::SoakTimeNotMet,
+                    format!(
+                        "in {place} since {} ({} ago); it must soak {}: {} left, until {}",
+                        at.format("%Y-%m-%d %H:%M:%S UTC"),
+                        human((now - at).num_seconds().max(0) as u64),
+                        human(soak),
+                        human(left),
+                        (at + need).format("%Y-%m-%d %H:%M:%S UTC"),
+                    ),
+                    &r.origin,
+                );
+            }
+            Some(at) => out.pass(
+                RuleKind::Soak,
+                format!(
+                    "in {place} since {} ({}; needs {})",
+                    at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    human((now - at).num_seconds().max(0) as u64),
+                    human(soak)
+                ),
+                &r.origin,
+            ),
+        }
+    }
+}
+
+/// `1d 2h`, `35m`, `20s`: a duration for people.
+pub(crate) fn human(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let parts: Vec<String> = [(d, "d"), (h, "h"), (m, "m"), (s, "s")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, u)| format!("{n}{u}"))
+        .collect();
+    if parts.is_empty() {
+        "0s".into()
+    } else {
+        parts.into_iter().take(2).collect::<Vec<_>>().join(" ")
+    }
+}
+
+/// Every item confirmed by someone who held its role when confirming. Confirmations by
+/// anyone else are named, so the person who clicked sees why it did not count.
+fn checklist(r: &ChecklistRule, facts: &Facts, out: &mut Out) {
+    let mut open = Vec::new();
+    let mut done = Vec::new();
+    for item in &r.items {
+        let mine: Vec<_> = facts
+            .checklist
+            .iter()
+            .filter(|c| c.item == item.name)
+            .collect();
+        match mine.iter().find(|c| c.roles.contains(&item.role)) {
+            Some(c) => done.push(format!("{} by {}", item.name, c.by)),
+            None => {
+                let wrong: Vec<String> = mine
+                    .iter()
+                    .map(|c| format!("{} (holds no approver({}))", c.by, item.role))
+                    .collect();
+                open.push(if wrong.is_empty() {
+                    format!("{} (needs {})", item.name, item.role)
+                } else {
+                    format!(
+                        "{} (needs {}; not counted: {})",
+                        item.name,
+                        item.role,
+                        wrong.join(", ")
+                    )
+                });
+            }
+        }
+    }
+    if open.is_empty() {
+        out.pass(
+            RuleKind::Checklist,
+            format!("confirmed: {}", done.join(", ")),
+            &r.origin,
+        );
+    } else {
+        out.fail(
+            RuleKind::Checklist,
+            ReasonCode::ChecklistIncomplete,
+            format!("not confirmed: {}", open.join("; ")),
+            &r.origin,
+        );
+    }
+}
+
+fn residency(r: &ResidencyRule, facts: &Facts, out: &mut Out) {
+    let repo = &facts.artifact.repository;
+    if let Some(p) = r.deny.iter().find(|p| p.matches(repo)) {
+        out.fail(
+            RuleKind::Residency,
+            ReasonCode::ResidencyDenied,
+            format!("{repo} is barred from region {} ({p})", r.region),
+            &r.origin,
+        );
+        return;
+    }
+    match &facts.artifact.residency {
+        Some(regions) if !regions.contains(&r.region) => out.fail(
+            RuleKind::Residency,
+            ReasonCode::ResidencyDenied,
+            format!(
+                "the artifact may run only in {} (dev.tollgate.residency), not in {}",
+                regions.join(", "),
+                r.region
+            ),
+            &r.origin,
+        ),
+        Some(_) => out.pass(
+            RuleKind::Residency,
+            format!("declared for region {}", r.region),
+            &r.origin,
+        ),
+        None => out.pass(
+            RuleKind::Residency,
+            format!("not barred from region {}", r.region),
+            &r.origin,
+        ),
     }
 }
 

@@ -34,10 +34,75 @@ pub struct Facts {
     /// Other promotions to the target environment still in flight (pending or copying).
     #[serde(default)]
     pub in_flight: u32,
+    /// Verification results recorded for the artifact in the environment it comes from
+    /// (`promotion.from`), oldest first.
+    #[serde(default)]
+    pub verifications: Vec<VerificationFacts>,
+    /// When the artifact arrived in the environment it comes from: its promotion there
+    /// completed, or it was pushed into an entry environment.
+    #[serde(default)]
+    pub arrived_at: Option<DateTime<Utc>>,
+    /// Checklist confirmations recorded on this promotion.
+    #[serde(default)]
+    pub checklist: Vec<ChecklistConfirmation>,
     /// What the promoted repository depends on (the gateway's `[[dependencies]]`) and what
     /// the target environment runs of each.
     #[serde(default)]
     pub dependencies: Vec<DependencyFacts>,
+}
+
+/// How a verification came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestResult {
+    Passed,
+    /// Passed with warnings (in-toto `WARNED`): counts as passing.
+    Warned,
+    Failed,
+}
+
+impl TestResult {
+    pub fn passes(self) -> bool {
+        self != TestResult::Failed
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestResult::Passed => "passed",
+            TestResult::Warned => "warned",
+            TestResult::Failed => "failed",
+        }
+    }
+}
+
+/// One recorded verification result: a smoke test, a success-criteria measurement, a canary
+/// analysis verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerificationFacts {
+    /// `smoke-test`, `success-criteria`, `canary`, … as recorded.
+    pub kind: String,
+    /// The environment it was recorded for.
+    pub environment: String,
+    pub result: TestResult,
+    /// Measurements (success criteria): error rate, latency, transaction volume, …
+    #[serde(default)]
+    pub metrics: std::collections::BTreeMap<String, f64>,
+    /// The verified signer of a signed result; `None` for one posted by a verifier token.
+    #[serde(default)]
+    pub signer: Option<String>,
+    pub recorded_by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A checklist item confirmed for this promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecklistConfirmation {
+    pub item: String,
+    pub by: String,
+    /// The approver groups the confirmer held for the repository when confirming.
+    pub roles: Vec<ApproverGroup>,
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +116,10 @@ pub struct ArtifactFacts {
     /// The principal that pushed the manifest.
     #[serde(default)]
     pub pushed_by: Option<String>,
+    /// Regions the artifact declares it may run in (manifest annotation
+    /// `dev.tollgate.residency`, comma-separated); `None` when it declares none.
+    #[serde(default)]
+    pub residency: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -63,6 +63,9 @@ pub(crate) struct RawRules {
     pub windows: Option<Vec<S<RawWindow>>>,
     pub freezes: Option<Vec<S<RawFreeze>>>,
     pub conditions: Option<Vec<S<RawCondition>>>,
+    pub verification: Option<S<RawVerification>>,
+    pub checklist: Option<S<RawChecklist>>,
+    pub residency: Option<S<RawResidency>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,4 +164,42 @@ pub(crate) struct RawCondition {
     pub name: S<String>,
     pub expr: S<String>,
     pub message: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVerification {
+    pub require: Option<S<Vec<S<String>>>>,
+    pub signed: Option<S<bool>>,
+    /// A duration: `90s`, `30m`, `24h`, `2d`.
+    pub soak: Option<S<String>>,
+    pub criteria: Option<S<BTreeMap<S<String>, S<RawThreshold>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawThreshold {
+    pub min: Option<S<f64>>,
+    pub max: Option<S<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawChecklist {
+    pub items: S<Vec<S<RawChecklistItem>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawChecklistItem {
+    pub name: S<String>,
+    pub role: S<String>,
+    pub description: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawResidency {
+    pub region: S<String>,
+    pub deny: Option<S<Vec<S<String>>>>,
 }

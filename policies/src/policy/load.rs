@@ -577,7 +577,264 @@ impl<'a> Cx<'a> {
                 set.conditions.push(c);
             }
         }
+        set.verification = r
+            .verification
+            .as_ref()
+            .map(|s| self.verification(s, base.and_then(|b| b.verification.as_ref())));
+        set.checklist = r
+            .checklist
+            .as_ref()
+            .map(|s| self.checklist(s, base.and_then(|b| b.checklist.as_ref())));
+        if let Some(res) = &r.residency {
+            if level == Lvl::Block {
+                self.not_allowed_here(&res.span(), "residency", level);
+            } else {
+                set.residency = self.residency(res, base.and_then(|b| b.residency.as_ref()));
+            }
+        }
         set
+    }
+
+    fn verification(
+        &mut self,
+        raw: &S<RawVerification>,
+        base: Option<&VerificationRule>,
+    ) -> VerificationRule {
+        let r = raw.get_ref();
+        let origin = self.origin(&raw.span());
+        let mut require = base.map_or_else(BTreeSet::new, |b| b.require.clone());
+        if let Some(list) = &r.require {
+            let listed: BTreeSet<&str> = list
+                .get_ref()
+                .iter()
+                .map(|k| k.get_ref().as_str())
+                .collect();
+            for k in list.get_ref() {
+                if !is_kind_name(k.get_ref()) {
+                    self.err(
+                        &k.span(),
+                        format!(
+                            "result kind {:?}: use lower-case letters, digits and '-' (at most 64)",
+                            k.get_ref()
+                        ),
+                    );
+                }
+                require.insert(k.get_ref().clone());
+            }
+            if let Some(b) = base {
+                for k in &b.require {
+                    if !listed.contains(k.as_str()) {
+                        self.loosen(
+                            &list.span(),
+                            &b.origin,
+                            format!("require leaves out {k:?}, which the base requires"),
+                        );
+                    }
+                }
+            }
+        }
+        let signed = self.flag(
+            &r.signed,
+            "signed",
+            false,
+            base.map(|b| (b.signed, &b.origin)),
+            true,
+        );
+        let soak_secs = match &r.soak {
+            None => base.and_then(|b| b.soak_secs),
+            Some(v) => match parse_duration(v.get_ref()) {
+                Some(secs) => {
+                    if let Some(b) = base
+                        && let Some(bs) = b.soak_secs
+                        && secs < bs
+                    {
+                        self.loosen(
+                            &v.span(),
+                            &b.origin,
+                            format!(
+                                "soak {:?} is shorter than the base's {}",
+                                v.get_ref(),
+                                super::eval::human(bs)
+                            ),
+                        );
+                    }
+                    Some(secs)
+                }
+                None => {
+                    self.err(
+                        &v.span(),
+                        format!(
+                            "soak {:?}: expected a duration such as 90s, 30m, 24h or 2d",
+                            v.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let mut criteria = base.map_or_else(BTreeMap::new, |b| b.criteria.clone());
+        for (name, t) in r.criteria.iter().flat_map(|c| c.get_ref()) {
+            if !is_kind_name(name.get_ref().replace('_', "-").as_str()) {
+                self.err(
+                    &name.span(),
+                    format!(
+                        "metric {:?}: use lower-case letters, digits, '_' and '-'",
+                        name.get_ref()
+                    ),
+                );
+                continue;
+            }
+            let tr = t.get_ref();
+            let mut th = Threshold {
+                min: tr.min.as_ref().map(|v| *v.get_ref()),
+                max: tr.max.as_ref().map(|v| *v.get_ref()),
+            };
+            if th.min.is_none() && th.max.is_none() {
+                self.err(&t.span(), "a criterion needs min, max or both");
+                continue;
+            }
+            if th.min.is_some_and(|v| !v.is_finite()) || th.max.is_some_and(|v| !v.is_finite()) {
+                self.err(&t.span(), "criterion bounds must be finite numbers");
+                continue;
+            }
+            if let (Some(a), Some(b)) = (th.min, th.max)
+                && a > b
+            {
+                self.err(&t.span(), format!("min {a} is above max {b}"));
+                continue;
+            }
+            if let Some(b) = base
+                && let Some(bt) = b.criteria.get(name.get_ref())
+            {
+                // Tighten only: a bound may rise (min) or fall (max), never go away.
+                let looser_min = bt.min.is_some_and(|bm| th.min.is_none_or(|m| m < bm));
+                let looser_max = bt.max.is_some_and(|bm| th.max.is_none_or(|m| m > bm));
+                if looser_min || looser_max {
+                    self.loosen(
+                        &t.span(),
+                        &b.origin,
+                        format!("{} {th} is looser than the base's {bt}", name.get_ref()),
+                    );
+                }
+                th.min = match (th.min, bt.min) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                th.max = match (th.max, bt.max) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            criteria.insert(name.get_ref().clone(), th);
+        }
+        VerificationRule {
+            origin,
+            require,
+            signed,
+            criteria,
+            soak_secs,
+        }
+    }
+
+    fn checklist(&mut self, raw: &S<RawChecklist>, base: Option<&ChecklistRule>) -> ChecklistRule {
+        let origin = self.origin(&raw.span());
+        // An overlay's items add to the base's.
+        let mut items: Vec<ChecklistItem> = base.map_or_else(Vec::new, |b| b.items.clone());
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        for it in raw.get_ref().items.get_ref() {
+            let i = it.get_ref();
+            let name = i.name.get_ref();
+            if !is_kind_name(name) {
+                self.err(
+                    &i.name.span(),
+                    format!("item {name:?}: use lower-case letters, digits and '-' (at most 64)"),
+                );
+                continue;
+            }
+            if !seen.insert(name.clone()) {
+                self.err(&i.name.span(), format!("item {name:?} is listed twice"));
+                continue;
+            }
+            let Some(role) = ApproverGroup::parse(i.role.get_ref()) else {
+                self.err(
+                    &i.role.span(),
+                    format!(
+                        "role {:?}: expected dev, ops, security or business (held as approver(ROLE))",
+                        i.role.get_ref()
+                    ),
+                );
+                continue;
+            };
+            let item = ChecklistItem {
+                name: name.clone(),
+                role,
+                description: i.description.as_ref().map(|d| d.get_ref().clone()),
+            };
+            match items.iter_mut().find(|x| x.name == item.name) {
+                Some(existing) if existing.role != item.role => {
+                    let b = base
+                        .map(|b| b.origin.clone())
+                        .unwrap_or_else(|| origin.clone());
+                    self.loosen(
+                        &i.role.span(),
+                        &b,
+                        format!(
+                            "item {name:?} is confirmed by {} in the base",
+                            existing.role
+                        ),
+                    );
+                }
+                Some(existing) => {
+                    if item.description.is_some() {
+                        existing.description = item.description;
+                    }
+                }
+                None => items.push(item),
+            }
+        }
+        if items.is_empty() {
+            self.err(&raw.span(), "a checklist needs at least one item");
+        }
+        ChecklistRule { origin, items }
+    }
+
+    fn residency(
+        &mut self,
+        raw: &S<RawResidency>,
+        base: Option<&ResidencyRule>,
+    ) -> Option<ResidencyRule> {
+        let r = raw.get_ref();
+        let region = r.region.get_ref();
+        if !is_kind_name(region) {
+            self.err(
+                &r.region.span(),
+                format!("region {region:?}: use lower-case letters, digits and '-'"),
+            );
+            return None;
+        }
+        if let Some(b) = base
+            && b.region != *region
+        {
+            self.err(
+                &r.region.span(),
+                format!(
+                    "the region of an environment is the base's ({:?} at {}); overlays cannot change it",
+                    b.region, b.origin
+                ),
+            );
+        }
+        // Deny lists add up.
+        let mut deny = base.map_or_else(Vec::new, |b| b.deny.clone());
+        for p in r.deny.iter().flat_map(|d| d.get_ref()) {
+            if let Some(pat) = self.repo_pattern(p) {
+                deny.push(pat);
+            }
+        }
+        Some(ResidencyRule {
+            origin: self.origin(&raw.span()),
+            region: region.clone(),
+            deny,
+        })
     }
 
     fn breakglass(
@@ -1282,6 +1539,30 @@ impl<'a> Cx<'a> {
             }
         }
     }
+}
+
+/// Result kinds, checklist items, regions: short kebab-case names.
+fn is_kind_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// `90s`, `30m`, `24h`, `2d` (a whole number and one unit) as seconds.
+pub(crate) fn parse_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let unit = s.chars().last()?;
+    let n: u64 = s[..s.len() - unit.len_utf8()].parse().ok()?;
+    let mult = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return None,
+    };
+    n.checked_mul(mult)
 }
 
 fn day_index(s: &str) -> Option<usize> {

@@ -17,14 +17,15 @@ pub use condition::VARIABLES as CONDITION_VARIABLES;
 pub use diag::{Diagnostic, Level};
 pub use eval::{Decision, RuleOutcome, RuleStatus, Verdict, evaluate};
 pub use facts::{
-    Approval, ArtifactFacts, ComponentFacts, DependencyFacts, EvidenceFacts, Facts, PromotionFacts,
-    SbomFacts,
+    Approval, ArtifactFacts, ChecklistConfirmation, ComponentFacts, DependencyFacts, EvidenceFacts,
+    Facts, PromotionFacts, SbomFacts, TestResult, VerificationFacts,
 };
 pub use load::{BASE_FILE, policy_digest};
 pub use model::{
-    Approvals, At, Breakglass, ChangeRequestRule, Condition, Environment, Freeze, Identity, Mode,
-    Origin, Policy, ProvenanceRule, RuleKind, RuleSet, SbomRule, Signatures, VersionRule, VulnRule,
-    Window,
+    Approvals, At, Breakglass, ChangeRequestRule, ChecklistItem, ChecklistRule, Condition,
+    Environment, Freeze, Identity, Mode, Origin, Policy, ProvenanceRule, ResidencyRule, RuleKind,
+    RuleSet, SUCCESS_CRITERIA, SbomRule, Signatures, Threshold, VerificationRule, VersionRule,
+    VulnRule, Window,
 };
 
 #[cfg(test)]

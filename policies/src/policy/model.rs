@@ -65,13 +65,22 @@ pub enum RuleKind {
     Conditions,
     /// The emergency promotion itself: role and justification.
     Breakglass,
+    /// Verification results recorded in the environment the promotion comes from: smoke
+    /// tests, success criteria, canary analysis.
+    Verification,
+    /// Minimum time in the environment the promotion comes from (bake time between waves).
+    Soak,
+    /// The pre-deployment checklist: items confirmed by people holding their roles.
+    Checklist,
+    /// Data residency: artifacts barred from the environment's region.
+    Residency,
     /// Repositories this one depends on (the gateway's `[[dependencies]]`) must run a
     /// satisfying version in the target environment; failing, the promotion waits (pending).
     Dependencies,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 17] = [
+    pub const ALL: [RuleKind; 21] = [
         RuleKind::Environment,
         RuleKind::Source,
         RuleKind::Signatures,
@@ -88,16 +97,22 @@ impl RuleKind {
         RuleKind::InFlight,
         RuleKind::Conditions,
         RuleKind::Breakglass,
+        RuleKind::Verification,
+        RuleKind::Soak,
+        RuleKind::Checklist,
+        RuleKind::Residency,
         RuleKind::Dependencies,
     ];
 
     /// What break-glass bypasses when a policy does not say: governance, not evidence.
-    pub const DEFAULT_BYPASS: [RuleKind; 5] = [
+    pub const DEFAULT_BYPASS: [RuleKind; 7] = [
         RuleKind::Windows,
         RuleKind::Freezes,
         RuleKind::Approvals,
         RuleKind::ChangeRequest,
         RuleKind::InFlight,
+        RuleKind::Soak,
+        RuleKind::Checklist,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -118,16 +133,38 @@ impl RuleKind {
             RuleKind::InFlight => "in-flight",
             RuleKind::Conditions => "conditions",
             RuleKind::Breakglass => "breakglass",
+            RuleKind::Verification => "verification",
+            RuleKind::Soak => "soak",
+            RuleKind::Checklist => "checklist",
+            RuleKind::Residency => "residency",
             RuleKind::Dependencies => "dependencies",
         }
     }
 
-    /// Whether `[breakglass] bypass` may name it.
+    /// Whether `[breakglass] bypass` may name it. Residency is law, not governance: no
+    /// emergency moves an artifact into a region it is barred from.
     pub fn bypassable(self) -> bool {
         !matches!(
             self,
-            RuleKind::Environment | RuleKind::SeparationOfDuties | RuleKind::Breakglass
+            RuleKind::Environment
+                | RuleKind::SeparationOfDuties
+                | RuleKind::Breakglass
+                | RuleKind::Residency
         )
+    }
+
+    /// Whether a failure of this kind can pass by waiting rather than by a new request:
+    /// approvals and checklist confirmations still to come, verification results not yet
+    /// recorded, soak time still running, dependencies not yet in the target environment.
+    /// Only these leave a promotion pending.
+    pub fn waits(self, reason: Option<crate::ReasonCode>) -> bool {
+        match self {
+            RuleKind::Approvals | RuleKind::Checklist | RuleKind::Soak | RuleKind::Dependencies => {
+                true
+            }
+            RuleKind::Verification => reason == Some(crate::ReasonCode::VerificationMissing),
+            _ => false,
+        }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -221,6 +258,9 @@ pub struct RuleSet {
     pub windows: Vec<Window>,
     pub freezes: Vec<Freeze>,
     pub conditions: Vec<Condition>,
+    pub verification: Option<VerificationRule>,
+    pub checklist: Option<ChecklistRule>,
+    pub residency: Option<ResidencyRule>,
 }
 
 impl RuleSet {
@@ -348,6 +388,73 @@ pub struct Condition {
     pub expr: String,
     pub message: Option<String>,
     pub(crate) program: Arc<cel::Program>,
+}
+
+/// What an artifact must show from the environment it comes from before it moves on.
+#[derive(Debug, Clone)]
+pub struct VerificationRule {
+    pub origin: Origin,
+    /// Result kinds (`smoke-test`, `canary`, …) whose latest result recorded there must pass.
+    pub require: BTreeSet<String>,
+    /// Only results whose DSSE signature verified against the gateway's trust count.
+    pub signed: bool,
+    /// Thresholds the latest `success-criteria` result's metrics must meet, by metric name.
+    pub criteria: BTreeMap<String, Threshold>,
+    /// Minimum time since the artifact arrived there, in seconds.
+    pub soak_secs: Option<u64>,
+}
+
+/// The result kind success-criteria metrics are recorded under.
+pub const SUCCESS_CRITERIA: &str = "success-criteria";
+
+/// Bounds on one metric (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Threshold {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+impl Threshold {
+    pub fn admits(&self, v: f64) -> bool {
+        v.is_finite() && self.min.is_none_or(|m| v >= m) && self.max.is_none_or(|m| v <= m)
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.min, self.max) {
+            (Some(a), Some(b)) => write!(f, "between {a} and {b}"),
+            (Some(a), None) => write!(f, "at least {a}"),
+            (None, Some(b)) => write!(f, "at most {b}"),
+            (None, None) => f.write_str("any value"),
+        }
+    }
+}
+
+/// Items people confirm before a deployment, each by a holder of its role.
+#[derive(Debug, Clone)]
+pub struct ChecklistRule {
+    pub origin: Origin,
+    pub items: Vec<ChecklistItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecklistItem {
+    /// Kebab-case, e.g. `backup-validated`.
+    pub name: String,
+    /// Who may confirm it: a holder of `approver(ROLE)` for the repository.
+    pub role: ApproverGroup,
+    pub description: Option<String>,
+}
+
+/// The environment's region and what may not run there.
+#[derive(Debug, Clone)]
+pub struct ResidencyRule {
+    pub origin: Origin,
+    /// The region name artifacts declare (`dev.tollgate.residency` annotation) to be allowed.
+    pub region: String,
+    /// Repositories barred from the region.
+    pub deny: Vec<Pattern>,
 }
 
 // The gateway shares one loaded policy between request handlers.

@@ -55,6 +55,7 @@ fn facts(to: &str) -> Facts {
             repository: "team-a/api".into(),
             tag: Some("v1.2.0".into()),
             pushed_by: Some("ci-bot".into()),
+            residency: None,
         },
         promotion: PromotionFacts {
             from: Some("staging".into()),
@@ -72,6 +73,9 @@ fn facts(to: &str) -> Facts {
         approvals: vec![],
         current_version: None,
         in_flight: 0,
+        verifications: vec![],
+        arrived_at: None,
+        checklist: vec![],
         dependencies: Vec::new(),
     }
 }
@@ -1213,6 +1217,356 @@ fn decisions_and_facts_round_trip() {
         assert_eq!(RuleKind::parse(k.as_str()), Some(k));
         assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
     }
+}
+
+// --- verification, soak, checklist, residency (issue 10) ----------------------------------
+
+const VERIFY: &str = r#"
+[environments.prod]
+from = ["staging"]
+
+[environments.prod.verification]
+require = ["smoke-test", "canary"]
+signed = true
+soak = "24h"
+criteria = { error_rate = { max = 0.01 }, transactions = { min = 1000 } }
+
+[environments.prod.checklist]
+items = [
+  { name = "backup-validated", role = "ops" },
+  { name = "monitoring-reviewed", role = "security", description = "alerts and dashboards" },
+]
+
+[environments.staging]
+"#;
+
+fn result(
+    kind: &str,
+    env: &str,
+    r: TestResult,
+    signer: Option<&str>,
+    when: &str,
+) -> VerificationFacts {
+    VerificationFacts {
+        kind: kind.into(),
+        environment: env.into(),
+        result: r,
+        metrics: Default::default(),
+        signer: signer.map(Into::into),
+        recorded_by: "ci".into(),
+        at: at(when),
+    }
+}
+
+fn criteria(env: &str, error_rate: f64, transactions: f64) -> VerificationFacts {
+    let mut v = result(
+        SUCCESS_CRITERIA,
+        env,
+        TestResult::Passed,
+        Some("key ci"),
+        "2026-06-09T09:00:00Z",
+    );
+    v.metrics.insert("error_rate".into(), error_rate);
+    v.metrics.insert("transactions".into(), transactions);
+    v
+}
+
+fn confirm(item: &str, by: &str, roles: &[ApproverGroup]) -> ChecklistConfirmation {
+    ChecklistConfirmation {
+        item: item.into(),
+        by: by.into(),
+        roles: roles.to_vec(),
+        at: None,
+    }
+}
+
+/// Everything the VERIFY policy asks for, recorded in staging.
+fn verified() -> Facts {
+    let mut f = facts("prod");
+    f.verifications = vec![
+        result(
+            "smoke-test",
+            "staging",
+            TestResult::Passed,
+            Some("key ci"),
+            "2026-06-09T08:00:00Z",
+        ),
+        result(
+            "canary",
+            "staging",
+            TestResult::Warned,
+            Some("key kayenta"),
+            "2026-06-09T08:30:00Z",
+        ),
+        criteria("staging", 0.002, 5000.0),
+    ];
+    f.arrived_at = Some(at("2026-06-09T07:00:00Z"));
+    f.checklist = vec![
+        confirm("backup-validated", "olga", &[ApproverGroup::Ops]),
+        confirm(
+            "monitoring-reviewed",
+            "sam",
+            &[ApproverGroup::Security, ApproverGroup::Dev],
+        ),
+    ];
+    f
+}
+
+#[test]
+fn verification_results_soak_and_checklist_pass_when_all_are_there() {
+    let p = one(VERIFY);
+    let d = evaluate(&p, &verified(), noon());
+    assert_allowed(&d);
+    assert_eq!(outcome(&d, RuleKind::Verification).status, RuleStatus::Pass);
+    assert!(
+        outcome(&d, RuleKind::Soak).message.contains("1d 3h"),
+        "{:?}",
+        outcome(&d, RuleKind::Soak)
+    );
+    assert_eq!(outcome(&d, RuleKind::Checklist).status, RuleStatus::Pass);
+}
+
+#[test]
+fn missing_verification_waits_and_failed_verification_denies() {
+    let p = one(VERIFY);
+    // No smoke test yet: pending (it may still come), with the code.
+    let mut f = verified();
+    f.verifications.retain(|v| v.kind != "smoke-test");
+    let d = evaluate(&p, &f, noon());
+    assert_eq!(d.verdict, Verdict::Pending, "{:#?}", d.rules);
+    assert_eq!(d.reasons, vec![ReasonCode::VerificationMissing]);
+    assert!(
+        outcome(&d, RuleKind::Verification)
+            .message
+            .contains("no smoke-test result in staging")
+    );
+
+    // A result from another environment does not count.
+    let mut f = verified();
+    for v in &mut f.verifications {
+        if v.kind == "smoke-test" {
+            v.environment = "dev".into();
+        }
+    }
+    assert_eq!(
+        evaluate(&p, &f, noon()).reasons,
+        vec![ReasonCode::VerificationMissing]
+    );
+
+    // Unsigned results do not count when the policy wants signed ones, and the message says so.
+    let mut f = verified();
+    for v in &mut f.verifications {
+        v.signer = None;
+    }
+    let d = evaluate(&p, &f, noon());
+    assert!(
+        outcome(&d, RuleKind::Verification)
+            .message
+            .contains("unsigned results do not count")
+    );
+
+    // A failed canary denies; the latest result per kind decides.
+    let mut f = verified();
+    f.verifications.push(result(
+        "canary",
+        "staging",
+        TestResult::Failed,
+        Some("key kayenta"),
+        "2026-06-09T09:30:00Z",
+    ));
+    let d = evaluate(&p, &f, noon());
+    assert_denied(&d, ReasonCode::VerificationFailed);
+    assert!(
+        outcome(&d, RuleKind::Verification)
+            .message
+            .contains("canary failed")
+    );
+    f.verifications.push(result(
+        "canary",
+        "staging",
+        TestResult::Passed,
+        Some("key kayenta"),
+        "2026-06-09T10:30:00Z",
+    ));
+    assert_allowed(&evaluate(&p, &f, noon()));
+}
+
+#[test]
+fn success_criteria_are_judged_against_the_policy_thresholds() {
+    let p = one(VERIFY);
+    let mut f = verified();
+    f.verifications.push(criteria("staging", 0.05, 5000.0));
+    f.verifications.last_mut().unwrap().at = at("2026-06-09T10:00:00Z");
+    let d = evaluate(&p, &f, noon());
+    assert_denied(&d, ReasonCode::VerificationFailed);
+    let m = &outcome(&d, RuleKind::Verification).message;
+    assert!(m.contains("error_rate 0.05 (must be at most 0.01)"), "{m}");
+
+    let mut f = verified();
+    f.verifications.retain(|v| v.kind != SUCCESS_CRITERIA);
+    let mut c = criteria("staging", 0.001, 0.0);
+    c.metrics.remove("transactions");
+    f.verifications.push(c);
+    let d = evaluate(&p, &f, noon());
+    assert_eq!(d.verdict, Verdict::Pending);
+    assert!(
+        outcome(&d, RuleKind::Verification)
+            .message
+            .contains("does not measure transactions")
+    );
+}
+
+#[test]
+fn soak_time_counts_from_arrival() {
+    let p = one(VERIFY);
+    let mut f = verified();
+    f.arrived_at = Some(at("2026-06-10T04:00:00Z"));
+    let d = evaluate(&p, &f, noon());
+    assert_eq!(d.verdict, Verdict::Pending, "{:#?}", d.rules);
+    assert_eq!(d.reasons, vec![ReasonCode::SoakTimeNotMet]);
+    let m = &outcome(&d, RuleKind::Soak).message;
+    assert!(
+        m.contains("6h ago") && m.contains("18h left") && m.contains("2026-06-11 04:00:00"),
+        "{m}"
+    );
+    assert_allowed(&evaluate(&p, &f, at("2026-06-11T04:00:00Z")));
+    f.arrived_at = None;
+    assert_eq!(
+        evaluate(&p, &f, noon()).reasons,
+        vec![ReasonCode::SoakTimeNotMet]
+    );
+}
+
+#[test]
+fn checklist_counts_only_confirmations_by_the_items_role() {
+    let p = one(VERIFY);
+    let mut f = verified();
+    f.checklist = vec![
+        confirm("backup-validated", "dave", &[ApproverGroup::Dev]),
+        confirm("monitoring-reviewed", "sam", &[ApproverGroup::Security]),
+    ];
+    let d = evaluate(&p, &f, noon());
+    assert_eq!(d.verdict, Verdict::Pending);
+    assert_eq!(d.reasons, vec![ReasonCode::ChecklistIncomplete]);
+    let m = &outcome(&d, RuleKind::Checklist).message;
+    assert!(
+        m.contains("backup-validated (needs ops; not counted: dave (holds no approver(ops)))"),
+        "{m}"
+    );
+    f.checklist
+        .push(confirm("backup-validated", "olga", &[ApproverGroup::Ops]));
+    assert_allowed(&evaluate(&p, &f, noon()));
+}
+
+#[test]
+fn breakglass_skips_soak_and_checklist_but_not_failed_verification() {
+    let p = one(VERIFY);
+    let mut f = verified();
+    f.arrived_at = Some(noon());
+    f.checklist.clear();
+    f.promotion.emergency = true;
+    f.promotion.justification = Some("outage".into());
+    f.promotion.requester_roles = vec!["breakglass".parse().unwrap()];
+    let d = evaluate(&p, &f, noon());
+    assert_eq!(d.verdict, Verdict::Allow, "{:#?}", d.rules);
+    assert_eq!(outcome(&d, RuleKind::Soak).status, RuleStatus::Bypassed);
+    assert_eq!(
+        outcome(&d, RuleKind::Checklist).status,
+        RuleStatus::Bypassed
+    );
+    f.verifications.push(result(
+        "smoke-test",
+        "staging",
+        TestResult::Failed,
+        Some("key ci"),
+        "2026-06-10T09:00:00Z",
+    ));
+    assert_denied(&evaluate(&p, &f, noon()), ReasonCode::VerificationFailed);
+}
+
+#[test]
+fn residency_bars_repositories_and_respects_declared_regions() {
+    let p = one(r#"
+[environments.prod-eu.residency]
+region = "eu"
+deny = ["us-ledger/*"]
+"#);
+    let mut f = facts("prod-eu");
+    assert_allowed(&evaluate(&p, &f, noon()));
+    f.artifact.residency = Some(vec!["us".into()]);
+    let d = evaluate(&p, &f, noon());
+    assert_denied(&d, ReasonCode::ResidencyDenied);
+    assert!(
+        outcome(&d, RuleKind::Residency)
+            .message
+            .contains("only in us")
+    );
+    f.artifact.residency = Some(vec!["us".into(), "eu".into()]);
+    assert_allowed(&evaluate(&p, &f, noon()));
+    f.artifact.repository = "us-ledger/core".into();
+    assert_denied(&evaluate(&p, &f, noon()), ReasonCode::ResidencyDenied);
+    // No emergency moves an artifact into a barred region.
+    f.promotion.emergency = true;
+    f.promotion.justification = Some("outage".into());
+    f.promotion.requester_roles = vec!["breakglass".parse().unwrap()];
+    assert_denied(&evaluate(&p, &f, noon()), ReasonCode::ResidencyDenied);
+}
+
+#[test]
+fn verification_overlays_tighten_only() {
+    let p = load(&[
+        ("base.toml", VERIFY),
+        (
+            "overlays/team-a.toml",
+            &overlay(
+                "[environments.prod.verification]\nrequire = [\"smoke-test\", \"canary\", \"load-test\"]\nsoak = \"2d\"\ncriteria = { error_rate = { max = 0.005 } }\n",
+            ),
+        ),
+    ]);
+    let d = evaluate(&p, &verified(), noon());
+    assert_eq!(d.verdict, Verdict::Pending, "{:#?}", d.rules);
+    assert!(d.reasons.contains(&ReasonCode::VerificationMissing));
+    assert!(d.reasons.contains(&ReasonCode::SoakTimeNotMet));
+
+    let errs = errors(&[
+        ("base.toml", VERIFY),
+        (
+            "overlays/team-a.toml",
+            &overlay(
+                "[environments.prod.verification]\nrequire = [\"smoke-test\"]\nsigned = false\nsoak = \"1h\"\ncriteria = { error_rate = { max = 0.5 } }\n\n[environments.prod.checklist]\nitems = [{ name = \"backup-validated\", role = \"dev\" }]\n\n[environments.prod.residency]\nregion = \"us\"\n",
+            ),
+        ),
+    ]);
+    has_error(
+        &errs,
+        "overlays/team-a.toml:4",
+        "require leaves out \"canary\"",
+    );
+    has_error(&errs, "overlays/team-a.toml:5", "signed = false");
+    has_error(
+        &errs,
+        "overlays/team-a.toml:6",
+        "soak \"1h\" is shorter than the base's 1d",
+    );
+    has_error(
+        &errs,
+        "overlays/team-a.toml:7",
+        "error_rate at most 0.5 is looser",
+    );
+    has_error(
+        &errs,
+        "overlays/team-a.toml:10",
+        "confirmed by ops in the base",
+    );
+
+    let errs = errors(&[(
+        "base.toml",
+        "[environments.prod.verification]\nsoak = \"soon\"\ncriteria = { error_rate = {} }\n\n[environments.prod.checklist]\nitems = [{ name = \"Backup\", role = \"qa\" }]\n\n[[environments.prod.repositories]]\npattern = \"a/*\"\nresidency = { region = \"eu\" }\n",
+    )]);
+    has_error(&errs, "base.toml:2", "expected a duration");
+    has_error(&errs, "base.toml:3", "needs min, max or both");
+    has_error(&errs, "base.toml:6", "item \"Backup\"");
+    has_error(&errs, "base.toml:10", "cannot be set in a repository block");
 }
 
 fn dependency(repository: &str, requirement: &str, current: Option<&str>) -> DependencyFacts {

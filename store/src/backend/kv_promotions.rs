@@ -7,12 +7,13 @@ use super::kv_store::{KvStore, corrupt, encode, key2, key3};
 use super::{Kv, KvRead, KvWrite, Table};
 use crate::{
     BundleRecord, HoldRecord, Opened, PolicyLoadRecord, PromotedEntry, PromotionFilter,
-    PromotionRecord, PromotionState, PromotionStore, Result, StoreError,
+    PromotionRecord, PromotionState, PromotionStore, Result, StoreError, VerificationRecord,
 };
 
 const NEXT_PROMOTION: &str = "next_promotion";
 const NEXT_HOLD: &str = "next_hold";
 const NEXT_POLICY_LOAD: &str = "next_policy_load";
+const NEXT_VERIFICATION: &str = "next_verification";
 
 /// Takes the next number of a counter kept in the meta table.
 fn next(w: &mut dyn KvWrite, counter: &str) -> Result<u64> {
@@ -340,6 +341,49 @@ impl<K: Kv> PromotionStore for KvStore<K> {
                 .map(|(_, v)| decode("hold", v))
                 .collect()
         })
+    }
+
+    fn add_verification(&self, rec: &VerificationRecord) -> Result<VerificationRecord> {
+        self.kv.write(|w| {
+            let n = next(w, NEXT_VERIFICATION)?;
+            let mut new = rec.clone();
+            new.id = format!("ver-{n:06}");
+            w.put(
+                Table::Verifications,
+                &key3(
+                    &new.artifact.to_string(),
+                    &new.environment,
+                    &format!("{n:020}"),
+                ),
+                &encode(&new)?,
+            )?;
+            Ok(new)
+        })
+    }
+
+    fn verifications(
+        &self,
+        digest: &Digest,
+        environment: Option<&str>,
+    ) -> Result<Vec<VerificationRecord>> {
+        let prefix = match environment {
+            Some(e) => key3(&digest.to_string(), e, ""),
+            None => key2(&digest.to_string(), ""),
+        };
+        let mut out: Vec<VerificationRecord> = self.kv.read(|r| {
+            r.scan(Table::Verifications, &prefix, None, usize::MAX)?
+                .iter()
+                .map(|(_, v)| decode("verification", v))
+                .collect::<Result<_>>()
+        })?;
+        // Oldest first across environments; the sequence orders results of one millisecond.
+        out.sort_by_key(|v| {
+            (
+                v.at_ms,
+                v.id.trim_start_matches("ver-").parse::<u64>().unwrap_or(0),
+            )
+        });
+        Ok(out)
     }
 
     fn record_policy_load(&self, rec: &PolicyLoadRecord) -> Result<()> {

@@ -631,6 +631,39 @@ impl<K: Kv> SbomStore for KvStore<K> {
         })
     }
 
+    fn delete_sbom(&self, rec: &SbomRecord, components: &[ComponentHit]) -> Result<bool> {
+        let subject = rec.subject.to_string();
+        let sbom = rec.sbom_digest.to_string();
+        let mut packages: Vec<&str> = components
+            .iter()
+            .filter_map(|c| c.package.as_deref())
+            .collect();
+        let mut licenses: Vec<&str> = components
+            .iter()
+            .flat_map(|c| c.license_ids.iter().map(String::as_str))
+            .collect();
+        packages.sort_unstable();
+        packages.dedup();
+        licenses.sort_unstable();
+        licenses.dedup();
+        self.kv.write(|w| {
+            let key = key2(&subject, &sbom);
+            if w.get(Table::SbomSubjects, &key)?.is_none() {
+                return Ok(false);
+            }
+            w.delete(Table::SbomSubjects, &key)?;
+            for (t, ids) in [
+                (Table::SbomPackages, &packages),
+                (Table::SbomLicenses, &licenses),
+            ] {
+                for id in ids.iter() {
+                    w.delete(t, &key3(id, &subject, &sbom))?;
+                }
+            }
+            Ok(true)
+        })
+    }
+
     fn sboms_for(&self, subject: &Digest) -> Result<Vec<SbomRecord>> {
         let rows = self.kv.read(|r| {
             r.scan(

@@ -77,10 +77,12 @@ pub enum Table {
     Files,
     /// `<alg>:<hex>` \0 repo \0 path → () for each checksum of each file's content
     FileSums,
+    /// digest \0 environment \0 id → VerificationRecord JSON
+    Verifications,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 29] = [
+    pub(crate) const ALL: [Table; 30] = [
         Table::Meta,
         Table::Manifests,
         Table::RepoManifests,
@@ -110,6 +112,7 @@ impl Table {
         Table::AuditCheckpoints,
         Table::Files,
         Table::FileSums,
+        Table::Verifications,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -143,6 +146,7 @@ impl Table {
             Table::AuditCheckpoints => "audit_checkpoints",
             Table::Files => "files",
             Table::FileSums => "file_sums",
+            Table::Verifications => "verifications",
         }
     }
 
