@@ -15,6 +15,8 @@ mod files;
 pub use files::{FileFormat, FileRepo, FileRepoUpstream, UpstreamKind, VersionPolicy, VersionRule};
 mod webhooks;
 pub use webhooks::WebhookConfig;
+mod schedule;
+pub use schedule::{Dependency, PromotionsConfig, Requirement};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 pub const DEFAULT_DATA: &str = "./tollgate-data";
@@ -52,6 +54,11 @@ pub struct FileConfig {
     /// Deployment events out: CloudEvents webhooks (`crate::events`).
     #[serde(default)]
     pub webhooks: Vec<webhooks::FileWebhook>,
+    /// The promotion scheduler.
+    pub promotions: Option<schedule::FilePromotions>,
+    /// What a repository needs in an environment before it may be promoted there.
+    #[serde(default)]
+    pub dependencies: Vec<schedule::FileDependency>,
 }
 
 /// `[store]`: where metadata lives; absent: the embedded store in the data directory.
@@ -277,6 +284,10 @@ pub struct Config {
     pub postgres: Option<PostgresConfig>,
     /// Where deployment events are delivered.
     pub webhooks: Vec<WebhookConfig>,
+    /// The scheduler that runs scheduled promotions and re-checks waiting ones.
+    pub promotions: PromotionsConfig,
+    /// `[[dependencies]]`: validated, acyclic.
+    pub dependencies: Vec<Dependency>,
 }
 
 /// A shared PostgreSQL store.
@@ -819,6 +830,9 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         });
     }
 
+    let promotions = schedule::validate_promotions(file.promotions, src)?;
+    let dependencies = schedule::validate_dependencies(file.dependencies, &environments, src)?;
+
     Ok(Config {
         listen,
         data,
@@ -837,6 +851,8 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         tls,
         postgres,
         webhooks,
+        promotions,
+        dependencies,
     })
 }
 

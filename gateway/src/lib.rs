@@ -17,6 +17,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod blob_cache;
+pub mod calendar;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -65,8 +65,8 @@ enum Command {
     /// Ask a running gateway to promote an artifact into an environment; the policy decides.
     /// Prints the promotion (its id, target, verdict, the rules that failed, warned or were
     /// bypassed with their reason codes, and the approvals still missing).
-    /// Exit 0 promoted, 1 denied or failed, 3 pending (waiting for approvals),
-    /// 2 usage, connection or request errors.
+    /// Exit 0 promoted, 1 denied or failed, 3 pending (waiting for approvals) or scheduled
+    /// (`--at`), 2 usage, connection or request errors.
     Promote(Box<promote_cli::PromoteArgs>),
     /// Approve a pending promotion for one approver group; the gateway decides again and
     /// promotes when nothing else is missing. Prints the promotion after the approval.
@@ -100,6 +100,9 @@ enum Command {
     Outcome(release_cli::OutcomeArgs),
     /// Reject a pending promotion as an approver (denies it, with the reason).
     Reject(release_cli::RejectArgs),
+    /// Cancel a scheduled or pending promotion (as its requester or an admin).
+    /// Exit 0 cancelled, 2 usage, connection or request errors (a refusal among them).
+    Cancel(promote_cli::CancelArgs),
     /// Inspect or check SBOM files (CycloneDX or SPDX JSON) offline.
     Sbom {
         #[command(subcommand)]
@@ -391,6 +394,9 @@ fn main() -> ExitCode {
         }
         Command::Reject(args) => {
             return promotion_exit("reject", block_on(release_cli::reject(&args)));
+        }
+        Command::Cancel(args) => {
+            return promotion_exit("cancel", block_on(promote_cli::cancel(&args)));
         }
         Command::Sbom {
             command:

@@ -377,6 +377,8 @@ mod tests {
             checklist: Vec::new(),
             notes: Vec::new(),
             outcome: None,
+            scheduled_for_ms: None,
+            cancelled_by: None,
         }
     }
 

@@ -180,6 +180,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         crate::policy_state::spawn_reloaders(Arc::clone(&app), p.dir, p.watch);
     }
     crate::retention::spawn_schedule(Arc::clone(&app));
+    crate::promotion::schedule::spawn(Arc::clone(&app));
     match crate::evidence::reverify_stale(&app) {
         Ok(0) => {}
         Ok(n) => {
