@@ -305,13 +305,28 @@ fn prod_waits_for_signed_results_soak_and_checklist_then_goes() {
         "nothing in prod yet"
     );
 
-    // Three hours later (the gateway's clock, moved): the soak time has passed; asking again
-    // re-decides the same promotion, which goes through.
+    // Three hours later (the gateway's clock, moved): the soak time has passed, and the
+    // scheduler re-decides the waiting promotion on its own, which goes through.
     s.tg.set_env("TOLLGATE_CLOCK_OFFSET_SECS", &(3 * 3600).to_string());
     s.tg.restart();
-    let p = s.promote(json!({"artifact": "staging/shop:2.0.0", "to": "prod"}));
-    assert_eq!(p["id"], id.as_str());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let p = loop {
+        let p = s
+            .http("releaser", &s.releaser)
+            .get(&format!("/api/v1/promotions/{id}"))
+            .json();
+        if p["state"] != "pending" || std::time::Instant::now() > deadline {
+            break p;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     assert_eq!(p["state"], "promoted", "{p}");
+    let again = s.promote(json!({"artifact": "staging/shop:2.0.0", "to": "prod"}));
+    assert_eq!(
+        again["id"],
+        id.as_str(),
+        "asking again is the same promotion"
+    );
     assert_eq!(rule(&p, "soak")["status"], "pass");
     let pulled = s
         .http("releaser", &s.releaser)

@@ -807,7 +807,7 @@ pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
     };
     let open = app.store.in_flight(&rec.target_environment)?;
     let in_flight = open.saturating_sub(usize::from(rec.state.is_open()));
-    let repository = policy_repository(app, rec);
+    let repository = schedule::policy_repository(app, &rec.target_repository);
     let dependencies = schedule::dependency_facts(app, rec, &repository)?;
     Ok(Facts {
         artifact: ArtifactFacts {
@@ -838,16 +838,6 @@ pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
         checklist,
         dependencies,
     })
-}
-
-/// The target repository as policy names it: without the environment prefix (`payments/*`),
-/// so one pattern covers an application in every environment.
-pub fn policy_repository(app: &App, rec: &PromotionRecord) -> String {
-    let target = rec.target_repository.as_str();
-    environment_of(app, &rec.target_repository)
-        .and_then(|e| target.strip_prefix(e.prefix.as_str()))
-        .unwrap_or(target)
-        .to_string()
 }
 
 /// Who pushed the promoted artifact into its source repository.

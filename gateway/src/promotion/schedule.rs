@@ -439,16 +439,20 @@ pub fn policy_repository(app: &App, repo: &RepoName) -> String {
         .to_string()
 }
 
-/// Re-advances a pending promotion that waits on dependencies now satisfied, or that was
-/// claimed from the schedule and never decided (a replica stopped in between).
+/// Re-advances a pending promotion that waits on dependencies now satisfied or on a soak time
+/// now over, or that was claimed from the schedule and never decided (a replica stopped in
+/// between).
 async fn readvance(app: &Arc<App>, rec: PromotionRecord) -> ApiResult<bool> {
     // Just opened by a request that is deciding it right now: not ours to touch.
     let undecided = rec.decision.is_null() && now_ms() - rec.updated_at_ms > UNDECIDED_MS;
-    let waits = rec.decision["reasons"].as_array().is_some_and(|rs| {
-        rs.iter()
-            .any(|r| r == ReasonCode::DependencyNotReady.as_str())
-    });
-    if !undecided && !waits {
+    let has = |code: ReasonCode| {
+        rec.decision["reasons"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().any(|r| r == code.as_str()))
+    };
+    let waits = has(ReasonCode::DependencyNotReady);
+    let soaks = has(ReasonCode::SoakTimeNotMet);
+    if !undecided && !waits && !soaks {
         return Ok(false);
     }
     if waits && !undecided {
@@ -459,6 +463,16 @@ async fn readvance(app: &Arc<App>, rec: PromotionRecord) -> ApiResult<bool> {
         {
             return Ok(false);
         }
+    }
+    // Soak time runs out without anything being recorded: judge it again in memory, and
+    // store (and audit) a new decision only once the soak rule passes.
+    if soaks
+        && !undecided
+        && super::decide(app, &rec)?
+            .reasons
+            .contains(&ReasonCode::SoakTimeNotMet)
+    {
+        return Ok(false);
     }
     let Some(actor) = requester(app, &rec)? else {
         return Ok(false);
