@@ -833,6 +833,48 @@ pub fn promotions_open_once_and_update_by_revision<S: PromotionStore>(s: S) {
             .len(),
         1
     );
+    // Open states are listed from the in-flight index: newest first, by environment, limited,
+    // and a promotion that settled is no longer there.
+    let b = Digest::sha256_of(b"app 1.3.0");
+    let staging = created(s.open_promotion(&promotion(&b, "staging")).unwrap());
+    let c = Digest::sha256_of(b"app 1.4.0");
+    let newest = created(s.open_promotion(&promotion(&c, "prod")).unwrap());
+    let pending = |env: Option<&str>, limit| -> Vec<String> {
+        s.list_promotions(
+            &PromotionFilter {
+                environment: env.map(Into::into),
+                state: Some(PromotionState::Pending),
+                ..PromotionFilter::default()
+            },
+            limit,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect()
+    };
+    // The oracle: the whole history, filtered here.
+    let scanned = |env: Option<&str>| -> Vec<String> {
+        s.list_promotions(&PromotionFilter::default(), 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|p| {
+                p.state == PromotionState::Pending && env.is_none_or(|e| e == p.target_environment)
+            })
+            .map(|p| p.id)
+            .collect()
+    };
+    assert_eq!(pending(None, 10), scanned(None));
+    assert_eq!(pending(None, 10)[..2], [newest.id.as_str(), &staging.id]);
+    assert_eq!(pending(Some("prod"), 10), scanned(Some("prod")));
+    assert!(pending(Some("prod"), 10).contains(&r.id));
+    assert!(!pending(Some("prod"), 10).contains(&staging.id));
+    assert_eq!(pending(Some("prod"), 1), [newest.id.as_str()]);
+    let mut settled = newest.clone();
+    settled.state = PromotionState::Denied;
+    s.update_promotion(&settled).unwrap();
+    assert!(!pending(Some("prod"), 10).contains(&newest.id));
+    assert_eq!(pending(Some("prod"), 10), scanned(Some("prod")));
 }
 
 /// A scheduled promotion is open (in flight, deduplicated), listed by state with its time,
