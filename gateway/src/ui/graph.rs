@@ -4,14 +4,14 @@
 
 use maud::{Markup, html};
 
-const COL_W: i64 = 200;
-const NODE_W: i64 = 176;
+const COL_W: i64 = 184;
+const NODE_W: i64 = 164;
 const NODE_H: i64 = 56;
 const ROW_GAP: i64 = 16;
 const TOP: i64 = 34;
 const LEFT: i64 = 8;
 /// Characters of a line that fit in a node.
-const LINE_CHARS: usize = 25;
+const LINE_CHARS: usize = 20;
 
 /// One box of the graph.
 #[derive(Debug, Clone)]
@@ -125,11 +125,11 @@ fn node_box(n: &Node, x: i64, y: i64) -> Markup {
 /// A bar chart of one value per period; `None` is a gap (nothing to measure), drawn as a
 /// dash at the axis.
 pub fn bars(id: &str, title: &str, unit: &str, points: &[(String, Option<f64>)]) -> Markup {
-    const W: i64 = 560;
-    const H: i64 = 200;
+    const W: i64 = 480;
+    const H: i64 = 220;
     const PAD_L: i64 = 48;
     const PAD_B: i64 = 34;
-    const PAD_T: i64 = 14;
+    const PAD_T: i64 = 24;
     let max = points
         .iter()
         .filter_map(|(_, v)| *v)
@@ -147,6 +147,8 @@ pub fn bars(id: &str, title: &str, unit: &str, points: &[(String, Option<f64>)])
             None => format!("{l}: none"),
         })
         .collect();
+    // At most about eight period labels fit under the axis.
+    let label_every = points.len().div_ceil(8).max(1);
     let title_id = format!("{id}-title");
     let desc_id = format!("{id}-desc");
     html! {
@@ -173,7 +175,7 @@ pub fn bars(id: &str, title: &str, unit: &str, points: &[(String, Option<f64>)])
                         line.gap x1=(x) x2=(x + bar_w) y1=(fmt_px(PAD_T as f64 + plot_h)) y2=(fmt_px(PAD_T as f64 + plot_h)) {}
                     }
                 }
-                @if points.len() <= 16 || i % 2 == 0 {
+                @if i % label_every == 0 {
                     text.tick x=(x + bar_w / 2) y=(H - PAD_B + 16) text-anchor="middle" { (label) }
                 }
             }
@@ -291,6 +293,6 @@ mod tests {
         );
         assert_eq!(svg.matches("<rect").count(), svg.matches("</rect>").count());
         // The tallest bar reaches the top of the plot (5 is the axis maximum).
-        assert!(svg.contains("y=\"14.0\""), "{svg}");
+        assert!(svg.contains("y=\"24.0\""), "{svg}");
     }
 }

@@ -84,8 +84,7 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    /// Holds a role allowing `action` somewhere (shown as a hint; each action is checked on
-    /// its repository by the function that performs it).
+    /// Holds `auditor` or `admin`: may read the audit log and the reports, as in the API.
     pub fn is_auditor(&self) -> bool {
         self.principal
             .grants
@@ -95,8 +94,8 @@ impl Viewer {
 }
 
 impl Ui {
-    /// The viewer, or the answer to send instead: the sign-in page (GET) for no or an
-    /// expired session, a 403 for state-changing requests.
+    /// The viewer of a page, or the answer to send instead: a redirect to the sign-in page
+    /// (coming back to `next`) for no, an expired or a revoked token's session.
     pub fn viewer(&self, headers: &HeaderMap, next: &str) -> Result<Viewer, Refusal> {
         let now = now_ms();
         let Some(id) = session::cookie_id(headers) else {
