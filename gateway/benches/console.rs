@@ -7,8 +7,9 @@
 //!
 //! Fills an embedded store through the store API — `TOLLGATE_CONSOLE_BENCH_ARTIFACTS`
 //! artifact records (default 100,000: 1,000 repositories × 100 tagged manifests), an SBOM for
-//! every tenth with a package all of them share and one of its own, 300 promotions (a third
-//! waiting), and as many audit entries as artifacts — then starts the `tollgate` binary of this
+//! every tenth with a package all of them share and one of its own,
+//! `TOLLGATE_CONSOLE_BENCH_PROMOTIONS` promotions (default 300; a third waiting), and as many
+//! audit entries as artifacts — then starts the `tollgate` binary of this
 //! build on it, signs in to the console over HTTP and times each main page end to end
 //! (request to last byte, one connection each): a few warm-up requests, then
 //! `TOLLGATE_CONSOLE_BENCH_ROUNDS` (default 30) timed ones; prints median and p90 per page as
@@ -43,7 +44,7 @@ struct Seeded {
     sample_promotion: String,
 }
 
-fn seed(data: &Path, artifacts: usize) -> Seeded {
+fn seed(data: &Path, artifacts: usize, promotions: usize) -> Seeded {
     let store = tollgate::serve::open_store(data).expect("store");
     let now = tollgate::app::now_ms();
     let t0 = Instant::now();
@@ -120,14 +121,15 @@ fn seed(data: &Path, artifacts: usize) -> Seeded {
         t0.elapsed().as_secs_f64()
     );
     let mut sample_promotion = String::new();
-    for k in 0..300usize {
+    for k in 0..promotions {
         let (repo, d, tag) = &digests[(k * 7919) % digests.len()];
         let state = match k % 3 {
             0 => PromotionState::Pending,
             1 => PromotionState::Promoted,
             _ => PromotionState::Denied,
         };
-        let at = now - (300 - k as i64) * DAY_MS / 4;
+        // Spread over the last 75 days, newest last.
+        let at = now - (promotions - k) as i64 * 75 * DAY_MS / promotions as i64;
         let rec = PromotionRecord {
             id: String::new(),
             revision: 0,
@@ -296,7 +298,15 @@ fn main() {
     };
     let tmp = tempfile::tempdir().expect("temp dir");
     let data = tmp.path().join("data");
-    let seeded = seed(&data, artifacts);
+    let promotions: usize = if bench {
+        std::env::var("TOLLGATE_CONSOLE_BENCH_PROMOTIONS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(300)
+    } else {
+        30
+    };
+    let seeded = seed(&data, artifacts, promotions);
     let (server, port) = start(&data);
     let (status, head, _) = request(
         port,
@@ -348,7 +358,7 @@ fn main() {
         ),
         ("Access review", "/ui/reports/access-review".into()),
     ];
-    println!("\n{artifacts} artifacts, {rounds} rounds per page\n");
+    println!("\n{artifacts} artifacts, {promotions} promotions, {rounds} rounds per page\n");
     println!("| page | median ms | p90 ms | bytes |");
     println!("|---|---:|---:|---:|");
     for (name, path) in &pages {

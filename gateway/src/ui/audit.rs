@@ -133,8 +133,8 @@ pub async fn trail(
 
 fn details(v: &serde_json::Value) -> String {
     let s = v.to_string();
-    if s.chars().count() > 300 {
-        s.chars().take(299).collect::<String>() + "…"
+    if s.chars().count() > 200 {
+        s.chars().take(199).collect::<String>() + "…"
     } else {
         s
     }
