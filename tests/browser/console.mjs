@@ -223,6 +223,8 @@ try {
   check(overflow <= 1, `the promotions page scrolls sideways on a phone by ${overflow}px`);
   shots.push(await shot(ap, '11-phone-promotions'));
   await ap.goto(BASE + `/ui/artifacts/${DIGEST}`);
+  const overflow2 = await ap.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  check(overflow2 <= 1, `the artifact page scrolls sideways on a phone by ${overflow2}px (only the graph and tables may)`);
   shots.push(await shot(ap, '12-phone-artifact'));
   await auditorCtx.close();
   await approverCtx.close();

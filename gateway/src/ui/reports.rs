@@ -32,14 +32,23 @@ pub fn weekly(
         },
         1_000_000,
     )?;
+    let since = until - weeks * WEEK_MS;
     let mut history = Vec::with_capacity(promotions.len());
     for p in &promotions {
+        // The build time matters only for lead time, i.e. for deployments in the period: the
+        // other promotions are not looked up (two store reads each).
+        let deployed_in_period = p.state == tollgate_store::PromotionState::Promoted
+            && p.updated_at_ms >= since
+            && p.updated_at_ms < until;
         history.push(Delivered {
             promotion: p,
-            built_at_ms: crate::api::reports::built_at(&ui.app, &p.artifact)?,
+            built_at_ms: if deployed_in_period {
+                crate::api::reports::built_at(&ui.app, &p.artifact)?
+            } else {
+                None
+            },
         });
     }
-    let since = until - weeks * WEEK_MS;
     let total = reports::delivery(env, &history, since, until, FAILURE_WINDOW_MS);
     let per_week = (0..weeks)
         .map(|i| {
