@@ -43,10 +43,13 @@ fi
 # and cosign signatures in tests/scripts/cosign_sign.py; in-toto (with securesystemslib) and
 # in-toto-attestation (with protobuf) make the DSSE SLSA provenance in tests/scripts/slsa_attest.py;
 # spdx-tools and cyclonedx-python-lib (the formats' own validators) check Tollgate's SBOM exports
-# in tests/scripts/validate_sbom.py.
+# in tests/scripts/validate_sbom.py; cloudevents (the CloudEvents SDK) reads the deployment events
+# webhooks receive in tests/tests/events.rs, as a real consumer would; icalendar reads the release
+# calendar's .ics export in tests/scripts/parse_ics.py.
 PY_PACKAGES=(oras==0.2.43 requests cryptography in-toto==3.1.0 in-toto-attestation==0.9.3
-  spdx-tools==0.8.5 "cyclonedx-python-lib[json-validation]==11.12.0")
-if ! python3 -c 'import oras, requests, cryptography, in_toto, securesystemslib.signer, in_toto_attestation.v1.statement, spdx_tools.spdx.validation, cyclonedx.validation.json' >/dev/null 2>&1; then
+  spdx-tools==0.8.5 "cyclonedx-python-lib[json-validation]==11.12.0" cloudevents==2.2.0
+  icalendar==7.3.2)
+if ! python3 -c 'import oras, requests, cryptography, in_toto, securesystemslib.signer, in_toto_attestation.v1.statement, spdx_tools.spdx.validation, cyclonedx.validation.json, cloudevents.core.bindings.http, icalendar' >/dev/null 2>&1; then
   step "installing python ${PY_PACKAGES[*]}"
   if ! python3 -m pip --version >/dev/null 2>&1; then
     apt_install python3-pip

@@ -166,6 +166,8 @@ fn seed(data: &Path, artifacts: usize, promotions: usize) -> Seeded {
             checklist: Vec::new(),
             notes: Vec::new(),
             outcome: None,
+            scheduled_for_ms: None,
+            cancelled_by: None,
         };
         let opened = store.open_promotion(&rec).expect("open promotion");
         if let tollgate_store::Opened::Created(p) = opened

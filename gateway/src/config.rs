@@ -13,6 +13,10 @@ use toml::Spanned;
 
 mod files;
 pub use files::{FileFormat, FileRepo, FileRepoUpstream, UpstreamKind, VersionPolicy, VersionRule};
+mod webhooks;
+pub use webhooks::WebhookConfig;
+mod schedule;
+pub use schedule::{Dependency, PromotionsConfig, Requirement};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 pub const DEFAULT_DATA: &str = "./tollgate-data";
@@ -47,6 +51,14 @@ pub struct FileConfig {
     pub admission: Option<FileAdmission>,
     pub tls: Option<FileTls>,
     pub store: Option<FileStore>,
+    /// Deployment events out: CloudEvents webhooks (`crate::events`).
+    #[serde(default)]
+    pub webhooks: Vec<webhooks::FileWebhook>,
+    /// The promotion scheduler.
+    pub promotions: Option<schedule::FilePromotions>,
+    /// What a repository needs in an environment before it may be promoted there.
+    #[serde(default)]
+    pub dependencies: Vec<schedule::FileDependency>,
 }
 
 /// `[store]`: where metadata lives; absent: the embedded store in the data directory.
@@ -270,6 +282,12 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// Where metadata lives: `None`, the embedded store in `data`.
     pub postgres: Option<PostgresConfig>,
+    /// Where deployment events are delivered.
+    pub webhooks: Vec<WebhookConfig>,
+    /// The scheduler that runs scheduled promotions and re-checks waiting ones.
+    pub promotions: PromotionsConfig,
+    /// `[[dependencies]]`: validated, acyclic.
+    pub dependencies: Vec<Dependency>,
 }
 
 /// A shared PostgreSQL store.
@@ -789,6 +807,7 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         None => None,
     };
     let retention = validate_retention(file.retention, src)?;
+    let webhooks = webhooks::validate(file.webhooks, src)?;
     let postgres = validate_store(file.store, o, upstream.is_some(), src)?;
     if postgres.is_some() && audit.key.is_none() {
         // A key generated per data directory would sign each replica's checkpoints
@@ -811,6 +830,9 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         });
     }
 
+    let promotions = schedule::validate_promotions(file.promotions, src)?;
+    let dependencies = schedule::validate_dependencies(file.dependencies, &environments, src)?;
+
     Ok(Config {
         listen,
         data,
@@ -828,6 +850,9 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
         admission,
         tls,
         postgres,
+        webhooks,
+        promotions,
+        dependencies,
     })
 }
 

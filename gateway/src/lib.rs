@@ -17,9 +17,11 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod blob_cache;
+pub mod calendar;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod evidence;
 pub mod inspect;
 pub mod metrics;
@@ -28,6 +30,7 @@ pub mod policy_cli;
 pub mod policy_state;
 pub mod promote_cli;
 pub mod promotion;
+pub mod release_cli;
 pub mod reports;
 pub mod repositories;
 pub mod retention;
@@ -38,3 +41,10 @@ pub mod tls;
 pub mod ui;
 pub mod upstream;
 pub mod verify_cli;
+
+/// mimalloc instead of glibc's malloc for every binary built on this crate (the gateway and its
+/// benchmarks): SBOM ingest makes and frees ~10 small allocations per component within one
+/// call, and glibc spent a quarter of that CPU consolidating and unlinking chunks
+/// (BENCHMARKS.md, "SBOM ingest").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use tollgate::client::GatewayArgs;
 use tollgate::config::{self, Config, LogFormat, Overrides};
 use tollgate::promote_cli::{self, Report};
+use tollgate::release_cli;
 
 #[derive(Parser)]
 #[command(
@@ -64,8 +65,8 @@ enum Command {
     /// Ask a running gateway to promote an artifact into an environment; the policy decides.
     /// Prints the promotion (its id, target, verdict, the rules that failed, warned or were
     /// bypassed with their reason codes, and the approvals still missing).
-    /// Exit 0 promoted, 1 denied or failed, 3 pending (waiting for approvals),
-    /// 2 usage, connection or request errors.
+    /// Exit 0 promoted, 1 denied or failed, 3 pending (waiting for approvals) or scheduled
+    /// (`--at`), 2 usage, connection or request errors.
     Promote(Box<promote_cli::PromoteArgs>),
     /// Approve a pending promotion for one approver group; the gateway decides again and
     /// promotes when nothing else is missing. Prints the promotion after the approval.
@@ -84,6 +85,24 @@ enum Command {
     /// Close an emergency promotion's post-mortem by linking its write-up.
     /// Exit 0 closed, 2 usage, connection or request errors.
     Postmortem(promote_cli::PostmortemArgs),
+    /// Verification results (smoke tests, success criteria, canary verdicts) that promotion
+    /// policy can require: `record` one (exit 0 recorded, 2 errors), `list` them.
+    Verification {
+        #[command(subcommand)]
+        command: release_cli::VerificationCommand,
+    },
+    /// Confirm a pre-deployment checklist item of a pending promotion (as a holder of its
+    /// role); the gateway decides again. Exit codes as for `approve`.
+    Checklist(release_cli::ChecklistArgs),
+    /// Add a note (an observation during the deployment window) to a promotion.
+    Note(release_cli::NoteArgs),
+    /// Report how a deployment went: succeeded, failed or rolled-back.
+    Outcome(release_cli::OutcomeArgs),
+    /// Reject a pending promotion as an approver (denies it, with the reason).
+    Reject(release_cli::RejectArgs),
+    /// Cancel a scheduled or pending promotion (as its requester or an admin).
+    /// Exit 0 cancelled, 2 usage, connection or request errors (a refusal among them).
+    Cancel(promote_cli::CancelArgs),
     /// Inspect or check SBOM files (CycloneDX or SPDX JSON) offline.
     Sbom {
         #[command(subcommand)]
@@ -354,6 +373,31 @@ fn main() -> ExitCode {
         Command::Postmortem(args) => {
             return promotion_exit("postmortem", block_on(promote_cli::postmortem(&args)));
         }
+        Command::Verification { command } => {
+            return match command {
+                release_cli::VerificationCommand::Record(args) => {
+                    promotion_exit("verification", block_on(release_cli::record(&args)))
+                }
+                release_cli::VerificationCommand::List(args) => {
+                    promotion_exit("verification", block_on(release_cli::list(&args)))
+                }
+            };
+        }
+        Command::Checklist(args) => {
+            return promotion_exit("checklist", block_on(release_cli::checklist(&args)));
+        }
+        Command::Note(args) => {
+            return promotion_exit("note", block_on(release_cli::note(&args)));
+        }
+        Command::Outcome(args) => {
+            return promotion_exit("outcome", block_on(release_cli::outcome(&args)));
+        }
+        Command::Reject(args) => {
+            return promotion_exit("reject", block_on(release_cli::reject(&args)));
+        }
+        Command::Cancel(args) => {
+            return promotion_exit("cancel", block_on(promote_cli::cancel(&args)));
+        }
         Command::Sbom {
             command:
                 SbomCommand::Search {
@@ -427,5 +471,16 @@ fn main() -> ExitCode {
             eprintln!("tollgate: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command's definition only when that command is parsed; this checks them
+    /// all (two flags of one name in a subcommand, say) without running each.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -50,6 +51,19 @@ pub struct AdmissionReasonLabels {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    pub webhook: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookOutcomeLabels {
+    pub webhook: String,
+    /// Per event: `delivered`, `dropped` (queue full), `gave-up` (attempts exhausted); per
+    /// attempt: `failed`.
+    pub outcome: &'static str,
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -66,6 +80,17 @@ pub struct Metrics {
     pub admission_refused_images: Family<AdmissionReasonLabels, Counter>,
     /// Pulls from environment repositories, by environment and outcome (allowed, denied).
     pub pulls: Family<PromotionLabels, Counter>,
+    /// Webhook deliveries by webhook and outcome (see [`WebhookOutcomeLabels`]).
+    pub webhook_deliveries: Family<WebhookOutcomeLabels, Counter>,
+    /// Events waiting for delivery, per webhook.
+    pub webhook_queue_depth: Family<WebhookLabels, Gauge>,
+    /// When each webhook last took an event (Unix seconds).
+    pub webhook_last_success: Family<WebhookLabels, Gauge>,
+    /// Deployment outcomes marked on promotions (`succeeded`, `failed`, `rolled-back`), by
+    /// environment.
+    pub deployment_outcomes: Family<PromotionLabels, Counter>,
+    /// What each environment runs, computed at scrape time (`crate::events::promoted_versions`).
+    pub promoted: std::sync::Arc<crate::events::PromotedVersions>,
 }
 
 impl Default for Metrics {
@@ -149,7 +174,38 @@ impl Metrics {
             "Images refused (or warned about) at admission, by environment and reason code",
             admission_refused_images.clone(),
         );
+        let webhook_deliveries = Family::<WebhookOutcomeLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Deployment-event webhook deliveries: events delivered, dropped (queue full) or given up, and failed attempts",
+            webhook_deliveries.clone(),
+        );
+        let webhook_queue_depth = Family::<WebhookLabels, Gauge>::default();
+        registry.register(
+            "webhook_queue_depth",
+            "Deployment events waiting for delivery, per webhook",
+            webhook_queue_depth.clone(),
+        );
+        let webhook_last_success = Family::<WebhookLabels, Gauge>::default();
+        registry.register(
+            "webhook_last_success_timestamp_seconds",
+            "When each webhook last accepted an event (Unix time)",
+            webhook_last_success.clone(),
+        );
+        let deployment_outcomes = Family::<PromotionLabels, Counter>::default();
+        registry.register(
+            "deployment_outcomes",
+            "Deployment outcomes marked on promotions, by environment and outcome",
+            deployment_outcomes.clone(),
+        );
+        let promoted = std::sync::Arc::new(crate::events::PromotedVersions::default());
+        registry.register_collector(Box::new(std::sync::Arc::clone(&promoted)));
         Metrics {
+            webhook_deliveries,
+            webhook_queue_depth,
+            webhook_last_success,
+            deployment_outcomes,
+            promoted,
             pulls,
             admission_reviews,
             admission_mutations,
@@ -192,6 +248,24 @@ impl Metrics {
 
     pub fn promotion(&self, environment: &str, outcome: &'static str) {
         self.promotions
+            .get_or_create(&PromotionLabels {
+                environment: environment.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn webhook(&self, webhook: &str, outcome: &'static str) {
+        self.webhook_deliveries
+            .get_or_create(&WebhookOutcomeLabels {
+                webhook: webhook.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn deployment_outcome(&self, environment: &str, outcome: &'static str) {
+        self.deployment_outcomes
             .get_or_create(&PromotionLabels {
                 environment: environment.to_string(),
                 outcome,

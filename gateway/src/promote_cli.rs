@@ -60,6 +60,14 @@ pub struct PromoteArgs {
     /// A rollback to an earlier version (exempt from the version-must-increase rule)
     #[arg(long)]
     pub rollback: bool,
+    /// Who owns the deployment (default: the requesting token)
+    #[arg(long, value_name = "NAME")]
+    pub owner: Option<String>,
+    /// Run it at this time instead of now (RFC 3339, e.g. 2026-12-01T09:30:00Z): the
+    /// gateway refuses a time outside the environment's windows or in a freeze, and decides
+    /// the promotion then (exit 3 while scheduled)
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
     /// When the promotion is pending, wait up to SECS for the approvals that settle it
     #[arg(long, value_name = "SECS")]
     pub wait: Option<u64>,
@@ -95,7 +103,8 @@ pub struct ListArgs {
     /// Only promotions into this environment
     #[arg(long, value_name = "ENV")]
     pub environment: Option<String>,
-    /// Only promotions in this state: pending, denied, copying, promoted or failed
+    /// Only promotions in this state: pending, denied, copying, promoted, failed, scheduled or
+    /// cancelled
     #[arg(long)]
     pub state: Option<String>,
     /// Only emergency promotions whose post-mortem is still open
@@ -123,6 +132,17 @@ pub struct ShowArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct CancelArgs {
+    /// The scheduled or pending promotion's id
+    pub id: String,
+    /// Print the promotion as JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub gateway: GatewayArgs,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct PostmortemArgs {
     /// The emergency promotion's id
     pub id: String,
@@ -140,21 +160,21 @@ pub struct PostmortemArgs {
 pub fn exit_for(state: &str) -> u8 {
     match state {
         "promoted" => PROMOTED,
-        "denied" | "failed" => DENIED,
+        "denied" | "failed" | "cancelled" => DENIED,
         _ => PENDING,
     }
 }
 
-fn state(p: &Value) -> &str {
+pub(crate) fn state(p: &Value) -> &str {
     p["state"].as_str().unwrap_or("?")
 }
 
 fn settled(p: &Value) -> bool {
-    !matches!(state(p), "pending" | "copying")
+    !matches!(state(p), "pending" | "copying" | "scheduled")
 }
 
 /// `/api/v1/promotions/{id}`, refusing ids that could not be one (they would change the path).
-fn promotion_path(id: &str) -> anyhow::Result<String> {
+pub(crate) fn promotion_path(id: &str) -> anyhow::Result<String> {
     if id.is_empty()
         || !id
             .bytes()
@@ -166,7 +186,7 @@ fn promotion_path(id: &str) -> anyhow::Result<String> {
     Ok(format!("/api/v1/promotions/{id}"))
 }
 
-fn report(p: &Value, json: bool, exit: u8) -> anyhow::Result<Report> {
+pub(crate) fn report(p: &Value, json: bool, exit: u8) -> anyhow::Result<Report> {
     let text = if json {
         format!("{}\n", serde_json::to_string_pretty(p)?)
     } else {
@@ -183,6 +203,8 @@ pub async fn promote(args: &PromoteArgs) -> anyhow::Result<Report> {
         ("tag", &args.tag),
         ("change_request", &args.change_request),
         ("justification", &args.justification),
+        ("owner", &args.owner),
+        ("at", &args.at),
     ] {
         if let Some(v) = value {
             body[key] = json!(v);
@@ -262,6 +284,20 @@ async fn wait(gw: &Gateway, mut p: Value, limit: Duration, quiet: bool) -> anyho
             },
         }
     }
+}
+
+/// `tollgate cancel`: withdraws a scheduled or pending promotion (its requester or an admin).
+pub async fn cancel(args: &CancelArgs) -> anyhow::Result<Report> {
+    let path = format!("{}/cancel", promotion_path(&args.id)?);
+    let p = Gateway::from_args(&args.gateway)
+        .post_json(&path, &json!({}))
+        .await?;
+    let exit = if state(&p) == "cancelled" {
+        PROMOTED
+    } else {
+        ERROR
+    };
+    report(&p, args.json, exit)
 }
 
 /// `tollgate approve`.
@@ -388,6 +424,17 @@ pub fn render(p: &Value) -> String {
             .map(|by| format!("by {by} at {}", p["created_at"].as_str().unwrap_or("?")))
             .as_deref(),
     ));
+    out.push_str(&line(
+        "scheduled for",
+        p["scheduled_for"]
+            .as_str()
+            .map(|t| match p["reason"].as_str() {
+                Some(r) => format!("{t} ({r})"),
+                None => t.to_string(),
+            })
+            .as_deref(),
+    ));
+    out.push_str(&line("cancelled by", p["cancelled_by"].as_str()));
     out.push_str(&line("change request", p["change_request"].as_str()));
     out.push_str(&line("justification", p["justification"].as_str()));
     let flags: Vec<&str> = [("emergency", "emergency"), ("rollback", "rollback")]
@@ -602,6 +649,8 @@ mod tests {
         assert_eq!(exit_for("promoted"), PROMOTED);
         assert_eq!(exit_for("denied"), DENIED);
         assert_eq!(exit_for("failed"), DENIED);
+        assert_eq!(exit_for("cancelled"), DENIED);
+        assert_eq!(exit_for("scheduled"), PENDING);
     }
 
     #[test]

@@ -123,6 +123,8 @@ pub fn delivery(
                 q.id != p.id
                     && q.target_repository == p.target_repository
                     && q.created_at_ms >= done
+                    // A request withdrawn or refused changed nothing.
+                    && !matches!(q.state, PromotionState::Cancelled | PromotionState::Denied)
             })
             .min_by_key(|q| (q.created_at_ms, q.id.clone()));
         // Said outright by the deployment's owner, else read from what came next.
@@ -391,6 +393,8 @@ mod tests {
             checklist: Vec::new(),
             notes: Vec::new(),
             outcome: None,
+            scheduled_for_ms: None,
+            cancelled_by: None,
         }
     }
 
@@ -492,7 +496,11 @@ mod tests {
         let mut d = p("d", "app", 40 * H, 41 * H, PromotionState::Promoted);
         d.outcome = said(Outcome::RolledBack, 43 * H);
         let f = p("f", "app", 50 * H, 52 * H, PromotionState::Promoted);
-        let history: Vec<Delivered<'_>> = [&b, &c, &d, &f]
+        // A rollback asked for right after f, then cancelled: it changed nothing, so f is no
+        // failure.
+        let mut g = p("g", "app", 53 * H, 53 * H, PromotionState::Cancelled);
+        g.rollback = true;
+        let history: Vec<Delivered<'_>> = [&b, &c, &d, &f, &g]
             .into_iter()
             .map(|promotion| Delivered {
                 promotion,

@@ -150,6 +150,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         &config.audit.origin,
         config.audit.admission_summary,
     )?;
+    // Deployment events: every entry the log appends from here on, once durable.
+    let events = crate::events::Events::start(&config, Arc::clone(&metrics));
+    audit.set_sink(Arc::clone(&events) as Arc<dyn crate::audit::AuditSink>);
+    metrics.promoted.set_source(
+        Arc::clone(&store),
+        config.environments.iter().map(|e| e.name.clone()).collect(),
+    );
     let files = crate::repositories::Files::open(&config, Arc::clone(&metrics))
         .context("opening the file repositories")?;
     let app = Arc::new(App {
@@ -173,6 +180,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         crate::policy_state::spawn_reloaders(Arc::clone(&app), p.dir, p.watch);
     }
     crate::retention::spawn_schedule(Arc::clone(&app));
+    crate::promotion::schedule::spawn(Arc::clone(&app));
     match crate::evidence::reverify_stale(&app) {
         Ok(0) => {}
         Ok(n) => {
@@ -213,9 +221,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     // Requests are done; write what they queued (admission counts, denials) before exiting.
     draining.audit.drain().await;
+    // Then what the webhooks still have queued, for a short while.
+    events.flush(EVENTS_FLUSH).await;
     tracing::info!("tollgate stopped");
     Ok(())
 }
+
+/// How long a graceful stop waits for queued deployment events to be delivered.
+const EVENTS_FLUSH: Duration = Duration::from_secs(5);
 
 async fn shutdown() {
     let ctrl_c = async {

@@ -16,6 +16,7 @@
 //! knowledge of HTTP or of how facts are stored — callers read the policy files and gather the
 //! [`Facts`]. It may depend only on `tollgate-attest` and `tollgate-sbom`.
 
+pub mod calendar;
 mod names;
 mod pattern;
 mod policy;

@@ -20,12 +20,20 @@ pub enum PromotionState {
     Promoted,
     /// Allowed, but copying failed; retrying the same request resumes it.
     Failed,
+    /// Requested for a later time (`scheduled_for_ms`): decided and, when allowed, copied
+    /// then by the gateway's scheduler. Open, like pending.
+    Scheduled,
+    /// Withdrawn while scheduled or pending, by its requester or an admin; final.
+    Cancelled,
 }
 
 impl PromotionState {
     /// Still to be settled: counts as "in flight" and blocks a duplicate request.
     pub fn is_open(self) -> bool {
-        matches!(self, Self::Pending | Self::Copying | Self::Failed)
+        matches!(
+            self,
+            Self::Pending | Self::Copying | Self::Failed | Self::Scheduled
+        )
     }
 }
 
@@ -105,6 +113,12 @@ pub struct PromotionRecord {
     /// How the deployment went, once someone said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<OutcomeRecord>,
+    /// When a scheduled promotion is to be decided and run (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_for_ms: Option<i64>,
+    /// Who cancelled it, and when (state `cancelled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
 }
 
 /// A checklist item confirmed for a promotion.

@@ -49,6 +49,7 @@ macro_rules! __backend_suite {
             concurrent_audit_appends_leave_no_gaps,
             cached_lookups_follow_every_write,
             cached_tag_reads_see_their_own_writes_under_concurrent_readers,
+            scheduled_promotions_are_open_and_claimed_once,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
@@ -755,6 +756,8 @@ fn promotion(artifact: &Digest, env: &str) -> PromotionRecord {
         checklist: Vec::new(),
         notes: Vec::new(),
         outcome: None,
+        scheduled_for_ms: None,
+        cancelled_by: None,
     }
 }
 
@@ -830,6 +833,95 @@ pub fn promotions_open_once_and_update_by_revision<S: PromotionStore>(s: S) {
             .len(),
         1
     );
+    // Open states are listed from the in-flight index: newest first, by environment, limited,
+    // and a promotion that settled is no longer there.
+    let b = Digest::sha256_of(b"app 1.3.0");
+    let staging = created(s.open_promotion(&promotion(&b, "staging")).unwrap());
+    let c = Digest::sha256_of(b"app 1.4.0");
+    let newest = created(s.open_promotion(&promotion(&c, "prod")).unwrap());
+    let pending = |env: Option<&str>, limit| -> Vec<String> {
+        s.list_promotions(
+            &PromotionFilter {
+                environment: env.map(Into::into),
+                state: Some(PromotionState::Pending),
+                ..PromotionFilter::default()
+            },
+            limit,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect()
+    };
+    // The oracle: the whole history, filtered here.
+    let scanned = |env: Option<&str>| -> Vec<String> {
+        s.list_promotions(&PromotionFilter::default(), 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|p| {
+                p.state == PromotionState::Pending && env.is_none_or(|e| e == p.target_environment)
+            })
+            .map(|p| p.id)
+            .collect()
+    };
+    assert_eq!(pending(None, 10), scanned(None));
+    assert_eq!(pending(None, 10)[..2], [newest.id.as_str(), &staging.id]);
+    assert_eq!(pending(Some("prod"), 10), scanned(Some("prod")));
+    assert!(pending(Some("prod"), 10).contains(&r.id));
+    assert!(!pending(Some("prod"), 10).contains(&staging.id));
+    assert_eq!(pending(Some("prod"), 1), [newest.id.as_str()]);
+    let mut settled = newest.clone();
+    settled.state = PromotionState::Denied;
+    s.update_promotion(&settled).unwrap();
+    assert!(!pending(Some("prod"), 10).contains(&newest.id));
+    assert_eq!(pending(Some("prod"), 10), scanned(Some("prod")));
+}
+
+/// A scheduled promotion is open (in flight, deduplicated), listed by state with its time,
+/// claimed by exactly one of two writers that read it at the same revision (two replicas'
+/// schedulers), and a cancelled one is closed.
+pub fn scheduled_promotions_are_open_and_claimed_once<S: PromotionStore>(s: S) {
+    let a = Digest::sha256_of(b"app 2.0.0");
+    let mut draft = promotion(&a, "prod");
+    draft.state = PromotionState::Scheduled;
+    draft.scheduled_for_ms = Some(1_800_000_000_000);
+    let p = created(s.open_promotion(&draft).unwrap());
+    assert_eq!(
+        s.get_promotion(&p.id).unwrap().unwrap().scheduled_for_ms,
+        Some(1_800_000_000_000)
+    );
+    assert_eq!(s.in_flight("prod").unwrap(), 1);
+    assert!(matches!(
+        s.open_promotion(&promotion(&a, "prod")).unwrap(),
+        Opened::Existing(e) if e.id == p.id
+    ));
+    let scheduled = s
+        .list_promotions(
+            &PromotionFilter {
+                state: Some(PromotionState::Scheduled),
+                ..PromotionFilter::default()
+            },
+            10,
+        )
+        .unwrap();
+    assert_eq!(scheduled.len(), 1);
+    // two schedulers claim it from the same read: one wins
+    let mut claim = p.clone();
+    claim.state = PromotionState::Pending;
+    let won = s.update_promotion(&claim).unwrap();
+    assert!(matches!(
+        s.update_promotion(&claim),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.in_flight("prod").unwrap(), 1);
+    // cancelled: closed, and a new request opens a new promotion
+    let mut cancelled = won.clone();
+    cancelled.state = PromotionState::Cancelled;
+    cancelled.cancelled_by = Some("alice".into());
+    s.update_promotion(&cancelled).unwrap();
+    assert_eq!(s.in_flight("prod").unwrap(), 0);
+    let again = created(s.open_promotion(&promotion(&a, "prod")).unwrap());
+    assert_ne!(again.id, p.id);
 }
 
 pub fn concurrent_promotions_one_record<S: PromotionStore + Send + Sync + 'static>(s: S) {

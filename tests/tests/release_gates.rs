@@ -148,6 +148,14 @@ impl Setup {
         v["envelope"].clone()
     }
 
+    /// `tollgate ARGS --url … --token TOKEN`.
+    fn cli(&self, args: &[&str], token: &str) -> CmdOutput {
+        let url = self.tg.base_url();
+        let mut all = args.to_vec();
+        all.extend(["--url", url.as_str(), "--token", token]);
+        tollgate_cli(&all)
+    }
+
     fn post_result(&self, user: &str, token: &str, digest: &str, body: Value) -> Resp {
         self.http(user, token).post_json(
             &format!("/api/v1/artifacts/{digest}/verifications"),
@@ -266,18 +274,22 @@ fn prod_waits_for_signed_results_soak_and_checklist_then_goes() {
         "{}",
         unknown.text()
     );
-    for (user, token, item) in [
-        ("ops-lead", &s.ops, "backup-validated"),
-        ("sec-lead", &s.security, "monitoring-reviewed"),
-    ] {
-        let r = s.http(user, token).post_json(
+    s.http("ops-lead", &s.ops)
+        .post_json(
             &format!("/api/v1/promotions/{id}/checklist"),
-            json!({"item": item, "comment": "done"})
+            json!({"item": "backup-validated", "comment": "restored last night's dump"})
                 .to_string()
                 .into_bytes(),
-        );
-        r.expect_status(200, "checklist");
-    }
+        )
+        .expect_status(200, "checklist");
+    // The same from the command line: still pending (exit 3), for the soak time.
+    let out = s.cli(&["checklist", &id, "monitoring-reviewed"], &s.security);
+    assert_eq!(out.status.code(), Some(3), "{}", out.stderr_str());
+    assert!(
+        out.stdout_str().contains("soak-time-not-met"),
+        "{}",
+        out.stdout_str()
+    );
     let p = s
         .http("releaser", &s.releaser)
         .get(&format!("/api/v1/promotions/{id}"))
@@ -293,13 +305,28 @@ fn prod_waits_for_signed_results_soak_and_checklist_then_goes() {
         "nothing in prod yet"
     );
 
-    // Three hours later (the gateway's clock, moved): the soak time has passed; asking again
-    // re-decides the same promotion, which goes through.
+    // Three hours later (the gateway's clock, moved): the soak time has passed, and the
+    // scheduler re-decides the waiting promotion on its own, which goes through.
     s.tg.set_env("TOLLGATE_CLOCK_OFFSET_SECS", &(3 * 3600).to_string());
     s.tg.restart();
-    let p = s.promote(json!({"artifact": "staging/shop:2.0.0", "to": "prod"}));
-    assert_eq!(p["id"], id.as_str());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let p = loop {
+        let p = s
+            .http("releaser", &s.releaser)
+            .get(&format!("/api/v1/promotions/{id}"))
+            .json();
+        if p["state"] != "pending" || std::time::Instant::now() > deadline {
+            break p;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     assert_eq!(p["state"], "promoted", "{p}");
+    let again = s.promote(json!({"artifact": "staging/shop:2.0.0", "to": "prod"}));
+    assert_eq!(
+        again["id"],
+        id.as_str(),
+        "asking again is the same promotion"
+    );
     assert_eq!(rule(&p, "soak")["status"], "pass");
     let pulled = s
         .http("releaser", &s.releaser)
@@ -315,6 +342,8 @@ fn prod_waits_for_signed_results_soak_and_checklist_then_goes() {
             .into_bytes(),
     );
     r.expect_status(201, "note by the owner");
+    let out = s.cli(&["note", &id, "rolling back: latency budget burnt"], &owner);
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_str());
     let outsider = s.tg.create_token("outsider", &["reader"]);
     s.http("outsider", &outsider)
         .post_json(
@@ -338,6 +367,7 @@ fn prod_waits_for_signed_results_soak_and_checklist_then_goes() {
     let p = r.json();
     assert_eq!(p["outcome"]["outcome"], "rolled-back", "{p}");
     assert_eq!(p["notes"][0]["by"], "olga", "{p}");
+    assert_eq!(p["notes"].as_array().unwrap().len(), 2, "{p}");
 
     // The delivery report counts it as a change failure.
     let report =
@@ -439,13 +469,50 @@ fn a_failed_canary_refuses_and_results_must_be_genuine_and_in_place() {
 
     // A passing smoke test, then a failed canary verdict: the promotion to prod is denied.
     let pass = s.signed_result(&img.digest, "PASSED", "staging");
-    s.post_result(
-        "smoke-bot",
+    let file = s.work.path().join("smoke.json");
+    fs::write(&file, pass.to_string()).unwrap();
+    let out = s.cli(
+        &[
+            "verification",
+            "record",
+            "staging/cart:1.0.0",
+            "--environment",
+            "staging",
+            "--kind",
+            "smoke-test",
+            "--attestation",
+            file.to_str().unwrap(),
+        ],
         &s.verifier,
-        &img.digest,
-        json!({"environment": "staging", "kind": "smoke-test", "attestation": pass}),
-    )
-    .expect_status(201, "smoke test");
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr_str());
+    assert!(
+        out.stdout_str().contains("smoke-test passed"),
+        "{}",
+        out.stdout_str()
+    );
+    assert!(
+        out.stdout_str().contains("signed by key ci-key"),
+        "{}",
+        out.stdout_str()
+    );
+    let out = s.cli(
+        &[
+            "verification",
+            "record",
+            "staging/cart:1.0.0",
+            "--environment",
+            "staging",
+            "--kind",
+            "smoke-test",
+            "--result",
+            "passed",
+            "--metric",
+            "error_rate=lots",
+        ],
+        &s.verifier,
+    );
+    assert_eq!(out.status.code(), Some(2), "a bad metric is a usage error");
     let fail = s.signed_result(&img.digest, "FAILED", "staging");
     s.post_result(
         "smoke-bot",

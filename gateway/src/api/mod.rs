@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(reports::router())
         .merge(crate::admission::api_router())
         .merge(retention::router())
+        .merge(crate::calendar::router())
 }
 
 fn principal(app: &AppState, headers: &HeaderMap) -> ApiResult<Option<std::sync::Arc<Principal>>> {

@@ -26,7 +26,8 @@ use crate::promotion::{self, ApprovalRequest, PromotionRequest};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/promotions", get(list).post(create))
-        .route("/promotions/{id}", get(show))
+        .route("/promotions/{id}", get(show).delete(cancel))
+        .route("/promotions/{id}/cancel", post(cancel))
         .route("/promotions/{id}/approvals", post(approve))
         .route("/promotions/{id}/postmortem", post(postmortem))
         .route("/promotions/{id}/rejections", post(reject))
@@ -93,6 +94,11 @@ pub fn promotion_json(p: &PromotionRecord) -> Value {
         "outcome": p.outcome.as_ref().map(|o| json!({
             "outcome": o.outcome.as_str(), "by": o.by, "comment": o.comment, "at": rfc3339(o.at_ms),
         })),
+        "scheduled_for": p.scheduled_for_ms.map(rfc3339),
+        // Not decided yet: why, in the reason-code vocabulary.
+        "reason": (p.state == PromotionState::Scheduled)
+            .then_some(tollgate_policies::ReasonCode::PromotionScheduled),
+        "cancelled_by": p.cancelled_by,
     })
 }
 
@@ -228,10 +234,12 @@ async fn create(
     let p = app.auth.require_principal(p.as_deref())?;
     let req: PromotionRequest = body(
         &bytes,
-        r#"{"artifact": "sha256:…|repo:tag", "to": "ENV", "change_request"?, "justification"?, "emergency"?, "rollback"?, "tag"?, "owner"?}"#,
+        r#"{"artifact": "sha256:…|repo:tag", "to": "ENV", "change_request"?, "justification"?, "emergency"?, "rollback"?, "tag"?, "owner"?, "at"?: "RFC 3339"}"#,
     )?;
     let (rec, new) = promotion::request(&app, p, req).await?;
-    let status = if new {
+    let status = if new && rec.state == PromotionState::Scheduled {
+        StatusCode::ACCEPTED
+    } else if new {
         StatusCode::CREATED
     } else {
         StatusCode::OK
@@ -261,7 +269,7 @@ async fn list(
             serde_json::from_value::<PromotionState>(json!(s)).map_err(|_| {
                 ApiError::new(
                     ErrorCode::BadRequest,
-                    format!("state {s:?} is not one of pending, denied, copying, promoted, failed"),
+                    format!("state {s:?} is not one of pending, denied, copying, promoted, failed, scheduled, cancelled"),
                 )
             })?,
         ),
@@ -526,4 +534,17 @@ async fn bundle_status(
     let p = principal(&app, &headers)?;
     app.auth.require_principal(p.as_deref())?;
     Ok(axum::Json(bundles::summary(&app, &id, &env)?).into_response())
+}
+
+/// `DELETE /api/v1/promotions/{id}` (or `POST …/cancel`): withdraws a scheduled or pending
+/// promotion.
+async fn cancel(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let p = principal(&app, &headers)?;
+    let p = app.auth.require_principal(p.as_deref())?;
+    let rec = promotion::schedule::cancel(&app, p, &id).await?;
+    Ok(axum::Json(promotion_json(&rec)).into_response())
 }

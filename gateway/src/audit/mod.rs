@@ -38,6 +38,13 @@ struct AdmissionCounts {
     counts: std::collections::BTreeMap<(String, &'static str), u64>,
 }
 
+/// Receives every entry once it is durable, in log order (deployment events: `crate::events`).
+/// Called on the writer task after each group commit and before the appenders are answered,
+/// so it must not block: hand the entries on and return.
+pub trait AuditSink: Send + Sync + std::fmt::Debug {
+    fn appended(&self, entries: &[tollgate_store::AuditEntry]);
+}
+
 #[derive(Debug)]
 pub struct Audit {
     tx: mpsc::Sender<(Option<AuditDraft>, Option<Ack>)>,
@@ -48,6 +55,8 @@ pub struct Audit {
     signer: Arc<NoteSigner>,
     origin: String,
     store: Arc<dyn Store>,
+    /// Where appended entries go too, once set.
+    sink: Arc<std::sync::OnceLock<Arc<dyn AuditSink>>>,
 }
 
 /// The signing key: the configured one, or the data directory's (generated on first start,
@@ -163,7 +172,9 @@ impl Audit {
         let tree = Arc::new(RwLock::new(load_tree(store.as_ref())?));
         let signer = Arc::new(signer);
         let (tx, mut rx) = mpsc::channel::<(Option<AuditDraft>, Option<Ack>)>(QUEUE);
+        let sink: Arc<std::sync::OnceLock<Arc<dyn AuditSink>>> = Arc::default();
         let audit = Arc::new(Audit {
+            sink: Arc::clone(&sink),
             admissions: std::sync::Mutex::new(AdmissionCounts {
                 since_ms: now_ms(),
                 counts: Default::default(),
@@ -249,6 +260,9 @@ impl Audit {
                         {
                             tracing::error!(error = %e, "audit checkpoint not stored");
                         }
+                        if let Some(sink) = sink.get() {
+                            sink.appended(&entries);
+                        }
                         for (e, ack) in entries.iter().zip(acks) {
                             if let Some(ack) = ack {
                                 let _ = ack.send(Ok(e.seq));
@@ -274,6 +288,14 @@ impl Audit {
             }
         });
         Ok(audit)
+    }
+
+    /// Sends every entry appended from now on to `sink` as well (once durable, in order).
+    /// The first sink set stays.
+    pub fn set_sink(&self, sink: Arc<dyn AuditSink>) {
+        if self.sink.set(sink).is_err() {
+            tracing::warn!("an audit sink is already set");
+        }
     }
 
     /// Counts an allowed (or warned) admission review for the next aggregate entry.

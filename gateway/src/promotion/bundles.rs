@@ -181,6 +181,7 @@ fn member_request(
         emergency: req.emergency,
         rollback: req.rollback,
         owner: req.owner.clone(),
+        at: None,
     })
 }
 

@@ -13,6 +13,7 @@
 pub mod bundles;
 pub mod copy;
 pub mod release_log;
+pub mod schedule;
 pub mod verification;
 
 use std::sync::Arc;
@@ -58,6 +59,9 @@ pub struct PromotionRequest {
     /// Who owns the deployment (default: the requester).
     #[serde(default)]
     pub owner: Option<String>,
+    /// Run it at this time (RFC 3339, in the future) instead of now: see [`schedule`].
+    #[serde(default)]
+    pub at: Option<String>,
 }
 
 /// `POST /api/v1/promotions/{id}/approvals`.
@@ -426,6 +430,8 @@ fn draft(principal: &Principal, req: &PromotionRequest, route: &Route<'_>) -> Pr
         checklist: Vec::new(),
         notes: Vec::new(),
         outcome: None,
+        scheduled_for_ms: None,
+        cancelled_by: None,
     }
 }
 
@@ -436,6 +442,9 @@ pub async fn request(
     principal: &Principal,
     req: PromotionRequest,
 ) -> ApiResult<(PromotionRecord, bool)> {
+    if req.at.is_some() {
+        return schedule::request(app, principal, req).await;
+    }
     let route = resolve(app, &req)?;
     authorize_request(principal, &route.target_repo, req.emergency)?;
     // Already there: the promotion that put it there.
@@ -631,6 +640,8 @@ async fn finish_copy(
             app.metrics.promotion(&done.target_environment, "promoted");
             app.audit(audit_about(&actor.name, "promotion-completed", &done).details(details))
                 .await;
+            // Promotions into the environment may have been waiting for this one.
+            schedule::wake();
             Ok(done)
         }
         Err(e) => {
@@ -651,13 +662,15 @@ async fn finish_copy(
     }
 }
 
-fn state_name(s: PromotionState) -> &'static str {
+pub fn state_name(s: PromotionState) -> &'static str {
     match s {
         PromotionState::Pending => "pending",
         PromotionState::Denied => "denied",
         PromotionState::Copying => "copying",
         PromotionState::Promoted => "promoted",
         PromotionState::Failed => "failed",
+        PromotionState::Scheduled => "scheduled",
+        PromotionState::Cancelled => "cancelled",
     }
 }
 
@@ -794,7 +807,8 @@ pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
     };
     let open = app.store.in_flight(&rec.target_environment)?;
     let in_flight = open.saturating_sub(usize::from(rec.state.is_open()));
-    let repository = policy_repository(app, rec);
+    let repository = schedule::policy_repository(app, &rec.target_repository);
+    let dependencies = schedule::dependency_facts(app, rec, &repository)?;
     Ok(Facts {
         artifact: ArtifactFacts {
             digest: d.clone(),
@@ -822,17 +836,8 @@ pub fn gather(app: &App, rec: &PromotionRecord) -> ApiResult<Facts> {
         verifications,
         arrived_at: arrived_at_ms.and_then(DateTime::<Utc>::from_timestamp_millis),
         checklist,
+        dependencies,
     })
-}
-
-/// The target repository as policy names it: without the environment prefix (`payments/*`),
-/// so one pattern covers an application in every environment.
-pub fn policy_repository(app: &App, rec: &PromotionRecord) -> String {
-    let target = rec.target_repository.as_str();
-    environment_of(app, &rec.target_repository)
-        .and_then(|e| target.strip_prefix(e.prefix.as_str()))
-        .unwrap_or(target)
-        .to_string()
 }
 
 /// Who pushed the promoted artifact into its source repository.
@@ -908,11 +913,15 @@ pub async fn approve(
                 ),
             ));
         }
-        if rec.state != PromotionState::Pending {
+        // A scheduled promotion may be approved ahead of its time.
+        if !matches!(
+            rec.state,
+            PromotionState::Pending | PromotionState::Scheduled
+        ) {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
                 format!(
-                    "promotion {id} is {}; only pending promotions take approvals",
+                    "promotion {id} is {}; only pending or scheduled promotions take approvals",
                     state_name(rec.state)
                 ),
             ));

@@ -123,7 +123,7 @@ pub fn checklist_items(app: &App, rec: &PromotionRecord) -> Vec<tollgate_policie
     let Some(env) = loaded.policy.environment(&rec.target_environment) else {
         return Vec::new();
     };
-    let repo = super::policy_repository(app, rec);
+    let repo = super::schedule::policy_repository(app, &rec.target_repository);
     let mut items: Vec<tollgate_policies::ChecklistItem> = Vec::new();
     for set in env.applicable(&repo) {
         for it in set.checklist.iter().flat_map(|c| &c.items) {
@@ -192,7 +192,10 @@ pub async fn confirm(
         ));
     }
     let (saved, changed) = update(app, id, |rec| {
-        if !matches!(rec.state, PromotionState::Pending | PromotionState::Failed) {
+        if !matches!(
+            rec.state,
+            PromotionState::Pending | PromotionState::Scheduled | PromotionState::Failed
+        ) {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
                 format!(
@@ -372,11 +375,14 @@ pub async fn reject(
                 ),
             ));
         }
-        if rec.state != PromotionState::Pending {
+        if !matches!(
+            rec.state,
+            PromotionState::Pending | PromotionState::Scheduled
+        ) {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
                 format!(
-                    "promotion {id} is {}; only pending promotions can be rejected",
+                    "promotion {id} is {}; only pending or scheduled promotions can be rejected",
                     state_name(rec.state)
                 ),
             ));

@@ -45,10 +45,11 @@ use crate::oci::manifests::{is_index, parse_manifest, remove_manifest};
 static APPLYING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Open promotion states: the artifact is on its way somewhere.
-const OPEN: [PromotionState; 3] = [
+const OPEN: [PromotionState; 4] = [
     PromotionState::Pending,
     PromotionState::Copying,
     PromotionState::Failed,
+    PromotionState::Scheduled,
 ];
 
 /// Everything retention decides over, read from the store.

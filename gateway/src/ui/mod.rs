@@ -506,7 +506,7 @@ pub fn badge(text: &str) -> Markup {
         "promoted" | "pass" | "allow" | "verified" | "succeeded" | "passed" | "active"
         | "current" => "ok",
         "denied" | "fail" | "deny" | "failed" | "rolled-back" | "unverified" | "revoked" => "bad",
-        "pending" | "warn" | "copying" | "warned" | "unused" | "behind" => "wait",
+        "pending" | "warn" | "copying" | "warned" | "unused" | "behind" | "scheduled" => "wait",
         _ => "neutral",
     };
     html! { span class={"badge " (class)} { (text) } }

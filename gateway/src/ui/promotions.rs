@@ -27,6 +27,8 @@ const STATES: &[(&str, &str)] = &[
     ("denied", "Denied"),
     ("failed", "Failed"),
     ("copying", "Copying"),
+    ("scheduled", "Scheduled"),
+    ("cancelled", "Cancelled"),
     ("all", "All"),
 ];
 

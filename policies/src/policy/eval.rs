@@ -19,7 +19,8 @@ use crate::{ReasonCode, Role};
 pub enum Verdict {
     Allow,
     Deny,
-    /// Everything passes except approvals still missing.
+    /// Everything passes except approvals still missing or dependencies not yet in the
+    /// target environment.
     Pending,
 }
 
@@ -172,6 +173,8 @@ pub fn evaluate(policy: &Policy, facts: &Facts, now: DateTime<Utc>) -> Decision 
             residency(r, facts, &mut out);
         }
     }
+
+    dependencies(facts, &mut out);
 
     if facts.promotion.emergency {
         decision.post_mortem_required = breakglass(&sets, facts, &mut out);
@@ -1162,5 +1165,58 @@ fn residency(r: &ResidencyRule, facts: &Facts, out: &mut Out) {
             format!("not barred from region {}", r.region),
             &r.origin,
         ),
+    }
+}
+
+/// One outcome per dependency of the promoted repository (from the gateway's configuration,
+/// not the policy): pass when the target environment runs a satisfying version, else fail with
+/// `dependency-not-ready`, which leaves the verdict `pending` rather than `deny`.
+fn dependencies(facts: &Facts, out: &mut Out) {
+    let env = &facts.promotion.to;
+    for d in &facts.dependencies {
+        let (status, reason, message) = if semver::VersionReq::parse(&d.requirement).is_err() {
+            (
+                RuleStatus::Fail,
+                Some(ReasonCode::DependencyNotReady),
+                format!(
+                    "requirement {:?} on {} is not a SemVer range",
+                    d.requirement, d.repository
+                ),
+            )
+        } else if d.satisfied() {
+            (
+                RuleStatus::Pass,
+                None,
+                format!(
+                    "{env} runs {} {} (needs {})",
+                    d.repository,
+                    d.current.as_deref().unwrap_or_default(),
+                    d.requirement
+                ),
+            )
+        } else {
+            (
+                RuleStatus::Fail,
+                Some(ReasonCode::DependencyNotReady),
+                format!(
+                    "waiting for {} {} in {env}, which runs {}",
+                    d.repository,
+                    d.requirement,
+                    match d.current.as_deref() {
+                        Some(c) if parse_semver(c).is_some() => c.to_string(),
+                        Some(c) => format!("{c:?} (not SemVer)"),
+                        None => "none".to_string(),
+                    }
+                ),
+            )
+        };
+        out.rules.push(RuleOutcome {
+            rule: format!("dependencies/{}", d.repository),
+            kind: RuleKind::Dependencies,
+            status,
+            reason,
+            message,
+            source: d.source.clone(),
+        });
     }
 }

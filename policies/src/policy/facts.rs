@@ -45,6 +45,10 @@ pub struct Facts {
     /// Checklist confirmations recorded on this promotion.
     #[serde(default)]
     pub checklist: Vec<ChecklistConfirmation>,
+    /// What the promoted repository depends on (the gateway's `[[dependencies]]`) and what
+    /// the target environment runs of each.
+    #[serde(default)]
+    pub dependencies: Vec<DependencyFacts>,
 }
 
 /// How a verification came out.
@@ -231,5 +235,35 @@ impl ComponentFacts {
             }
         }
         info
+    }
+}
+
+/// One dependency of the promoted repository: the target environment must run `repository`
+/// at a version matching `requirement` before the promotion may proceed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DependencyFacts {
+    /// The repository depended on, without the environment prefix (`app-api`).
+    pub repository: String,
+    /// A SemVer requirement (`>=1.4.0`, `^2`), as `semver::VersionReq` reads it.
+    pub requirement: String,
+    /// The tag the target environment runs of `repository`, if any.
+    #[serde(default)]
+    pub current: Option<String>,
+    /// Where the dependency is declared (`tollgate.toml:12`), shown as the rule's source.
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+impl DependencyFacts {
+    /// Whether `current`, read as SemVer (a leading `v` allowed), satisfies `requirement`.
+    /// An unreadable requirement is never satisfied.
+    pub fn satisfied(&self) -> bool {
+        let Ok(req) = semver::VersionReq::parse(&self.requirement) else {
+            return false;
+        };
+        self.current
+            .as_deref()
+            .and_then(parse_semver)
+            .is_some_and(|v| req.matches(&v))
     }
 }

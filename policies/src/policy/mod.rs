@@ -17,8 +17,8 @@ pub use condition::VARIABLES as CONDITION_VARIABLES;
 pub use diag::{Diagnostic, Level};
 pub use eval::{Decision, RuleOutcome, RuleStatus, Verdict, evaluate};
 pub use facts::{
-    Approval, ArtifactFacts, ChecklistConfirmation, ComponentFacts, EvidenceFacts, Facts,
-    PromotionFacts, SbomFacts, TestResult, VerificationFacts,
+    Approval, ArtifactFacts, ChecklistConfirmation, ComponentFacts, DependencyFacts, EvidenceFacts,
+    Facts, PromotionFacts, SbomFacts, TestResult, VerificationFacts,
 };
 pub use load::{BASE_FILE, policy_digest};
 pub use model::{

@@ -74,10 +74,13 @@ pub enum RuleKind {
     Checklist,
     /// Data residency: artifacts barred from the environment's region.
     Residency,
+    /// Repositories this one depends on (the gateway's `[[dependencies]]`) must run a
+    /// satisfying version in the target environment; failing, the promotion waits (pending).
+    Dependencies,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 20] = [
+    pub const ALL: [RuleKind; 21] = [
         RuleKind::Environment,
         RuleKind::Source,
         RuleKind::Signatures,
@@ -98,6 +101,7 @@ impl RuleKind {
         RuleKind::Soak,
         RuleKind::Checklist,
         RuleKind::Residency,
+        RuleKind::Dependencies,
     ];
 
     /// What break-glass bypasses when a policy does not say: governance, not evidence.
@@ -133,6 +137,7 @@ impl RuleKind {
             RuleKind::Soak => "soak",
             RuleKind::Checklist => "checklist",
             RuleKind::Residency => "residency",
+            RuleKind::Dependencies => "dependencies",
         }
     }
 
@@ -150,10 +155,13 @@ impl RuleKind {
 
     /// Whether a failure of this kind can pass by waiting rather than by a new request:
     /// approvals and checklist confirmations still to come, verification results not yet
-    /// recorded, soak time still running. Only these leave a promotion pending.
+    /// recorded, soak time still running, dependencies not yet in the target environment.
+    /// Only these leave a promotion pending.
     pub fn waits(self, reason: Option<crate::ReasonCode>) -> bool {
         match self {
-            RuleKind::Approvals | RuleKind::Checklist | RuleKind::Soak => true,
+            RuleKind::Approvals | RuleKind::Checklist | RuleKind::Soak | RuleKind::Dependencies => {
+                true
+            }
             RuleKind::Verification => reason == Some(crate::ReasonCode::VerificationMissing),
             _ => false,
         }

@@ -76,6 +76,7 @@ fn facts(to: &str) -> Facts {
         verifications: vec![],
         arrived_at: None,
         checklist: vec![],
+        dependencies: Vec::new(),
     }
 }
 
@@ -1566,4 +1567,97 @@ fn verification_overlays_tighten_only() {
     has_error(&errs, "base.toml:3", "needs min, max or both");
     has_error(&errs, "base.toml:6", "item \"Backup\"");
     has_error(&errs, "base.toml:10", "cannot be set in a repository block");
+}
+
+fn dependency(repository: &str, requirement: &str, current: Option<&str>) -> DependencyFacts {
+    DependencyFacts {
+        repository: repository.into(),
+        requirement: requirement.into(),
+        current: current.map(Into::into),
+        source: Some("tollgate.toml:7".into()),
+    }
+}
+
+#[test]
+fn dependencies_not_ready_leave_the_promotion_pending() {
+    let p = one(SIGS);
+    let mut f = facts("prod");
+    f.evidence = vec![signed_by_key("release")];
+    f.dependencies = vec![dependency("app-api", ">=1.4.0", Some("1.3.9"))];
+    let d = evaluate(&p, &f, noon());
+    assert_eq!(d.verdict, Verdict::Pending, "{:#?}", d.rules);
+    assert_eq!(d.reasons, [ReasonCode::DependencyNotReady]);
+    let o = outcome(&d, RuleKind::Dependencies);
+    assert_eq!(o.rule, "dependencies/app-api");
+    assert_eq!(o.status, RuleStatus::Fail);
+    assert_eq!(o.source.as_deref(), Some("tollgate.toml:7"));
+    assert!(
+        o.message.contains("app-api >=1.4.0") && o.message.contains("runs 1.3.9"),
+        "{}",
+        o.message
+    );
+    // Nothing there at all, or a tag that is no version: still waiting, and said so.
+    f.dependencies = vec![dependency("app-api", ">=1.4.0", None)];
+    let d = evaluate(&p, &f, noon());
+    assert_eq!(d.verdict, Verdict::Pending);
+    assert!(
+        outcome(&d, RuleKind::Dependencies)
+            .message
+            .contains("runs none")
+    );
+    f.dependencies = vec![dependency("app-api", ">=1.4.0", Some("latest"))];
+    assert_eq!(evaluate(&p, &f, noon()).verdict, Verdict::Pending);
+    // Satisfied (a leading v allowed): allowed, the rule passes.
+    f.dependencies = vec![
+        dependency("app-api", ">=1.4.0", Some("v1.4.2")),
+        dependency("auth", "^2", Some("2.0.1")),
+    ];
+    let d = evaluate(&p, &f, noon());
+    assert_allowed(&d);
+    let deps: Vec<_> = d
+        .rules
+        .iter()
+        .filter(|r| r.kind == RuleKind::Dependencies)
+        .map(|r| (r.rule.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        deps,
+        [
+            ("dependencies/app-api", RuleStatus::Pass),
+            ("dependencies/auth", RuleStatus::Pass)
+        ]
+    );
+    // One of two not ready; and with a missing approval too: still pending, both reasons.
+    f.dependencies[1].current = Some("3.0.0".into());
+    let p2 = one(&format!("{SIGS}{APPROVALS}"));
+    let d = evaluate(&p2, &f, noon());
+    assert_eq!(d.verdict, Verdict::Pending);
+    assert_eq!(
+        d.reasons,
+        [ReasonCode::ApprovalsMissing, ReasonCode::DependencyNotReady]
+    );
+    // Alongside a real failure it is a denial.
+    f.evidence.clear();
+    assert_denied(&evaluate(&p, &f, noon()), ReasonCode::SignatureMissing);
+}
+
+#[test]
+fn breakglass_does_not_bypass_dependencies_unless_listed() {
+    let p = one(GOVERNED);
+    let saturday_night = at("2026-06-13T22:00:00Z");
+    let mut f = emergency();
+    f.dependencies = vec![dependency("app-api", ">=1.4.0", Some("1.0.0"))];
+    let d = evaluate(&p, &f, saturday_night);
+    assert_eq!(d.verdict, Verdict::Pending, "{:#?}", d.rules);
+    assert_eq!(outcome(&d, RuleKind::Dependencies).status, RuleStatus::Fail);
+    assert_eq!(outcome(&d, RuleKind::Windows).status, RuleStatus::Bypassed);
+    let p = one(&format!(
+        "[breakglass]\nbypass = [\"windows\", \"approvals\", \"change-request\", \"dependencies\"]\n{GOVERNED}"
+    ));
+    let d = evaluate(&p, &f, saturday_night);
+    assert_eq!(d.verdict, Verdict::Allow, "{:#?}", d.rules);
+    assert_eq!(
+        outcome(&d, RuleKind::Dependencies).status,
+        RuleStatus::Bypassed
+    );
 }

@@ -3,7 +3,7 @@
 use tollgate_attest::Digest;
 use tollgate_policies::RepoName;
 
-use super::kv_store::{KvStore, corrupt, encode, key2, key3};
+use super::kv_store::{KvStore, corrupt, encode, key2, key3, last_part};
 use super::{Kv, KvRead, KvWrite, Table};
 use crate::{
     BundleRecord, HoldRecord, Opened, PolicyLoadRecord, PromotedEntry, PromotionFilter,
@@ -240,6 +240,37 @@ impl<K: Kv> PromotionStore for KvStore<K> {
     ) -> Result<Vec<PromotionRecord>> {
         self.kv.read(|r| {
             let mut out = Vec::new();
+            // Open states (pending, scheduled, …) are few and indexed: read those promotions
+            // only, not the whole history (the scheduler asks every few seconds).
+            if filter.state.is_some_and(PromotionState::is_open) {
+                let prefix = match &filter.environment {
+                    Some(env) => key2(env, ""),
+                    None => String::new(),
+                };
+                let mut ids: Vec<String> = r
+                    .scan(Table::InFlight, &prefix, None, usize::MAX)?
+                    .into_iter()
+                    .map(|(k, _)| last_part(&k).to_string())
+                    .collect();
+                // Newest first: by the sequence number after `prm-`.
+                let seq = |id: &str| {
+                    id.trim_start_matches("prm-")
+                        .parse::<u64>()
+                        .unwrap_or(u64::MAX)
+                };
+                ids.sort_unstable_by_key(|id| std::cmp::Reverse(seq(id)));
+                for id in ids {
+                    if let Some(p) = get_in(r, &id)?
+                        && matches(filter, &p)
+                    {
+                        out.push(p);
+                        if out.len() == limit {
+                            break;
+                        }
+                    }
+                }
+                return Ok(out);
+            }
             // Ids are sequential, so key order is age order; newest first means from the end.
             for (_, v) in r
                 .scan(Table::Promotions, "", None, usize::MAX)?
