@@ -448,3 +448,76 @@ fn sessions_csrf_origin_and_revocation_over_http() {
     r.expect_status(303, "revoked token's session");
     assert!(r.header("location").unwrap().contains("no+longer+valid"));
 }
+
+fn artifacts_on(html: &str) -> Vec<String> {
+    html.split("data-artifact=\"")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .collect()
+}
+
+fn next_link(html: &str) -> Option<String> {
+    let at = html.find("rel=\"next\" href=\"")?;
+    let rest = &html[at + "rel=\"next\" href=\"".len()..];
+    Some(rest[..rest.find('"').unwrap()].replace("&amp;", "&"))
+}
+
+#[test]
+fn sbom_search_pages_through_the_index_over_http() {
+    let tg = Tollgate::start(TollgateOpts::default());
+    let http = tg.admin();
+    let sbom = fs::read(
+        workspace_root().join("tests/fixtures/sbom/cyclonedx/dropwizard-1.3.15.cdx-1.2.json"),
+    )
+    .expect("SBOM fixture");
+    // Three artifacts with the same SBOM: 3 × 86 Apache-2.0 components, more than a page (200).
+    let mut digests = Vec::new();
+    for tag in ["1.0.0", "1.0.1", "1.0.2"] {
+        let d = http.push_image("dev/lib", tag, &TinyImage::new());
+        http.post(&format!("/api/v1/artifacts/{d}/sboms"), sbom.clone())
+            .expect_status(201, "post SBOM");
+        digests.push(d);
+    }
+    digests.sort();
+    let cookie = sign_in(&tg, &tg.admin_token);
+    let first = get_with(&tg, "/ui/sbom?license=Apache-2.0", &cookie);
+    first.expect_status(200, "first page");
+    let page1 = first.text();
+    assert!(
+        page1.contains("data-environment=\"dev\""),
+        "grouped under dev"
+    );
+    let next = next_link(&page1).expect("a next page");
+    let second = get_with(&tg, &next, &cookie);
+    second.expect_status(200, "second page");
+    let page2 = second.text();
+    assert!(next_link(&page2).is_none(), "two pages in all");
+    let mut seen: Vec<String> = artifacts_on(&page1);
+    seen.extend(artifacts_on(&page2));
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, digests, "every artifact, across the pages");
+    assert_eq!(
+        artifacts_on(&page1).len() + artifacts_on(&page2).len(),
+        4,
+        "the artifact straddling the page boundary is on both pages"
+    );
+    // A cursor belongs to its question.
+    let cursor = next.split("cursor=").nth(1).unwrap();
+    let r = get_with(
+        &tg,
+        &format!("/ui/sbom?license=MIT&cursor={cursor}"),
+        &cookie,
+    );
+    r.expect_status(400, "cursor of another query");
+    assert!(r.text().contains("cursor-invalid"), "{}", r.text());
+    // A version range narrows a package search; nothing matches an impossible one.
+    let r = get_with(
+        &tg,
+        "/ui/sbom?purl=pkg%3Amaven%2Fcom.google.guava%2Fguava&range=%3C1",
+        &cookie,
+    );
+    r.expect_status(200, "empty search");
+    assert!(artifacts_on(&r.text()).is_empty());
+    assert!(r.text().contains("No artifact you can read contains it"));
+}
