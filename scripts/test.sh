@@ -31,6 +31,9 @@ command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils) # bcrypt htpassw
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 # nginx with its WebDAV module (PUT/DELETE) is the raw repository upstream of tests/tests/raw_repos.rs
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+# Debian's Chromium runs the web console's browser tests (tests/tests/console.rs); Playwright
+# drives it through executablePath, since browser downloads are not possible.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
   step "installing ${missing[*]}"
   apt_install "${missing[@]}" ca-certificates
@@ -67,6 +70,12 @@ if [ ! -d tests/sigstore-mock/node_modules ]; then
   npm ci --prefix tests/sigstore-mock --no-audit --no-fund
 fi
 
+# playwright-core (pinned in tests/browser/package-lock.json) drives that Chromium.
+if [ ! -f tests/browser/node_modules/playwright-core/package.json ]; then
+  step "npm ci --prefix tests/browser"
+  npm ci --prefix tests/browser --no-audit --no-fund
+fi
+
 step "tools"
 docker-registry --version 2>&1 | head -n1 || true
 skopeo --version
@@ -74,6 +83,7 @@ python3 -c 'import sys, importlib.metadata as m, oras.version, cryptography; pri
 command -v htpasswd
 nginx -v 2>&1 || /usr/sbin/nginx -v
 echo "node $(node --version)"
+chromium --version 2>/dev/null | head -n1 || true
 
 # --- Rust ------------------------------------------------------------------------------------
 step "cargo fmt --check"

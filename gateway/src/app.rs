@@ -110,6 +110,7 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(metrics))
         .nest("/api/v1", api::router())
         .merge(crate::admission::router())
+        .merge(crate::ui::router(Arc::clone(&app)))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
         .with_state(app)

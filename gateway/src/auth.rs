@@ -115,13 +115,20 @@ impl Auth {
         let Some(secret) = presented_secret(headers) else {
             return Ok(None);
         };
-        let hash = hash_token(&secret);
+        self.authenticate_hash(&hash_token(&secret)).map(Some)
+    }
+
+    /// The principal behind a token's SHA-256 (lowercase hex), by the same rules as
+    /// [`Auth::authenticate`]: 401 when unknown or revoked. The web console keeps only the
+    /// hash in its sessions and resolves it again on every request.
+    pub fn authenticate_hash(&self, hash: &str) -> Result<Arc<Principal>, ApiError> {
+        let hash = hash.to_string();
         if let Ok(cache) = self.cache.read()
             && let Some((p, at)) = cache.get(&hash)
             && at.elapsed() < CACHE_TTL
         {
             self.used(&p.name);
-            return Ok(Some(Arc::clone(p)));
+            return Ok(Arc::clone(p));
         }
         let rec = self.store.token_by_hash(&hash)?;
         let Some(rec) =
@@ -137,7 +144,7 @@ impl Auth {
             cache.insert(hash, (Arc::clone(&p), Instant::now()));
         }
         self.used(&p.name);
-        Ok(Some(p))
+        Ok(p)
     }
 
     /// Notes a token's use; the store learns of it at most once a minute per token, so access

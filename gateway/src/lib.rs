@@ -38,6 +38,7 @@ pub mod sbom_cli;
 pub mod sboms;
 pub mod serve;
 pub mod tls;
+pub mod ui;
 pub mod upstream;
 pub mod verify_cli;
 

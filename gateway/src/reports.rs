@@ -95,6 +95,20 @@ pub fn delivery(
             Some((done - d.built_at_ms?).max(0) as f64 / HOUR_MS)
         })
         .collect();
+    // The environment's promotions by repository: every question below is about one
+    // repository, so each looks only at its own (not at every promotion of the environment).
+    let mut by_repo: BTreeMap<&str, Vec<&Delivered<'_>>> = BTreeMap::new();
+    for d in &in_env {
+        by_repo
+            .entry(d.promotion.target_repository.as_str())
+            .or_default()
+            .push(d);
+    }
+    let same_repo = |p: &PromotionRecord| {
+        by_repo
+            .get(p.target_repository.as_str())
+            .map_or(&[][..], Vec::as_slice)
+    };
     // Change failures: a later rollback or emergency fix into the same repository, soon.
     let mut repositories: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut failures = 0;
@@ -102,7 +116,7 @@ pub fn delivery(
         let p = d.promotion;
         let done = completed_at(p).unwrap_or_default();
         // The next change to the same repository, if it came soon and was a fix.
-        let next = in_env
+        let next = same_repo(p)
             .iter()
             .map(|o| o.promotion)
             .filter(|q| {
@@ -143,7 +157,7 @@ pub fn delivery(
         let Some(at) = event.filter(|t| *t >= since_ms && *t < until_ms) else {
             continue;
         };
-        let next_good = in_env
+        let next_good = same_repo(p)
             .iter()
             .filter(|o| {
                 o.promotion.target_repository == p.target_repository

@@ -83,7 +83,7 @@ fn csv_response(body: String) -> Response {
 }
 
 /// When the artifact was built: its provenance's finishedOn/startedOn, else its first push.
-fn built_at(app: &App, d: &Digest) -> ApiResult<Option<i64>> {
+pub(crate) fn built_at(app: &App, d: &Digest) -> ApiResult<Option<i64>> {
     let parse = |s: &str| {
         tollgate_policies::chrono::DateTime::parse_from_rfc3339(s)
             .ok()
