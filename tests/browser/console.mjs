@@ -8,6 +8,7 @@
 //   AUDITOR_TOKEN     an auditor token
 //   PROMOTION_ID      a pending promotion the approver approves here
 //   OTHER_PROMOTION   a pending promotion the auditor tries to forge an approval of
+//   SCHEDULED_PROMOTION a promotion scheduled for tomorrow (the release calendar shows it)
 //   ARTIFACT_DIGEST   the artifact of PROMOTION_ID
 //   SOURCE_COMMIT     the commit its provenance names
 //   SBOM_PURL         a package URL its SBOM contains; SBOM_RANGE a version range matching it
@@ -28,6 +29,7 @@ const APPROVER = env('APPROVER_TOKEN');
 const AUDITOR = env('AUDITOR_TOKEN');
 const PROMOTION = env('PROMOTION_ID');
 const OTHER = env('OTHER_PROMOTION');
+const SCHEDULED = env('SCHEDULED_PROMOTION');
 const DIGEST = env('ARTIFACT_DIGEST');
 const COMMIT = env('SOURCE_COMMIT');
 const PURL = env('SBOM_PURL');
@@ -206,9 +208,18 @@ try {
   check(await ap.locator('svg.chart').count() === 4, 'delivery charts missing');
   check(await ap.locator('svg#deploys rect.bar').count() >= 1, 'no deployment bar for the promotion just made');
   shots.push(await shot(ap, '09-delivery-report'));
+  step = 'release calendar';
+  await timed(ap, '/ui/calendar?env=staging');
+  check((await ap.locator('h1').textContent()).includes('Release calendar'), 'no calendar heading');
+  check((await ap.textContent('main')).includes('Always open'), 'staging has no windows: it should say always open');
+  check(await ap.locator(`a[href="/ui/promotions/${SCHEDULED}"]`).count() === 1, 'the scheduled promotion is not on the calendar');
+  shots.push(await shot(ap, '10-release-calendar'));
+  const ics = await ap.request.get(BASE + '/ui/calendar.ics?env=staging');
+  check(ics.status() === 200 && (await ics.text()).startsWith('BEGIN:VCALENDAR\r\n'), `calendar export: ${ics.status()}`);
+  check((await ics.text()).includes(SCHEDULED), 'the export lacks the scheduled promotion');
   await timed(ap, '/ui/reports/access-review');
   check((await ap.textContent('main')).includes('sec-lead'), 'access review lacks the approver token');
-  shots.push(await shot(ap, '10-access-review'));
+  shots.push(await shot(ap, '10b-access-review'));
   await timed(ap, `/ui/artifacts/${DIGEST}`);
 
   step = 'not found';

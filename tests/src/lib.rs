@@ -2648,3 +2648,36 @@ mod tests {
         assert_eq!(with_query("/a?x=2", "d=1"), "/a?x=2&d=1");
     }
 }
+
+/// Seconds since the Unix epoch as RFC 3339 UTC (`2026-11-27T09:00:00Z`), for request bodies
+/// that name a time.
+pub fn rfc3339_secs(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let tod = secs % 86_400;
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        tod / 3600,
+        tod / 60 % 60,
+        tod % 60
+    )
+}
+
+#[cfg(test)]
+mod rfc3339_tests {
+    #[test]
+    fn formats_known_instants() {
+        assert_eq!(super::rfc3339_secs(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339_secs(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::rfc3339_secs(1_795_000_000), "2026-11-18T11:06:40Z");
+    }
+}

@@ -215,8 +215,23 @@ fn console_in_a_real_browser() {
     let s = Setup::start();
     let (digest, commit) = s.build("dev/shop", "1.0.0");
     let (_other_digest, _) = s.build("dev/shop", "1.1.0");
+    s.build("dev/shop", "1.2.0");
     let first = s.request_staging("dev/shop:1.0.0");
     let other = s.request_staging("dev/shop:1.1.0");
+    // One for the release calendar: scheduled a day ahead.
+    let at = (std::time::SystemTime::now() + Duration::from_secs(86_400))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let at = tollgate_e2e::rfc3339_secs(at);
+    let scheduled = s.tg.basic("releaser", &s.releaser).post_json(
+        "/api/v1/promotions",
+        json!({"artifact": "dev/shop:1.2.0", "to": "staging", "at": at})
+            .to_string()
+            .into_bytes(),
+    );
+    scheduled.expect_status(202, "schedule a promotion");
+    let scheduled_id = scheduled.json()["id"].as_str().unwrap().to_string();
     let id = first["id"].as_str().unwrap().to_string();
     let other_id = other["id"].as_str().unwrap().to_string();
 
@@ -230,6 +245,7 @@ fn console_in_a_real_browser() {
         .env("AUDITOR_TOKEN", &s.auditor)
         .env("PROMOTION_ID", &id)
         .env("OTHER_PROMOTION", &other_id)
+        .env("SCHEDULED_PROMOTION", &scheduled_id)
         .env("ARTIFACT_DIGEST", &digest)
         .env("SOURCE_COMMIT", &commit)
         .env("SBOM_PURL", PURL)
@@ -259,6 +275,7 @@ fn console_in_a_real_browser() {
         "06-promotion-promoted",
         "08-audit-trail",
         "09-delivery-report",
+        "10-release-calendar",
     ] {
         let f = shots.join(format!("{name}.png"));
         let bytes = fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));

@@ -27,6 +27,7 @@ use crate::error::{ApiError, ErrorCode};
 
 mod artifact;
 mod audit;
+mod calendar;
 mod graph;
 mod promotions;
 mod reports;
@@ -63,6 +64,8 @@ pub fn router(app: AppState) -> Router<AppState> {
         .route("/ui/promotions/{id}", get(promotions::show))
         .route("/ui/promotions/{id}/approve", post(promotions::approve))
         .route("/ui/promotions/{id}/reject", post(promotions::reject))
+        .route("/ui/calendar", get(calendar::show))
+        .route("/ui/calendar.ics", get(calendar::ics))
         .route("/ui/artifacts", get(artifact::find))
         .route("/ui/artifacts/{digest}", get(artifact::show))
         .route("/ui/sbom", get(sbom::search))
@@ -259,6 +262,7 @@ async fn css() -> Response {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Promotions,
+    Calendar,
     Artifacts,
     Sbom,
     Audit,
@@ -267,11 +271,10 @@ pub enum Nav {
     None,
 }
 
-/// The navigation, in order. The release calendar (issue 10's calendar API) gets its entry
-/// here, between promotions and artifacts, when its page exists.
+/// The navigation, in order.
 const NAV: &[(Nav, &str, &str)] = &[
     (Nav::Promotions, "/ui/", "Promotions"),
-    // (Nav::Calendar, "/ui/calendar", "Release calendar"),
+    (Nav::Calendar, "/ui/calendar", "Release calendar"),
     (Nav::Artifacts, "/ui/artifacts", "Artifacts"),
     (Nav::Sbom, "/ui/sbom", "SBOM search"),
     (Nav::Audit, "/ui/audit", "Audit trail"),
