@@ -875,6 +875,30 @@ pub fn promotions_open_once_and_update_by_revision<S: PromotionStore>(s: S) {
     s.update_promotion(&settled).unwrap();
     assert!(!pending(Some("prod"), 10).contains(&newest.id));
     assert_eq!(pending(Some("prod"), 10), scanned(Some("prod")));
+    // One artifact's promotions, any state, from the by-artifact index: as a full scan finds.
+    for d in [&a, &b, &c] {
+        let indexed: Vec<String> = s
+            .list_promotions(
+                &PromotionFilter {
+                    artifact: Some(d.clone()),
+                    ..PromotionFilter::default()
+                },
+                100,
+            )
+            .unwrap()
+            .into_iter()
+            .map(|p| p.id)
+            .collect();
+        let all: Vec<String> = s
+            .list_promotions(&PromotionFilter::default(), 1000)
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.artifact == *d)
+            .map(|p| p.id)
+            .collect();
+        assert!(!indexed.is_empty());
+        assert_eq!(indexed, all);
+    }
 }
 
 /// A scheduled promotion is open (in flight, deduplicated), listed by state with its time,

@@ -14,6 +14,34 @@ const NEXT_PROMOTION: &str = "next_promotion";
 const NEXT_HOLD: &str = "next_hold";
 const NEXT_POLICY_LOAD: &str = "next_policy_load";
 const NEXT_VERIFICATION: &str = "next_verification";
+/// Set once `PromotionsByArtifact` covers every promotion (new stores start with it).
+pub(super) const BY_ARTIFACT_KEY: &str = "index_promotions_by_artifact";
+
+/// Builds the by-artifact index of a store written before it existed.
+pub(super) fn backfill_by_artifact(w: &mut dyn KvWrite) -> Result<()> {
+    if w.get(Table::Meta, BY_ARTIFACT_KEY)?.is_some() {
+        return Ok(());
+    }
+    for (id, v) in w.scan(Table::Promotions, "", None, usize::MAX)? {
+        let p: PromotionRecord = decode("promotion", &v)?;
+        w.put(
+            Table::PromotionsByArtifact,
+            &key2(&p.artifact.to_string(), &id),
+            b"",
+        )?;
+    }
+    w.put(Table::Meta, BY_ARTIFACT_KEY, b"")
+}
+
+/// Newest first: by the sequence number after `prm-`.
+fn newest_first(ids: &mut [String]) {
+    let seq = |id: &str| {
+        id.trim_start_matches("prm-")
+            .parse::<u64>()
+            .unwrap_or(u64::MAX)
+    };
+    ids.sort_unstable_by_key(|id| std::cmp::Reverse(seq(id)));
+}
 
 /// Takes the next number of a counter kept in the meta table.
 fn next(w: &mut dyn KvWrite, counter: &str) -> Result<u64> {
@@ -114,6 +142,11 @@ impl<K: Kv> PromotionStore for KvStore<K> {
             new.id = format!("prm-{:06}", next(w, NEXT_PROMOTION)?);
             new.revision = 1;
             w.put(Table::Promotions, &new.id, &encode(&new)?)?;
+            w.put(
+                Table::PromotionsByArtifact,
+                &key2(&new.artifact.to_string(), &new.id),
+                b"",
+            )?;
             if new.state.is_open() {
                 w.put(Table::OpenPromotions, &open_key, new.id.as_bytes())?;
                 w.put(
@@ -252,13 +285,32 @@ impl<K: Kv> PromotionStore for KvStore<K> {
                     .into_iter()
                     .map(|(k, _)| last_part(&k).to_string())
                     .collect();
-                // Newest first: by the sequence number after `prm-`.
-                let seq = |id: &str| {
-                    id.trim_start_matches("prm-")
-                        .parse::<u64>()
-                        .unwrap_or(u64::MAX)
-                };
-                ids.sort_unstable_by_key(|id| std::cmp::Reverse(seq(id)));
+                newest_first(&mut ids);
+                for id in ids {
+                    if let Some(p) = get_in(r, &id)?
+                        && matches(filter, &p)
+                    {
+                        out.push(p);
+                        if out.len() == limit {
+                            break;
+                        }
+                    }
+                }
+                return Ok(out);
+            }
+            // One artifact's promotions come from its index.
+            if let Some(d) = &filter.artifact {
+                let mut ids: Vec<String> = r
+                    .scan(
+                        Table::PromotionsByArtifact,
+                        &key2(&d.to_string(), ""),
+                        None,
+                        usize::MAX,
+                    )?
+                    .into_iter()
+                    .map(|(k, _)| last_part(&k).to_string())
+                    .collect();
+                newest_first(&mut ids);
                 for id in ids {
                     if let Some(p) = get_in(r, &id)?
                         && matches(filter, &p)
@@ -433,5 +485,59 @@ impl<K: Kv> PromotionStore for KvStore<K> {
                 .map(|(_, v)| decode("policy load", v))
                 .collect()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MemoryStore, PromotionFilter};
+
+    fn rec(d: &Digest, env: &str) -> PromotionRecord {
+        let mut p: PromotionRecord = serde_json::from_value(serde_json::json!({
+            "id": "", "revision": 0, "artifact": d, "source_repository": "staging/app",
+            "target_environment": env, "target_repository": format!("{env}/app"),
+            "requested_by": "ci", "state": "pending", "decision": null,
+            "created_at_ms": 1, "updated_at_ms": 1,
+        }))
+        .unwrap();
+        p.id.clear();
+        p
+    }
+
+    /// A store written before the by-artifact index existed gets it built on open.
+    #[test]
+    fn the_by_artifact_index_is_backfilled_once() {
+        let s = MemoryStore::new();
+        let (a, b) = (Digest::sha256_of(b"a"), Digest::sha256_of(b"b"));
+        for (d, env) in [(&a, "staging"), (&b, "staging"), (&a, "prod")] {
+            s.open_promotion(&rec(d, env)).unwrap();
+        }
+        let of = |d: &Digest| -> Vec<String> {
+            s.list_promotions(
+                &PromotionFilter {
+                    artifact: Some(d.clone()),
+                    ..PromotionFilter::default()
+                },
+                10,
+            )
+            .unwrap()
+            .into_iter()
+            .map(|p| p.id)
+            .collect()
+        };
+        assert_eq!(of(&a), ["prm-000003", "prm-000001"]);
+        // Make it an older store: no index, no flag.
+        s.kv.write(|w| {
+            for (k, _) in w.scan(Table::PromotionsByArtifact, "", None, usize::MAX)? {
+                w.delete(Table::PromotionsByArtifact, &k)?;
+            }
+            w.delete(Table::Meta, BY_ARTIFACT_KEY)
+        })
+        .unwrap();
+        assert!(of(&a).is_empty(), "listing reads the index");
+        s.kv.write(|w| backfill_by_artifact(w)).unwrap();
+        assert_eq!(of(&a), ["prm-000003", "prm-000001"]);
+        assert_eq!(of(&b), ["prm-000002"]);
     }
 }

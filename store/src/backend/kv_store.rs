@@ -82,6 +82,7 @@ impl<K: Kv> KvStore<K> {
                         w.scan(t, "", None, 0)?;
                     }
                     w.put(Table::Meta, SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes())?;
+                    w.put(Table::Meta, super::kv_promotions::BY_ARTIFACT_KEY, b"")?;
                 }
                 Some(v) => {
                     let found = u64::from_le_bytes(
@@ -95,6 +96,8 @@ impl<K: Kv> KvStore<K> {
                             expected: SCHEMA_VERSION,
                         });
                     }
+                    // Indexes added within a schema version are built once, on first open.
+                    super::kv_promotions::backfill_by_artifact(w)?;
                 }
             }
             Ok(())

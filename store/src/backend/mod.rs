@@ -79,10 +79,12 @@ pub enum Table {
     FileSums,
     /// digest \0 environment \0 id → VerificationRecord JSON
     Verifications,
+    /// artifact digest \0 promotion id → () (every promotion of an artifact, any state)
+    PromotionsByArtifact,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 30] = [
+    pub(crate) const ALL: [Table; 31] = [
         Table::Meta,
         Table::Manifests,
         Table::RepoManifests,
@@ -113,6 +115,7 @@ impl Table {
         Table::Files,
         Table::FileSums,
         Table::Verifications,
+        Table::PromotionsByArtifact,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -147,6 +150,7 @@ impl Table {
             Table::Files => "files",
             Table::FileSums => "file_sums",
             Table::Verifications => "verifications",
+            Table::PromotionsByArtifact => "promotions_by_artifact",
         }
     }
 
