@@ -22,11 +22,14 @@ pub fn copy_store<A: Kv, B: Kv>(
     from.kv.read(|r| {
         to.kv.write(|w| {
             for t in Table::ALL {
-                let rows = w.scan(t, "", None, 2)?;
-                let only_schema = t == Table::Meta
-                    && rows.len() == 1
-                    && rows[0].0 == super::kv_store::SCHEMA_KEY;
-                if !rows.is_empty() && !only_schema {
+                let rows = w.scan(t, "", None, usize::MAX)?;
+                // A fresh store's meta holds what opening it wrote: the schema version and the
+                // flags of indexes it starts with.
+                let only_init = t == Table::Meta
+                    && rows
+                        .iter()
+                        .all(|(k, _)| super::kv_store::INIT_KEYS.contains(&k.as_str()));
+                if !rows.is_empty() && !only_init {
                     return Err(StoreError::Backend(format!(
                         "the target store is not empty (table {} holds entries); migrate into a fresh database",
                         t.name()

@@ -28,6 +28,8 @@ impl<K: fmt::Debug> fmt::Debug for KvStore<K> {
 }
 
 pub(super) const SCHEMA_KEY: &str = "schema_version";
+/// The meta entries a fresh store holds after opening: a store with only these is empty.
+pub(super) const INIT_KEYS: [&str; 2] = [SCHEMA_KEY, super::kv_promotions::BY_ARTIFACT_KEY];
 /// Separates the parts of composite keys; it cannot occur in names, tags or digests.
 const SEP: char = '\0';
 
