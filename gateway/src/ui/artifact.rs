@@ -475,9 +475,11 @@ fn evidence_graph(
             id: id.clone(),
             column: 5,
             kind: "promotion",
-            label: format!("{} → {}", p.id, p.target_environment),
+            // The environment leads: the id is in the tooltip and the link, and together
+            // they overflow the box.
+            label: format!("→ {}", p.target_environment),
             detail: if p.approvals.is_empty() {
-                st.clone()
+                format!("{st} · {}", p.id)
             } else {
                 format!("{st}, {} approval(s)", p.approvals.len())
             },

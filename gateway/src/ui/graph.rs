@@ -12,6 +12,8 @@ const TOP: i64 = 34;
 const LEFT: i64 = 8;
 /// Characters of a line that fit in a node.
 const LINE_CHARS: usize = 20;
+/// The first line is bold: fewer characters fit the box.
+const LABEL_CHARS: usize = 18;
 
 /// One box of the graph.
 #[derive(Debug, Clone)]
@@ -32,11 +34,11 @@ pub struct Node {
     pub status: &'static str,
 }
 
-fn clip(s: &str) -> String {
-    if s.chars().count() <= LINE_CHARS {
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         s.to_string()
     } else {
-        let mut out: String = s.chars().take(LINE_CHARS - 1).collect();
+        let mut out: String = s.chars().take(max - 1).collect();
         out.push('…');
         out
     }
@@ -116,8 +118,8 @@ fn node_box(n: &Node, x: i64, y: i64) -> Markup {
         g class={"node " (n.kind) " " (n.status)} data-node=(n.kind) data-id=(n.id) {
             title { (n.full) }
             rect x=(x) y=(y) width=(NODE_W) height=(NODE_H) rx="6" {}
-            text x=(x + 10) y=(y + 22) class="label" { (clip(&n.label)) }
-            text x=(x + 10) y=(y + 42) class="detail" { (clip(&n.detail)) }
+            text x=(x + 10) y=(y + 22) class="label" { (clip(&n.label, LABEL_CHARS)) }
+            text x=(x + 10) y=(y + 42) class="detail" { (clip(&n.detail, LINE_CHARS)) }
         }
     }
 }
@@ -272,7 +274,7 @@ mod tests {
         let svg =
             layered("g", "T", "D", &["S"], &[node("a", 0, "source", &long)], &[]).into_string();
         assert!(svg.contains(&format!("<title>{long}</title>")));
-        assert!(svg.contains(&format!("{}…", "x".repeat(LINE_CHARS - 1))));
+        assert!(svg.contains(&format!("{}…", "x".repeat(LABEL_CHARS - 1))));
     }
 
     #[test]
