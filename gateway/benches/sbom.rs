@@ -7,22 +7,26 @@
 //! same bytes (the cost of just looking at every JSON token).
 //!
 //! - `json_value`: `serde_json::from_slice::<Value>` (baseline)
-//! - `parse`: `tollgate::sboms::parse` (format detection, normalised model, purls, licences,
+//! - `parse`: `tollgate_sbom::parse` (format detection, normalised model, purls, licences,
 //!   dependency graph)
-//! - `parse+entries`: + `sboms::index_entries` (sha256 of the document, the record, one index
-//!   row per component)
-//! - `put_sbom/memory`, `put_sbom/redb`: the store call alone on ready rows (row encoding, the
-//!   inserts and, for redb, the durable commit), each into a fresh store;
-//!   `put_sbom/redb-no-document`: the same with a 2-byte stand-in for the document
-//! - `parse+index/redb`: the whole of `sboms::record` — parse, entries, `put_sbom` into a fresh
-//!   redb store in a temp dir (fsync on commit, as in production)
+//! - `read`: `tollgate::sboms::read` — the parse, plus the document's sha256 and its zstd
+//!   packing for the store, which run on the second core for documents from 256 KiB
+//! - `read+entries`: + `sboms::index_entries` (the record, one index row per component)
+//! - `put_sbom/memory`, `put_sbom/redb`: the store call alone on ready rows and a packed
+//!   document (row encoding, the inserts and, for redb, the durable commit), each into a fresh
+//!   store; `put_sbom/redb-no-document`: the same with a 2-byte stand-in for the document
+//! - `parse+index/redb`: the whole ingest — `sboms::read`, then what `sboms::record` does
+//!   (entries, `put_sbom_packed`) into a fresh redb store in a temp dir (fsync on commit, as in
+//!   production)
+//! - `parse+index/redb-one-core`: the same steps one after another on one thread (the
+//!   baseline for the second core's share)
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use tollgate_attest::Digest;
-use tollgate_store::{MemoryStore, RedbStore, SbomStore};
+use tollgate_store::{MemoryStore, PackedDocument, RedbStore, SbomStore};
 
 mod common;
 
@@ -41,16 +45,27 @@ fn ingest(c: &mut Criterion) {
     ];
     let subject = Digest::sha256_of(b"benchmark image");
     for (name, bytes) in &docs {
-        let sbom = tollgate::sboms::parse(bytes).expect("parses");
-        let components = sbom.inventory().len();
+        let read = tollgate::sboms::read(bytes).expect("parses");
+        let components = read.sbom.inventory().len();
         eprintln!(
-            "{name}: {} bytes, {components} components, {} dependency edges, {} warnings",
+            "{name}: {} bytes ({} packed), {components} components, {} dependency edges, {} warnings",
             bytes.len(),
-            sbom.dependencies.len(),
-            sbom.warnings.len()
+            read.packed.len(),
+            read.sbom.dependencies.len(),
+            read.sbom.warnings.len()
         );
-        let (rec, hits) =
-            tollgate::sboms::index_entries(&subject, bytes, &sbom, "api", None, RECORDED_AT);
+        let index = |doc: &tollgate::sboms::Parsed| {
+            tollgate::sboms::index_entries(
+                &subject,
+                &doc.digest,
+                &doc.sbom,
+                "api",
+                None,
+                RECORDED_AT,
+            )
+        };
+        let (rec, hits) = index(&read);
+        let stand_in = PackedDocument::pack(b"{}");
 
         let mut g = c.benchmark_group(format!("ingest/{name}"));
         g.throughput(Throughput::Elements(components as u64));
@@ -63,19 +78,19 @@ fn ingest(c: &mut Criterion) {
             b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(bytes)).unwrap())
         });
         g.bench_function("parse", |b| {
-            b.iter(|| tollgate::sboms::parse(black_box(bytes)).unwrap())
+            b.iter(|| tollgate_sbom::parse(black_box(bytes)).unwrap())
         });
-        g.bench_function("parse+entries", |b| {
-            b.iter(|| {
-                let sbom = tollgate::sboms::parse(black_box(bytes)).unwrap();
-                tollgate::sboms::index_entries(&subject, bytes, &sbom, "api", None, RECORDED_AT)
-            })
+        g.bench_function("read", |b| {
+            b.iter(|| tollgate::sboms::read(black_box(bytes)).unwrap())
+        });
+        g.bench_function("read+entries", |b| {
+            b.iter(|| index(&tollgate::sboms::read(black_box(bytes)).unwrap()))
         });
         g.bench_function("put_sbom/memory", |b| {
             b.iter_batched(
                 MemoryStore::new,
                 |store| {
-                    assert!(store.put_sbom(&rec, bytes, &hits).unwrap());
+                    assert!(store.put_sbom_packed(&rec, &read.packed, &hits).unwrap());
                     store
                 },
                 BatchSize::PerIteration,
@@ -85,7 +100,7 @@ fn ingest(c: &mut Criterion) {
             b.iter_batched(
                 fresh_redb,
                 |(dir, store)| {
-                    assert!(store.put_sbom(&rec, bytes, &hits).unwrap());
+                    assert!(store.put_sbom_packed(&rec, &read.packed, &hits).unwrap());
                     (dir, store)
                 },
                 BatchSize::PerIteration,
@@ -97,7 +112,7 @@ fn ingest(c: &mut Criterion) {
             b.iter_batched(
                 fresh_redb,
                 |(dir, store)| {
-                    assert!(store.put_sbom(&rec, b"{}", &hits).unwrap());
+                    assert!(store.put_sbom_packed(&rec, &stand_in, &hits).unwrap());
                     (dir, store)
                 },
                 BatchSize::PerIteration,
@@ -107,16 +122,25 @@ fn ingest(c: &mut Criterion) {
             b.iter_batched(
                 fresh_redb,
                 |(dir, store)| {
-                    let sbom = tollgate::sboms::parse(black_box(bytes)).unwrap();
-                    let (rec, hits) = tollgate::sboms::index_entries(
-                        &subject,
-                        bytes,
-                        &sbom,
-                        "api",
-                        None,
-                        RECORDED_AT,
-                    );
-                    assert!(store.put_sbom(&rec, bytes, &hits).unwrap());
+                    let doc = tollgate::sboms::read(black_box(bytes)).unwrap();
+                    let (rec, hits) = index(&doc);
+                    assert!(store.put_sbom_packed(&rec, &doc.packed, &hits).unwrap());
+                    (dir, store)
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        g.bench_function("parse+index/redb-one-core", |b| {
+            b.iter_batched(
+                fresh_redb,
+                |(dir, store)| {
+                    let doc = tollgate::sboms::Parsed {
+                        sbom: tollgate_sbom::parse(black_box(bytes)).unwrap(),
+                        digest: Digest::sha256_of(bytes),
+                        packed: PackedDocument::pack(bytes),
+                    };
+                    let (rec, hits) = index(&doc);
+                    assert!(store.put_sbom_packed(&rec, &doc.packed, &hits).unwrap());
                     (dir, store)
                 },
                 BatchSize::PerIteration,

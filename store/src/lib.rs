@@ -21,6 +21,7 @@ mod blobs;
 mod files;
 mod model;
 mod promotions;
+mod sbom_doc;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
 
@@ -33,6 +34,7 @@ pub use blobs::FsBlobs;
 pub use files::*;
 pub use model::*;
 pub use promotions::*;
+pub use sbom_doc::PackedDocument;
 
 /// The on-disk format version; a store written by another version is refused, not guessed at.
 ///

@@ -292,6 +292,16 @@ pub trait SbomStore {
         rec: &SbomRecord,
         document: &[u8],
         components: &[ComponentHit],
+    ) -> Result<bool> {
+        self.put_sbom_packed(rec, &crate::PackedDocument::pack(document), components)
+    }
+    /// [`SbomStore::put_sbom`] with the document already packed (the ingest path packs it
+    /// while it parses).
+    fn put_sbom_packed(
+        &self,
+        rec: &SbomRecord,
+        document: &crate::PackedDocument,
+        components: &[ComponentHit],
     ) -> Result<bool>;
     /// Drops an SBOM of `rec.subject` and its where-used entries, given the components it was
     /// indexed with (the caller parses the stored document again), in one transaction; false

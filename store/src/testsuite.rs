@@ -38,6 +38,7 @@ macro_rules! __backend_suite {
             evidence_by_subject,
             sbom_where_used,
             sbom_where_used_pages,
+            large_sbom_indexes_every_component,
             promotions_open_once_and_update_by_revision,
             concurrent_promotions_one_record,
             completed_promotion_is_what_the_environment_holds,
@@ -555,19 +556,23 @@ fn all_pages(
 
 /// A synthetic SBOM for `subject`: `n` components cycling over three packages (several
 /// versions, some without one) and licences (some components with two ids, some with none).
-fn paging_sbom(subject: &Digest, n: usize) -> (SbomRecord, Vec<u8>, Vec<ComponentHit>) {
-    let doc = format!("{{\"sbom of\":\"{subject}\",\"n\":{n}}}").into_bytes();
-    let sbom_digest = Digest::sha256_of(&doc);
-    let rec = SbomRecord {
+fn cyclonedx_record(subject: &Digest, sbom_digest: &Digest, components: usize) -> SbomRecord {
+    SbomRecord {
         subject: subject.clone(),
         sbom_digest: sbom_digest.clone(),
         format: "cyclonedx".into(),
         spec_version: "1.6".into(),
-        components: n,
+        components,
         source: "api".into(),
         repository: None,
         recorded_at_ms: 1,
-    };
+    }
+}
+
+fn paging_sbom(subject: &Digest, n: usize) -> (SbomRecord, Vec<u8>, Vec<ComponentHit>) {
+    let doc = format!("{{\"sbom of\":\"{subject}\",\"n\":{n}}}").into_bytes();
+    let sbom_digest = Digest::sha256_of(&doc);
+    let rec = cyclonedx_record(subject, &sbom_digest, n);
     let hits = (0..n)
         .map(|i| {
             let name = ["left-pad", "lodash", "semver"][i % 3];
@@ -594,6 +599,82 @@ fn paging_sbom(subject: &Digest, n: usize) -> (SbomRecord, Vec<u8>, Vec<Componen
         })
         .collect();
     (rec, doc, hits)
+}
+
+/// An SBOM large enough that its postings are built and written on two threads, in several
+/// batches: every component is found, once, and nothing of it is left after it is dropped.
+pub fn large_sbom_indexes_every_component<S: SbomStore>(s: S) {
+    let subject = Digest::sha256_of(b"a large image");
+    let n = 5_000;
+    // A document that compresses well, as SBOMs do.
+    let doc = format!(
+        "{{\"bomFormat\":\"CycloneDX\",\"components\":[{}]}}",
+        (0..n)
+            .map(|i| format!("{{\"name\":\"pkg-{i}\"}}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+    .into_bytes();
+    let sbom_digest = Digest::sha256_of(&doc);
+    let rec = cyclonedx_record(&subject, &sbom_digest, n);
+    let hits: Vec<ComponentHit> = (0..n)
+        .map(|i| {
+            // Every tenth component is one more version of a shared package.
+            let name = if i % 10 == 0 {
+                "shared".to_string()
+            } else {
+                format!("pkg-{i:05}")
+            };
+            let version = format!("1.0.{i}");
+            let ids: Vec<String> = match i % 3 {
+                0 => vec!["MIT".into()],
+                1 => vec!["Apache-2.0".into(), "MIT".into()],
+                _ => Vec::new(),
+            };
+            ComponentHit {
+                subject: subject.clone(),
+                sbom_digest: sbom_digest.clone(),
+                purl: Some(format!("pkg:npm/{name}@{version}")),
+                package: Some(format!("npm/{name}")),
+                name,
+                version: Some(version),
+                license: (!ids.is_empty()).then(|| ids.join(" AND ")),
+                license_ids: ids,
+            }
+        })
+        .collect();
+    assert!(s.put_sbom(&rec, &doc, &hits).unwrap());
+    assert!(!s.put_sbom(&rec, &doc, &hits).unwrap(), "idempotent");
+    assert_eq!(
+        &s.sbom_document(&sbom_digest).unwrap().unwrap()[..],
+        &doc[..]
+    );
+    let shared: Vec<ComponentHit> = hits.iter().step_by(10).cloned().collect();
+    assert_eq!(by_package(&s, "npm/shared", usize::MAX, None), shared);
+    for i in [1, 511, 512, 513, 1_999, 4_999] {
+        let package = format!("npm/pkg-{i:05}");
+        assert_eq!(
+            by_package(&s, &package, usize::MAX, None),
+            vec![hits[i].clone()],
+            "{package}"
+        );
+    }
+    let mit: Vec<ComponentHit> = hits.iter().filter(|h| i_has(h, "MIT")).cloned().collect();
+    assert_eq!(by_license(&s, "MIT", usize::MAX), mit);
+    let apache: Vec<ComponentHit> = hits
+        .iter()
+        .filter(|h| i_has(h, "Apache-2.0"))
+        .cloned()
+        .collect();
+    assert_eq!(by_license(&s, "Apache-2.0", usize::MAX), apache);
+    assert!(s.delete_sbom(&rec, &hits).unwrap());
+    assert!(by_package(&s, "npm/shared", usize::MAX, None).is_empty());
+    assert!(by_package(&s, "npm/pkg-04999", usize::MAX, None).is_empty());
+    assert!(by_license(&s, "MIT", usize::MAX).is_empty());
+}
+
+fn i_has(h: &ComponentHit, id: &str) -> bool {
+    h.license_ids.iter().any(|l| l == id)
 }
 
 pub fn sbom_where_used_pages<S: SbomStore>(s: S) {

@@ -646,10 +646,16 @@ fn build(dir: &Path, spec: Spec) -> (RedbStore, Meta) {
         let picks = draw_components(&u, primary, spec.per_sbom, &mut rng);
         let doc = cyclonedx(&u, &picks, &format!("service-{i}"), &mut rng);
         // The gateway's own path: parse, then the record and rows `sboms::record` stores.
-        let sbom = tollgate::sboms::parse(&doc).expect("generated SBOM parses");
+        let parsed = tollgate::sboms::parse(&doc).expect("generated SBOM parses");
         let subject = Digest::sha256_of(format!("benchmark image {i}").as_bytes());
-        let (rec, hits) =
-            tollgate::sboms::index_entries(&subject, &doc, &sbom, "api", None, 1_795_000_000_000);
+        let (rec, hits) = tollgate::sboms::index_entries(
+            &subject,
+            &parsed.digest,
+            &parsed.sbom,
+            "api",
+            None,
+            1_795_000_000_000,
+        );
         assert_eq!(hits.len(), spec.per_sbom);
         let t = Instant::now();
         store

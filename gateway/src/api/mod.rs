@@ -220,8 +220,8 @@ async fn post_attestation(
     let rec = crate::evidence::examine_posted(&app, &d, &body)?;
     let sbom = crate::sboms::from_attestation(&rec)?;
     app.store.put_evidence(&rec)?;
-    if let Some((doc, sbom)) = sbom {
-        crate::sboms::record(&app, &d, &doc, &sbom, "attestation", None)?;
+    if let Some(doc) = sbom {
+        crate::sboms::record(&app, &d, &doc, "attestation", None)?;
     }
     tracing::info!(subject = %d, actor = %principal.name, kind = rec.evidence.kind(), verified = rec.verdict.verified, "evidence posted");
     Ok((StatusCode::CREATED, axum::Json(evidence_json(&rec))).into_response())
@@ -427,8 +427,17 @@ async fn post_sbom(
         body.len(),
         crate::sboms::MAX_SBOM_BYTES,
     )?;
-    let sbom = crate::sboms::parse(&body)?;
-    let (rec, new) = crate::sboms::record(&app, &d, &body, &sbom, "api", None)?;
+    // Parsing and indexing a large SBOM is CPU and disk work the async workers should not
+    // wait on.
+    let (rec, new) = {
+        let app = app.clone();
+        tokio::task::spawn_blocking(move || {
+            let doc = crate::sboms::parse(&body)?;
+            crate::sboms::record(&app, &d, &doc, "api", None)
+        })
+        .await
+        .map_err(ApiError::internal)??
+    };
     let status = if new {
         StatusCode::CREATED
     } else {

@@ -372,14 +372,13 @@ pub async fn put(
         crate::sboms::examine_pushed(ctx.app, repo, tag, parsed.subject.as_ref(), &bytes).await?;
     // Verified attestations whose predicate is an SBOM are indexed like any other SBOM.
     for rec in &evidence {
-        if let Some((doc, sbom)) = crate::sboms::from_attestation(rec).map_err(|mut e| {
+        if let Some(doc) = crate::sboms::from_attestation(rec).map_err(|mut e| {
             e.code = ErrorCode::ManifestInvalid;
             e
         })? {
             sboms.push(crate::sboms::PushedSbom {
                 subject: rec.subject.clone(),
-                bytes: doc.into(),
-                sbom,
+                doc,
                 source: "attestation",
             });
         }
@@ -459,7 +458,7 @@ pub async fn put(
         ctx.app.store.allow_served(&env, repo, &contents)?;
     }
     for s in &sboms {
-        crate::sboms::record(ctx.app, &s.subject, &s.bytes, &s.sbom, s.source, Some(repo))?;
+        crate::sboms::record(ctx.app, &s.subject, &s.doc, s.source, Some(repo))?;
     }
     if let (Some(t), Backend::Upstream(_)) = (tag, &ctx.app.backend) {
         // The tag is ours now; mirror it upstream so direct readers of the upstream see it too.

@@ -491,7 +491,7 @@ fn find_by_checksum<'a>(
 struct Accepted {
     evidence: Option<EvidenceRecord>,
     /// A Maven-deployed SBOM, read and parsed: recorded for its version's main artifact.
-    sbom: Option<(Vec<u8>, tollgate_sbom::Sbom)>,
+    sbom: Option<crate::sboms::Parsed>,
 }
 
 impl Accepted {
@@ -578,9 +578,7 @@ async fn put(ctx: &Ctx<'_>, path: &RepoPath, body: Body) -> ApiResult<Response> 
     }
     // SBOMs and the main artifact they describe, paired whichever came first.
     let sbom_links = match (&kind, &accepted.sbom) {
-        (Kind::Artifact(Some(c)), Some((bytes, doc))) => {
-            sbom::link_deployed(app, repo, path, c, bytes, doc)?
-        }
+        (Kind::Artifact(Some(c)), Some(doc)) => sbom::link_deployed(app, repo, path, c, doc)?,
         (Kind::Artifact(Some(c)), None) if sbom::is_main(c) => {
             sbom::link_arrived(app, repo, path, c, &rec.digest).await?
         }
@@ -627,15 +625,8 @@ async fn put(ctx: &Ctx<'_>, path: &RepoPath, body: Body) -> ApiResult<Response> 
                 })),
         )
         .await;
-        if let Some((doc, sbom)) = crate::sboms::from_attestation(ev)? {
-            crate::sboms::record(
-                app,
-                &ev.subject,
-                &doc,
-                &sbom,
-                "attestation",
-                Some(&repo.name),
-            )?;
+        if let Some(doc) = crate::sboms::from_attestation(ev)? {
+            crate::sboms::record(app, &ev.subject, &doc, "attestation", Some(&repo.name))?;
         }
     }
     match ctx.front {
@@ -713,10 +704,14 @@ async fn accept(
                 .read_spool(spool, crate::sboms::MAX_SBOM_BYTES)
                 .await?
                 .ok_or_else(|| sbom::too_large(path))?;
-            let doc = sbom::parse(path, &bytes)?;
+            // Parsing a large SBOM is CPU work the async workers should not wait on.
+            let p = path.clone();
+            let doc = tokio::task::spawn_blocking(move || sbom::parse(&p, &bytes))
+                .await
+                .map_err(ApiError::internal)??;
             return Ok(Accepted {
                 evidence: None,
-                sbom: Some((bytes, doc)),
+                sbom: Some(doc),
             });
         }
         _ => return Ok(Accepted::plain()),

@@ -6,10 +6,10 @@
 //! artifact by the same ingest path as `POST /api/v1/artifacts/{digest}/sboms`, whichever
 //! arrives first: an SBOM deployed before its jar is linked when the jar arrives.
 
+use crate::sboms::Parsed;
 use futures_util::StreamExt;
 use tollgate_attest::Digest;
 use tollgate_policies::{ReasonCode, RepoName};
-use tollgate_sbom::Sbom;
 use tollgate_store::FileRecord;
 
 use super::maven::Coordinates;
@@ -43,8 +43,8 @@ pub fn is_main(c: &Coordinates) -> bool {
 }
 
 /// Parses a deployed SBOM; refused `sbom-malformed` when it is not one.
-pub fn parse(path: &RepoPath, bytes: &[u8]) -> ApiResult<Sbom> {
-    tollgate_sbom::parse(bytes).map_err(|e| {
+pub fn parse(path: &RepoPath, bytes: &[u8]) -> ApiResult<Parsed> {
+    crate::sboms::read(bytes).map_err(|e| {
         ApiError::denied(
             ReasonCode::SbomMalformed,
             format!("{path} is deployed as an SBOM but is not one Tollgate can read: {e}"),
@@ -89,14 +89,8 @@ fn version_files(
     Ok(out)
 }
 
-fn record(
-    app: &App,
-    repo: &RepoName,
-    subject: &Digest,
-    bytes: &[u8],
-    sbom: &Sbom,
-) -> ApiResult<()> {
-    crate::sboms::record(app, subject, bytes, sbom, SOURCE, Some(repo))?;
+fn record(app: &App, repo: &RepoName, subject: &Digest, doc: &Parsed) -> ApiResult<()> {
+    crate::sboms::record(app, subject, doc, SOURCE, Some(repo))?;
     Ok(())
 }
 
@@ -107,12 +101,11 @@ pub fn link_deployed(
     repo: &FileRepo,
     path: &RepoPath,
     c: &Coordinates,
-    bytes: &[u8],
-    sbom: &Sbom,
+    doc: &Parsed,
 ) -> ApiResult<Vec<String>> {
     let mut linked = Vec::new();
     for main in version_files(app, repo, path, c, is_main)? {
-        record(app, &repo.name, &main.digest, bytes, sbom)?;
+        record(app, &repo.name, &main.digest, doc)?;
         linked.push(main.path);
     }
     Ok(linked)
@@ -154,14 +147,14 @@ pub async fn link_arrived(
         let p = RepoPath::new(&f.path).map_err(ApiError::internal)?;
         // Every SBOM was read when it was deployed; one that no longer reads is not this
         // artifact's fault.
-        let sbom = match parse(&p, &bytes) {
+        let doc = match parse(&p, &bytes) {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(repo = %repo.name, path = %p, error = %e.message, "stored SBOM not linked");
                 continue;
             }
         };
-        record(app, &repo.name, subject, &bytes, &sbom)?;
+        record(app, &repo.name, subject, &doc)?;
         linked.push(f.path);
     }
     Ok(linked)

@@ -1,7 +1,6 @@
 //! The store traits implemented once over any [`Kv`] backend.
 
 use std::fmt;
-use std::ops::Range;
 
 use bytes::Bytes;
 use tollgate_attest::Digest;
@@ -11,8 +10,8 @@ use super::cache::Cached;
 use super::{Kv, KvRead, Table, sbom_rows};
 use crate::{
     ArtifactEntry, ArtifactStore, ComponentHit, EvidenceRecord, EvidenceStore, HitCursor, HitPage,
-    KeepVersion, ManifestRecord, Result, SCHEMA_VERSION, SbomRecord, SbomStore, StoreError,
-    TagBinding, TagOutcome, TokenRecord, TokenStore,
+    KeepVersion, ManifestRecord, PackedDocument, Result, SCHEMA_VERSION, SbomRecord, SbomStore,
+    StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore,
 };
 
 /// The store over a key-value backend, behind a read cache of the lookups pulls and admission
@@ -539,11 +538,20 @@ fn scan_hits(
     Ok(page)
 }
 
+/// Postings of one table, in key order: (key, posting).
+type Postings = Vec<(String, Vec<u8>)>;
+
+/// Postings handed to the writer at a time.
+const POSTING_BATCH: usize = 512;
+/// From this many components, [`SbomStore::put_sbom_packed`] builds postings on one core while
+/// another writes them.
+const PIPELINE_FROM: usize = 2_000;
+
 impl<K: Kv> SbomStore for KvStore<K> {
-    fn put_sbom(
+    fn put_sbom_packed(
         &self,
         rec: &SbomRecord,
-        document: &[u8],
+        document: &PackedDocument,
         components: &[ComponentHit],
     ) -> Result<bool> {
         let subject = rec.subject.to_string();
@@ -559,20 +567,11 @@ impl<K: Kv> SbomStore for KvStore<K> {
                 c.name, c.sbom_digest, c.subject, rec.sbom_digest, rec.subject
             )));
         }
-        // Each component is encoded once per table (a package posting leaves out the
-        // package, which is its key); a posting is the entries of its components in order.
-        let encoded = |in_package_posting: bool| -> Result<(Vec<u8>, Vec<Range<usize>>)> {
-            let mut entries = Vec::with_capacity(components.len() * 64);
-            let mut spans = Vec::with_capacity(components.len());
-            for (i, c) in components.iter().enumerate() {
-                let at = entries.len();
-                let index = u32::try_from(i)
-                    .map_err(|_| StoreError::Backend("too many components in one SBOM".into()))?;
-                sbom_rows::encode_entry(&mut entries, index, c, in_package_posting);
-                spans.push(at..entries.len());
-            }
-            Ok((entries, spans))
-        };
+        if u32::try_from(components.len()).is_err() {
+            return Err(StoreError::Backend(
+                "too many components in one SBOM".into(),
+            ));
+        }
         // (package or licence id, component) pairs, sorted: each group is one posting, and
         // the postings come out in key order, so each table is written in one pass.
         let mut by_package: Vec<(&str, usize)> = components
@@ -585,54 +584,109 @@ impl<K: Kv> SbomStore for KvStore<K> {
             .enumerate()
             .flat_map(|(i, c)| c.license_ids.iter().map(move |id| (id.as_str(), i)))
             .collect();
-        let postings = |pairs: &mut Vec<(&str, usize)>,
-                        in_package_posting: bool|
-         -> Result<Vec<(String, Vec<u8>)>> {
-            let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-            if pairs.is_empty() {
-                return Ok(out);
-            }
-            let (entries, spans) = encoded(in_package_posting)?;
-            pairs.sort_unstable();
-            // A licence named twice in one expression indexes its component once.
-            pairs.dedup();
-            let mut current: Option<&str> = None;
-            for &(id, i) in pairs.iter() {
-                let entry = &entries[spans[i].clone()];
-                match out.last_mut() {
-                    Some((_, posting)) if current == Some(id) => posting.extend_from_slice(entry),
-                    _ => {
-                        let mut posting = Vec::with_capacity(1 + entry.len());
-                        posting.push(sbom_rows::FORMAT);
-                        posting.extend_from_slice(entry);
-                        out.push((key3(id, &subject, &sbom), posting));
+        by_package.sort_unstable();
+        // A licence named twice in one expression indexes its component once.
+        by_license.sort_unstable();
+        by_license.dedup();
+        let tables = [
+            (Table::SbomPackages, by_package.as_slice(), true),
+            (Table::SbomLicenses, by_license.as_slice(), false),
+        ];
+        // The postings of each table in key order, handed on in batches; `emit` says whether
+        // to go on.
+        let build = |emit: &mut dyn FnMut(Table, Postings) -> bool| {
+            for (t, pairs, in_package_posting) in tables {
+                let mut batch: Postings = Vec::with_capacity(POSTING_BATCH);
+                let mut current: Option<&str> = None;
+                for &(id, i) in pairs {
+                    if current != Some(id) {
+                        if batch.len() == POSTING_BATCH {
+                            let full =
+                                std::mem::replace(&mut batch, Vec::with_capacity(POSTING_BATCH));
+                            if !emit(t, full) {
+                                return;
+                            }
+                        }
+                        batch.push((key3(id, &subject, &sbom), vec![sbom_rows::FORMAT]));
                         current = Some(id);
                     }
+                    if let Some((_, posting)) = batch.last_mut() {
+                        // Fits: the count was checked above.
+                        sbom_rows::encode_entry(
+                            posting,
+                            i as u32,
+                            &components[i],
+                            in_package_posting,
+                        );
+                    }
+                }
+                if !batch.is_empty() && !emit(t, batch) {
+                    return;
                 }
             }
-            Ok(out)
         };
-        let packages = postings(&mut by_package, true)?;
-        let licenses = postings(&mut by_license, false)?;
-        self.kv.write(|w| {
+        let write = |w: &mut dyn super::KvWrite,
+                     batches: &mut dyn Iterator<Item = Result<(Table, Postings)>>|
+         -> Result<bool> {
             let key = key2(&subject, &sbom);
             if w.get(Table::SbomSubjects, &key)?.is_some() {
                 return Ok(false);
             }
             w.put(Table::SbomSubjects, &key, &value)?;
             if w.get(Table::SbomDocs, &sbom)?.is_none() {
-                w.put(Table::SbomDocs, &sbom, document)?;
+                w.put(Table::SbomDocs, &sbom, document.stored())?;
             }
-            for (t, entries) in [
-                (Table::SbomPackages, &packages),
-                (Table::SbomLicenses, &licenses),
-            ] {
-                w.put_all(
-                    t,
-                    &mut entries.iter().map(|(k, v)| (k.as_str(), v.as_slice())),
-                )?;
+            for batch in batches {
+                let (t, rows) = batch?;
+                w.put_all(t, &mut rows.iter().map(|(k, v)| (k.as_str(), v.as_slice())))?;
             }
             Ok(true)
+        };
+        if components.len() < PIPELINE_FROM {
+            let mut all = Vec::new();
+            build(&mut |t, rows| {
+                all.push(Ok((t, rows)));
+                true
+            });
+            return self.kv.write(|w| write(w, &mut all.into_iter()));
+        }
+        // A large SBOM: the transaction is written on another core while its postings are
+        // built here (issue 4: ingest of 20,000 components). Only a stream that ends with
+        // `Done` is committed; one cut short by a failure or a panic here is rolled back.
+        enum Msg {
+            Rows(Table, Postings),
+            Done,
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(4);
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(move || {
+                self.kv.write(|w| {
+                    let mut done = false;
+                    let mut batches = rx.iter().map_while(|m| match m {
+                        Msg::Rows(t, rows) => Some(Ok((t, rows))),
+                        Msg::Done => {
+                            done = true;
+                            None
+                        }
+                    });
+                    let new = write(w, &mut batches)?;
+                    if new && !done {
+                        return Err(StoreError::Backend(
+                            "the SBOM's index rows stopped before the end; nothing was written"
+                                .into(),
+                        ));
+                    }
+                    Ok(new)
+                })
+            });
+            // A send fails only when the writer stopped (the SBOM is held already, or an
+            // error): it reports why.
+            build(&mut |t, rows| tx.send(Msg::Rows(t, rows)).is_ok());
+            let _ = tx.send(Msg::Done);
+            drop(tx);
+            writer
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
         })
     }
 
@@ -687,6 +741,8 @@ impl<K: Kv> SbomStore for KvStore<K> {
         Ok(self
             .kv
             .read(|r| r.get(Table::SbomDocs, &sbom_digest.to_string()))?
+            .map(crate::sbom_doc::unpack)
+            .transpose()?
             .map(Bytes::from))
     }
 

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::Path;
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::kv_store::KvStore;
 use super::{Kv, KvRead, KvWrite, Table};
@@ -26,10 +26,33 @@ impl RedbStore {
     /// Opens (or creates) the store file at `path`. Fails if another process holds it open or
     /// if it was written by an incompatible schema version.
     pub fn open(path: &Path) -> Result<Self> {
-        let db = Database::create(path)
-            .map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
+        let opened = match Database::create(path) {
+            Err(DatabaseError::UpgradeRequired(2)) => {
+                upgrade_v2(path)?;
+                Database::create(path)
+            }
+            other => other,
+        };
+        let db =
+            opened.map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
         KvStore::init(RedbKv { db })
     }
+}
+
+/// Stores created before Tollgate moved to redb 4 are in redb's file format v2, which redb 4
+/// no longer reads; redb 2.6 rewrites them in place to format v3, which it does. The upgrade
+/// runs once, through redb 2's own commits, before redb 4 opens the file.
+fn upgrade_v2(path: &Path) -> Result<()> {
+    let failed = |e: &dyn fmt::Display| {
+        StoreError::Backend(format!(
+            "upgrading {} from redb file format v2: {e}",
+            path.display()
+        ))
+    };
+    let mut db = redb2::Database::open(path).map_err(|e| failed(&e))?;
+    db.upgrade().map_err(|e| failed(&e))?;
+    tracing::info!(path = %path.display(), "store file upgraded from redb file format v2 to v3");
+    Ok(())
 }
 
 fn def(t: Table) -> TableDefinition<'static, &'static str, &'static [u8]> {
@@ -210,6 +233,19 @@ mod tests {
         store
     });
 
+    fn manifest_record(bytes: &[u8]) -> ManifestRecord {
+        ManifestRecord {
+            digest: tollgate_attest::Digest::sha256_of(bytes),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            size: bytes.len() as u64,
+            artifact_type: None,
+            subject: None,
+            annotations: Default::default(),
+            pushed_by: "t".into(),
+            pushed_at_ms: 1,
+        }
+    }
+
     #[test]
     fn survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
@@ -219,21 +255,58 @@ mod tests {
         let digest = tollgate_attest::Digest::sha256_of(bytes);
         {
             let s = RedbStore::open(&path).unwrap();
-            let rec = ManifestRecord {
-                digest: digest.clone(),
-                media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-                size: bytes.len() as u64,
-                artifact_type: None,
-                subject: None,
-                annotations: Default::default(),
-                pushed_by: "t".into(),
-                pushed_at_ms: 1,
-            };
-            s.put_manifest(&repo, &rec, bytes, None).unwrap();
+            s.put_manifest(&repo, &manifest_record(bytes), bytes, None)
+                .unwrap();
         }
         let s = RedbStore::open(&path).unwrap();
         let (_, got) = s.get_manifest(&repo, &digest).unwrap().unwrap();
         assert_eq!(&got[..], bytes);
+    }
+
+    /// A store written by an earlier Tollgate (redb 2, file format v2) opens with everything in
+    /// it: the file is upgraded in place on first open.
+    #[test]
+    fn opens_a_store_written_with_redb_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let (now, old) = (dir.path().join("now.redb"), dir.path().join("old.redb"));
+        let repo = "dev/app".parse().unwrap();
+        let bytes = br#"{"schemaVersion":2,"old":true}"#;
+        let digest = tollgate_attest::Digest::sha256_of(bytes);
+        {
+            let s = RedbStore::open(&now).unwrap();
+            s.put_manifest(&repo, &manifest_record(bytes), bytes, None)
+                .unwrap();
+        }
+        // The same rows, written the way redb 2 wrote every store before.
+        {
+            let from = Database::open(&now).unwrap();
+            let r = from.begin_read().unwrap();
+            let to = redb2::Database::create(&old).unwrap();
+            let w = to.begin_write().unwrap();
+            for t in Table::ALL {
+                let Ok(table) = r.open_table(def(t)) else {
+                    continue;
+                };
+                let mut out = w
+                    .open_table(redb2::TableDefinition::<&str, &[u8]>::new(t.name()))
+                    .unwrap();
+                for row in table.iter().unwrap() {
+                    let (k, v) = row.unwrap();
+                    out.insert(k.value(), v.value()).unwrap();
+                }
+            }
+            w.commit().unwrap();
+        }
+        assert!(matches!(
+            Database::open(&old),
+            Err(DatabaseError::UpgradeRequired(2))
+        ));
+        let s = RedbStore::open(&old).unwrap();
+        let (rec, got) = s.get_manifest(&repo, &digest).unwrap().unwrap();
+        assert_eq!((&got[..], rec.pushed_by.as_str()), (&bytes[..], "t"));
+        drop(s);
+        // Upgraded once: redb 4 now opens it by itself.
+        Database::open(&old).unwrap();
     }
 
     #[test]
