@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use tollgate_e2e::serde_json::{Value, json};
 use tollgate_e2e::tempfile::TempDir;
 use tollgate_e2e::*;
+use tollgate_policies::chrono;
 
 const POLICY: &str = r#"
 [environments.dev]
@@ -295,6 +296,14 @@ fn prod_waits_for_signed_results_soak_and_checklist_then_goes() {
         .get(&format!("/api/v1/promotions/{id}"))
         .json();
     assert_eq!(reasons(&p), vec!["soak-time-not-met"], "{p}");
+    // The decision says when the soak is over (two hours after the artifact reached staging).
+    let until = p["decision"]["soak_until"].as_str().expect("soak_until");
+    let until = chrono::DateTime::parse_from_rfc3339(until).unwrap();
+    let left = until.signed_duration_since(chrono::Utc::now());
+    assert!(
+        left > chrono::Duration::minutes(100) && left <= chrono::Duration::hours(2),
+        "{p}"
+    );
     assert_eq!(p["checklist"].as_array().unwrap().len(), 2, "{p}");
     assert_eq!(p["checklist"][0]["by"], "ops-lead");
     assert!(

@@ -439,6 +439,21 @@ pub fn policy_repository(app: &App, repo: &RepoName) -> String {
         .to_string()
 }
 
+/// Whether the soak `rec`'s decision waits for is still running: its end, as the policy that
+/// decided named it, is ahead, and that policy is still the one loaded (a new one may ask for
+/// less).
+fn soak_running(app: &App, rec: &PromotionRecord) -> bool {
+    let Some(loaded) = app.policy.current() else {
+        return false;
+    };
+    let same_policy =
+        rec.decision["policy_digest"].as_str() == Some(loaded.policy.digest().to_string().as_str());
+    let until = rec.decision["soak_until"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+    same_policy && until.is_some_and(|t| super::now() < t)
+}
+
 /// Re-advances a pending promotion that waits on dependencies now satisfied or on a soak time
 /// now over, or that was claimed from the schedule and never decided (a replica stopped in
 /// between).
@@ -464,8 +479,12 @@ async fn readvance(app: &Arc<App>, rec: PromotionRecord) -> ApiResult<bool> {
             return Ok(false);
         }
     }
-    // Soak time runs out without anything being recorded: judge it again in memory, and
-    // store (and audit) a new decision only once the soak rule passes.
+    // Soak time runs out without anything being recorded: judge it again in memory once the
+    // soak the stored decision named is over (gathering facts reads the store and parses the
+    // SBOMs, every pass), and store (and audit) a new decision only once the soak rule passes.
+    if soaks && !undecided && soak_running(app, &rec) {
+        return Ok(false);
+    }
     if soaks
         && !undecided
         && super::decide(app, &rec)?

@@ -71,10 +71,17 @@ pub struct Decision {
     pub emergency: bool,
     /// An authorised emergency promotion went through: a post-mortem is owed.
     pub post_mortem_required: bool,
+    /// When the artifact has soaked long enough, if the soak time is not met yet: until then
+    /// no new fact can pass the soak rule, so waiting promotions need no new decision before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak_until: Option<DateTime<Utc>>,
 }
 
+#[derive(Default)]
 struct Out {
     rules: Vec<RuleOutcome>,
+    /// The latest end of a soak not yet over.
+    soak_until: Option<DateTime<Utc>>,
 }
 
 impl Out {
@@ -115,7 +122,7 @@ impl Out {
 /// Judges a promotion. Pure: `now` is the only time it knows; the same arguments always give
 /// the same decision.
 pub fn evaluate(policy: &Policy, facts: &Facts, now: DateTime<Utc>) -> Decision {
-    let mut out = Out { rules: Vec::new() };
+    let mut out = Out::default();
     let env_name = &facts.promotion.to;
     let repo = &facts.artifact.repository;
     let mut decision = Decision {
@@ -130,6 +137,7 @@ pub fn evaluate(policy: &Policy, facts: &Facts, now: DateTime<Utc>) -> Decision 
         rules: Vec::new(),
         emergency: facts.promotion.emergency,
         post_mortem_required: false,
+        soak_until: None,
     };
     let Some(env) = policy.environment(env_name) else {
         out.push(
@@ -228,6 +236,9 @@ pub fn evaluate(policy: &Policy, facts: &Facts, now: DateTime<Utc>) -> Decision 
         .filter(|r| seen.insert(*r))
         .collect();
     decision.rules = out.rules;
+    decision.soak_until = out
+        .soak_until
+        .filter(|_| decision.reasons.contains(&ReasonCode::SoakTimeNotMet));
     decision
 }
 
@@ -1043,6 +1054,7 @@ fn verification(r: &VerificationRule, facts: &Facts, now: DateTime<Utc>, out: &m
             ),
             Some(at) if now - at < need => {
                 let left = (at + need - now).num_seconds().max(0) as u64;
+                out.soak_until = out.soak_until.max(Some(at + need));
                 out.fail(
                     RuleKind::Soak,
                     ReasonCode::SoakTimeNotMet,

@@ -1429,12 +1429,15 @@ fn soak_time_counts_from_arrival() {
         m.contains("6h ago") && m.contains("18h left") && m.contains("2026-06-11 04:00:00"),
         "{m}"
     );
-    assert_allowed(&evaluate(&p, &f, at("2026-06-11T04:00:00Z")));
+    assert_eq!(d.soak_until, Some(at("2026-06-11T04:00:00Z")));
+    let done = evaluate(&p, &f, at("2026-06-11T04:00:00Z"));
+    assert_allowed(&done);
+    assert_eq!(done.soak_until, None);
     f.arrived_at = None;
-    assert_eq!(
-        evaluate(&p, &f, noon()).reasons,
-        vec![ReasonCode::SoakTimeNotMet]
-    );
+    let nowhere = evaluate(&p, &f, noon());
+    assert_eq!(nowhere.reasons, vec![ReasonCode::SoakTimeNotMet]);
+    // Not there yet: no time can be named.
+    assert_eq!(nowhere.soak_until, None);
 }
 
 #[test]
