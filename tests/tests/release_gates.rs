@@ -125,7 +125,23 @@ impl Setup {
             r.status,
             r.text()
         );
-        r.json()
+        let p: Value = r.json();
+        // The scheduler re-decides waiting promotions on its own; asking while it copies one
+        // answers `copying`. Wait for the copy, as a client would.
+        self.settled(p)
+    }
+
+    /// `p` once it is no longer copying (at most 30 s).
+    fn settled(&self, mut p: Value) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while p["state"] == "copying" && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            p = self
+                .http("releaser", &self.releaser)
+                .get(&format!("/api/v1/promotions/{}", p["id"].as_str().unwrap()))
+                .json();
+        }
+        p
     }
 
     /// A signed in-toto test result for `digest`, made by tests/scripts/test_result_attest.py.
@@ -325,7 +341,7 @@ fn prod_waits_for_signed_results_soak_and_checklist_then_goes() {
             .get(&format!("/api/v1/promotions/{id}"))
             .json();
         if p["state"] != "pending" || std::time::Instant::now() > deadline {
-            break p;
+            break s.settled(p);
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     };

@@ -48,6 +48,50 @@ fn principal(app: &AppState, headers: &HeaderMap) -> ApiResult<Option<std::sync:
     app.auth.authenticate(headers)
 }
 
+/// The authenticated caller. A handler that takes it answers a request without valid
+/// credentials with 401 in the API's error format before it reads anything else.
+#[derive(Debug)]
+pub struct Caller(pub std::sync::Arc<Principal>);
+
+impl axum::extract::FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        app: &AppState,
+    ) -> Result<Self, ApiError> {
+        app.auth
+            .authenticate(&parts.headers)?
+            .map(Caller)
+            .ok_or_else(|| auth::unauthorized("authentication required"))
+    }
+}
+
+/// A JSON request body of a type that says what it should look like ([`Shape`]): one that
+/// does not fit gets 400 in the API's error format, naming the expected shape.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+/// The expected shape of a request body, shown to a client whose body does not fit.
+pub trait Shape {
+    const SHAPE: &'static str;
+}
+
+impl<T: serde::de::DeserializeOwned + Shape, S: Send + Sync> axum::extract::FromRequest<S>
+    for Body<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = <axum::body::Bytes as axum::extract::FromRequest<S>>::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+        serde_json::from_slice(&bytes).map(Body).map_err(|e| {
+            ApiError::new(ErrorCode::BadRequest, format!("expected {}: {e}", T::SHAPE))
+        })
+    }
+}
+
 /// Formats milliseconds since the epoch as RFC 3339 UTC (`2026-11-26T23:21:12.345Z`).
 pub fn rfc3339(ms: i64) -> String {
     let secs = ms.div_euclid(1000);

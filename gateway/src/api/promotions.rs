@@ -12,7 +12,7 @@ use tollgate_store::{
     HoldRecord, PromotionFilter, PromotionRecord, PromotionState, VerificationRecord,
 };
 
-use super::{principal, rfc3339};
+use super::{Body, Caller, Shape, principal, rfc3339};
 use crate::app::{AppState, now_ms};
 use crate::audit::DraftExt as _;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -45,6 +45,49 @@ pub fn router() -> Router<AppState> {
         .route("/policy", get(policy))
         .route("/holds", get(list_holds).post(create_hold))
         .route("/holds/{id}", delete(delete_hold))
+}
+
+impl Shape for ChecklistRequest {
+    const SHAPE: &'static str = r#"{"item": "backup-validated", "comment"?}"#;
+}
+
+impl Shape for RejectionRequest {
+    const SHAPE: &'static str = r#"{"group": "security|ops|dev|business", "comment": "why"}"#;
+}
+
+impl Shape for NoteRequest {
+    const SHAPE: &'static str = r#"{"text": "…"}"#;
+}
+
+impl Shape for OutcomeRequest {
+    const SHAPE: &'static str = r#"{"outcome": "succeeded|failed|rolled-back", "comment"?}"#;
+}
+
+impl Shape for PromotionRequest {
+    const SHAPE: &'static str = r#"{"artifact": "sha256:…|repo:tag", "to": "ENV", "change_request"?, "justification"?, "emergency"?, "rollback"?, "tag"?, "owner"?, "at"?: "RFC 3339"}"#;
+}
+
+impl Shape for ApprovalRequest {
+    const SHAPE: &'static str = r#"{"group": "security|ops|dev|business", "comment"?}"#;
+}
+
+impl Shape for PostmortemRequest {
+    const SHAPE: &'static str = r#"{"link": "https://…"}"#;
+}
+
+impl Shape for HoldRequest {
+    const SHAPE: &'static str =
+        r#"{"digest": "sha256:…" | "repositories": "PATTERN", "reason": "…"}"#;
+}
+
+impl Shape for BundleRequest {
+    const SHAPE: &'static str =
+        r#"{"name": "…", "version": "…", "artifacts": ["repo:tag" | "repo@sha256:…", …]}"#;
+}
+
+impl Shape for BundlePromotionRequest {
+    const SHAPE: &'static str =
+        r#"{"to": "ENV", "change_request"?, "justification"?, "emergency"?, "rollback"?}"#;
 }
 
 /// A JSON body, with a clear 400 in our own format when it does not fit.
@@ -122,71 +165,51 @@ pub fn verification_json(v: &VerificationRecord) -> Value {
 
 async fn checklist(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Caller(p): Caller,
     Path(id): Path<String>,
-    bytes: axum::body::Bytes,
+    Body(req): Body<ChecklistRequest>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    let p = app.auth.require_principal(p.as_deref())?;
-    let req: ChecklistRequest = body(&bytes, r#"{"item": "backup-validated", "comment"?}"#)?;
-    let rec = release_log::confirm(&app, p, &id, req).await?;
+    let rec = release_log::confirm(&app, &p, &id, req).await?;
     Ok(axum::Json(promotion_json(&rec)).into_response())
 }
 
 async fn reject(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Caller(p): Caller,
     Path(id): Path<String>,
-    bytes: axum::body::Bytes,
+    Body(req): Body<RejectionRequest>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    let p = app.auth.require_principal(p.as_deref())?;
-    let req: RejectionRequest = body(
-        &bytes,
-        r#"{"group": "security|ops|dev|business", "comment": "why"}"#,
-    )?;
-    let rec = release_log::reject(&app, p, &id, req).await?;
+    let rec = release_log::reject(&app, &p, &id, req).await?;
     Ok(axum::Json(promotion_json(&rec)).into_response())
 }
 
 async fn notes(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Caller(p): Caller,
     Path(id): Path<String>,
-    bytes: axum::body::Bytes,
+    Body(req): Body<NoteRequest>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    let p = app.auth.require_principal(p.as_deref())?;
-    let req: NoteRequest = body(&bytes, r#"{"text": "…"}"#)?;
-    let rec = release_log::note(&app, p, &id, req).await?;
+    let rec = release_log::note(&app, &p, &id, req).await?;
     Ok((StatusCode::CREATED, axum::Json(promotion_json(&rec))).into_response())
 }
 
 async fn outcome(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Caller(p): Caller,
     Path(id): Path<String>,
-    bytes: axum::body::Bytes,
+    Body(req): Body<OutcomeRequest>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    let p = app.auth.require_principal(p.as_deref())?;
-    let req: OutcomeRequest = body(
-        &bytes,
-        r#"{"outcome": "succeeded|failed|rolled-back", "comment"?}"#,
-    )?;
-    let rec = release_log::outcome(&app, p, &id, req).await?;
+    let rec = release_log::outcome(&app, &p, &id, req).await?;
     Ok(axum::Json(promotion_json(&rec)).into_response())
 }
 
 async fn post_verification(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Caller(p): Caller,
     Path(digest): Path<String>,
     bytes: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let d = crate::oci::parse_digest(&digest)?;
-    let p = principal(&app, &headers)?;
-    let p = app.auth.require_principal(p.as_deref())?;
     if bytes.len() > 4 * 1024 * 1024 {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
@@ -197,7 +220,7 @@ async fn post_verification(
         &bytes,
         r#"{"environment": "ENV", "kind": "smoke-test", "result"?: "passed|warned|failed", "metrics"?, "url"?, "details"?, "attestation"?: DSSE envelope or Sigstore bundle}"#,
     )?;
-    let (rec, redecided) = verification::record(&app, p, &d, req).await?;
+    let (rec, redecided) = verification::record(&app, &p, &d, req).await?;
     let mut out = verification_json(&rec);
     out["promotions"] = redecided.iter().map(promotion_json).collect();
     Ok((StatusCode::CREATED, axum::Json(out)).into_response())
@@ -210,13 +233,11 @@ struct VerificationQuery {
 
 async fn list_verifications(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _: Caller,
     Path(digest): Path<String>,
     Query(q): Query<VerificationQuery>,
 ) -> ApiResult<Response> {
     let d = crate::oci::parse_digest(&digest)?;
-    let p = principal(&app, &headers)?;
-    app.auth.require_principal(p.as_deref())?;
     let list = app.store.verifications(&d, q.environment.as_deref())?;
     Ok(axum::Json(json!({
         "artifact": d,
@@ -227,16 +248,10 @@ async fn list_verifications(
 
 async fn create(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    bytes: axum::body::Bytes,
+    Caller(p): Caller,
+    Body(req): Body<PromotionRequest>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    let p = app.auth.require_principal(p.as_deref())?;
-    let req: PromotionRequest = body(
-        &bytes,
-        r#"{"artifact": "sha256:…|repo:tag", "to": "ENV", "change_request"?, "justification"?, "emergency"?, "rollback"?, "tag"?, "owner"?, "at"?: "RFC 3339"}"#,
-    )?;
-    let (rec, new) = promotion::request(&app, p, req).await?;
+    let (rec, new) = promotion::request(&app, &p, req).await?;
     let status = if new && rec.state == PromotionState::Scheduled {
         StatusCode::ACCEPTED
     } else if new {
@@ -258,11 +273,9 @@ struct ListQuery {
 
 async fn list(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _: Caller,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_principal(p.as_deref())?;
     let state = match q.state.as_deref() {
         None => None,
         Some(s) => Some(
@@ -296,11 +309,9 @@ async fn list(
 
 async fn show(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_principal(p.as_deref())?;
     let rec = app
         .store
         .get_promotion(&id)?
@@ -310,17 +321,11 @@ async fn show(
 
 async fn approve(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Caller(p): Caller,
     Path(id): Path<String>,
-    bytes: axum::body::Bytes,
+    Body(req): Body<ApprovalRequest>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    let p = app.auth.require_principal(p.as_deref())?;
-    let req: ApprovalRequest = body(
-        &bytes,
-        r#"{"group": "security|ops|dev|business", "comment"?}"#,
-    )?;
-    let rec = promotion::approve(&app, p, &id, req).await?;
+    let rec = promotion::approve(&app, &p, &id, req).await?;
     Ok(axum::Json(promotion_json(&rec)).into_response())
 }
 
@@ -332,21 +337,16 @@ struct PostmortemRequest {
 
 async fn postmortem(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Caller(p): Caller,
     Path(id): Path<String>,
-    bytes: axum::body::Bytes,
+    Body(req): Body<PostmortemRequest>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    let p = app.auth.require_principal(p.as_deref())?;
-    let req: PostmortemRequest = body(&bytes, r#"{"link": "https://…"}"#)?;
-    let rec = promotion::close_postmortem(&app, p, &id, &req.link)?;
+    let rec = promotion::close_postmortem(&app, &p, &id, &req.link)?;
     Ok(axum::Json(promotion_json(&rec)).into_response())
 }
 
 /// The policy in force: its digest and files, and the latest load attempts.
-async fn policy(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_principal(p.as_deref())?;
+async fn policy(State(app): State<AppState>, _: Caller) -> ApiResult<Response> {
     let loads = app.store.policy_loads(20)?;
     let current = app.policy.current().map(|c| {
         json!({
@@ -381,9 +381,7 @@ fn hold_json(h: &HoldRecord) -> Value {
     })
 }
 
-async fn list_holds(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_principal(p.as_deref())?;
+async fn list_holds(State(app): State<AppState>, _: Caller) -> ApiResult<Response> {
     let holds = app.store.holds()?;
     Ok(
         axum::Json(json!({ "holds": holds.iter().map(hold_json).collect::<Vec<_>>() }))
@@ -402,14 +400,10 @@ struct HoldRequest {
 async fn create_hold(
     State(app): State<AppState>,
     headers: HeaderMap,
-    bytes: axum::body::Bytes,
+    Body(req): Body<HoldRequest>,
 ) -> ApiResult<Response> {
     let p = principal(&app, &headers)?;
     app.auth.require_admin(p.as_deref())?;
-    let req: HoldRequest = body(
-        &bytes,
-        r#"{"digest": "sha256:…" | "repositories": "PATTERN", "reason": "…"}"#,
-    )?;
     if req.digest.is_some() == req.repositories.is_some() {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
@@ -463,16 +457,10 @@ async fn delete_hold(
 
 async fn create_bundle(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    bytes: axum::body::Bytes,
+    Caller(p): Caller,
+    Body(req): Body<BundleRequest>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    let p = app.auth.require_principal(p.as_deref())?;
-    let req: BundleRequest = body(
-        &bytes,
-        r#"{"name": "…", "version": "…", "artifacts": ["repo:tag" | "repo@sha256:…", …]}"#,
-    )?;
-    let (b, new) = bundles::create(&app, p, req)?;
+    let (b, new) = bundles::create(&app, &p, req)?;
     let status = if new {
         StatusCode::CREATED
     } else {
@@ -481,9 +469,7 @@ async fn create_bundle(
     Ok((status, axum::Json(bundles::bundle_json(&b))).into_response())
 }
 
-async fn list_bundles(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_principal(p.as_deref())?;
+async fn list_bundles(State(app): State<AppState>, _: Caller) -> ApiResult<Response> {
     let all = app.store.list_bundles()?;
     Ok(
         axum::Json(json!({ "bundles": all.iter().map(bundles::bundle_json).collect::<Vec<_>>() }))
@@ -493,11 +479,9 @@ async fn list_bundles(State(app): State<AppState>, headers: HeaderMap) -> ApiRes
 
 async fn show_bundle(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_principal(p.as_deref())?;
     let b = app
         .store
         .get_bundle(&id)?
@@ -507,17 +491,11 @@ async fn show_bundle(
 
 async fn promote_bundle(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Caller(p): Caller,
     Path(id): Path<String>,
-    bytes: axum::body::Bytes,
+    Body(req): Body<BundlePromotionRequest>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    let p = app.auth.require_principal(p.as_deref())?;
-    let req: BundlePromotionRequest = body(
-        &bytes,
-        r#"{"to": "ENV", "change_request"?, "justification"?, "emergency"?, "rollback"?}"#,
-    )?;
-    let (summary, new) = bundles::promote(&app, p, &id, req).await?;
+    let (summary, new) = bundles::promote(&app, &p, &id, req).await?;
     let status = if new {
         StatusCode::CREATED
     } else {
@@ -528,11 +506,9 @@ async fn promote_bundle(
 
 async fn bundle_status(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    _: Caller,
     Path((id, env)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_principal(p.as_deref())?;
     Ok(axum::Json(bundles::summary(&app, &id, &env)?).into_response())
 }
 
@@ -540,11 +516,9 @@ async fn bundle_status(
 /// promotion.
 async fn cancel(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Caller(p): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    let p = app.auth.require_principal(p.as_deref())?;
-    let rec = promotion::schedule::cancel(&app, p, &id).await?;
+    let rec = promotion::schedule::cancel(&app, &p, &id).await?;
     Ok(axum::Json(promotion_json(&rec)).into_response())
 }

@@ -331,24 +331,9 @@ pub async fn advance(
         let mut saved = Vec::new();
         let mut conflict = false;
         for (p, d) in open.iter().zip(&decided) {
-            let mut next = (*p).clone();
-            next.decision = serde_json::to_value(d).map_err(ApiError::internal)?;
-            next.updated_at_ms = now_ms();
-            next.state = match verdict {
-                Verdict::Allow => PromotionState::Copying,
-                Verdict::Pending => PromotionState::Pending,
-                Verdict::Deny => PromotionState::Denied,
-            };
+            let mut next = super::with_decision(p, d, verdict)?;
             next.error = (verdict == Verdict::Deny && d.verdict != Verdict::Deny)
                 .then(|| format!("bundle {bundle} denied: {} refused", denied_by.join(", ")));
-            if d.post_mortem_required && next.postmortem.is_none() {
-                next.postmortem = Some(tollgate_store::Postmortem {
-                    opened_at_ms: next.updated_at_ms,
-                    link: None,
-                    closed_by: None,
-                    closed_at_ms: None,
-                });
-            }
             match app.store.update_promotion(&next) {
                 Ok(s) => saved.push(s),
                 Err(StoreError::Conflict(_)) => {

@@ -492,22 +492,7 @@ pub async fn advance(
             return Ok(rec);
         }
         let decision = decide(app, &rec)?;
-        let mut next = rec.clone();
-        next.decision = serde_json::to_value(&decision).map_err(ApiError::internal)?;
-        next.updated_at_ms = now_ms();
-        next.state = match decision.verdict {
-            Verdict::Allow => PromotionState::Copying,
-            Verdict::Pending => PromotionState::Pending,
-            Verdict::Deny => PromotionState::Denied,
-        };
-        if decision.post_mortem_required && next.postmortem.is_none() {
-            next.postmortem = Some(tollgate_store::Postmortem {
-                opened_at_ms: next.updated_at_ms,
-                link: None,
-                closed_by: None,
-                closed_at_ms: None,
-            });
-        }
+        let next = with_decision(&rec, &decision, decision.verdict)?;
         match app.store.update_promotion(&next) {
             Ok(saved) => {
                 tracing::info!(
@@ -536,6 +521,32 @@ pub async fn advance(
         ErrorCode::Conflict,
         format!("promotion {} keeps changing; try again", rec.id),
     ))
+}
+
+/// `rec` as `decision` leaves it, moved to the state `verdict` calls for (a bundle member's is
+/// the bundle's): an emergency that went through opens its post-mortem.
+fn with_decision(
+    rec: &PromotionRecord,
+    decision: &Decision,
+    verdict: Verdict,
+) -> ApiResult<PromotionRecord> {
+    let mut next = rec.clone();
+    next.decision = serde_json::to_value(decision).map_err(ApiError::internal)?;
+    next.updated_at_ms = now_ms();
+    next.state = match verdict {
+        Verdict::Allow => PromotionState::Copying,
+        Verdict::Pending => PromotionState::Pending,
+        Verdict::Deny => PromotionState::Denied,
+    };
+    if decision.post_mortem_required && next.postmortem.is_none() {
+        next.postmortem = Some(tollgate_store::Postmortem {
+            opened_at_ms: next.updated_at_ms,
+            link: None,
+            closed_by: None,
+            closed_at_ms: None,
+        });
+    }
+    Ok(next)
 }
 
 /// A copy left in `copying` this long is taken to have been interrupted.
@@ -899,61 +910,66 @@ pub async fn approve(
             req.group
         ))
     })?;
-    for _ in 0..RETRIES {
-        let rec = app
-            .store
-            .get_promotion(id)?
-            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no promotion {id}")))?;
-        if !principal.may(Action::Approve(group), &rec.target_repository) {
-            return Err(ApiError::denied(
-                ReasonCode::RoleMissing,
-                format!(
-                    "token {:?} may not approve for {group} in {} (needs approver({group}))",
-                    principal.name, rec.target_repository
-                ),
-            ));
-        }
-        // A scheduled promotion may be approved ahead of its time.
-        if !matches!(
-            rec.state,
-            PromotionState::Pending | PromotionState::Scheduled
-        ) {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                format!(
-                    "promotion {id} is {}; only pending or scheduled promotions take approvals",
-                    state_name(rec.state)
-                ),
-            ));
-        }
-        let pusher = pushed_by(app, &rec)?;
-        if principal.name == rec.requested_by || pusher.as_deref() == Some(&principal.name) {
-            return Err(ApiError::denied(
-                ReasonCode::SeparationOfDuties,
-                format!(
-                    "{} pushed or requested this promotion and may not approve it",
-                    principal.name
-                ),
-            ));
-        }
-        // An approval of a bundle member approves the bundle: every member still waiting.
-        let targets = match &rec.bundle {
-            Some(b) => bundles::members(app, b, &rec.target_environment)?
-                .into_iter()
-                .filter(|p| p.state == PromotionState::Pending)
-                .collect(),
-            None => vec![rec.clone()],
-        };
-        let mut conflict = false;
-        for t in targets {
-            let mut next = t;
-            if next
+    let rec = app
+        .store
+        .get_promotion(id)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no promotion {id}")))?;
+    if !principal.may(Action::Approve(group), &rec.target_repository) {
+        return Err(ApiError::denied(
+            ReasonCode::RoleMissing,
+            format!(
+                "token {:?} may not approve for {group} in {} (needs approver({group}))",
+                principal.name, rec.target_repository
+            ),
+        ));
+    }
+    let pusher = pushed_by(app, &rec)?;
+    if principal.name == rec.requested_by || pusher.as_deref() == Some(&principal.name) {
+        return Err(ApiError::denied(
+            ReasonCode::SeparationOfDuties,
+            format!(
+                "{} pushed or requested this promotion and may not approve it",
+                principal.name
+            ),
+        ));
+    }
+    // An approval of a bundle member approves the bundle: every member still waiting.
+    let targets: Vec<String> = match &rec.bundle {
+        Some(b) => bundles::members(app, b, &rec.target_environment)?
+            .into_iter()
+            .filter(|p| p.state == PromotionState::Pending || p.id == rec.id)
+            .map(|p| p.id)
+            .collect(),
+        None => vec![rec.id.clone()],
+    };
+    for target in &targets {
+        release_log::update(app, target, |cur| {
+            // Another member that moved on meanwhile needs no approval any more.
+            if cur.id != rec.id && cur.state != PromotionState::Pending {
+                return Ok(None);
+            }
+            // A scheduled promotion may be approved ahead of its time.
+            if !matches!(
+                cur.state,
+                PromotionState::Pending | PromotionState::Scheduled
+            ) {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "promotion {} is {}; only pending or scheduled promotions take approvals",
+                        cur.id,
+                        state_name(cur.state)
+                    ),
+                ));
+            }
+            if cur
                 .approvals
                 .iter()
                 .any(|a| a.by == principal.name && a.group == group.as_str())
             {
-                continue;
+                return Ok(None);
             }
+            let mut next = cur.clone();
             next.approvals.push(ApprovalRecord {
                 by: principal.name.clone(),
                 group: group.as_str().to_string(),
@@ -961,34 +977,20 @@ pub async fn approve(
                 at_ms: now_ms(),
             });
             next.updated_at_ms = now_ms();
-            match app.store.update_promotion(&next) {
-                Ok(_) => {}
-                Err(StoreError::Conflict(_)) => {
-                    conflict = true;
-                    break;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if conflict {
-            continue;
-        }
-        tracing::info!(promotion = %id, bundle = ?rec.bundle, by = %principal.name, %group, "approval recorded");
-        app.audit(
-            audit_about(&principal.name, "promotion-approved", &rec)
-                .details(serde_json::json!({ "group": group.as_str(), "comment": req.comment })),
-        )
-        .await;
-        let saved = app
-            .store
-            .get_promotion(id)?
-            .ok_or_else(|| ApiError::internal(format!("promotion {id} vanished")))?;
-        return advance(app, principal, saved).await;
+            Ok(Some(next))
+        })?;
     }
-    Err(ApiError::new(
-        ErrorCode::Conflict,
-        format!("promotion {id} keeps changing; try again"),
-    ))
+    tracing::info!(promotion = %id, bundle = ?rec.bundle, by = %principal.name, %group, "approval recorded");
+    app.audit(
+        audit_about(&principal.name, "promotion-approved", &rec)
+            .details(serde_json::json!({ "group": group.as_str(), "comment": req.comment })),
+    )
+    .await;
+    let saved = app
+        .store
+        .get_promotion(id)?
+        .ok_or_else(|| ApiError::internal(format!("promotion {id} vanished")))?;
+    advance(app, principal, saved).await
 }
 
 /// `POST /api/v1/promotions/{id}/postmortem`: closes an emergency promotion's post-mortem.
@@ -1000,11 +1002,7 @@ pub fn close_postmortem(
 ) -> ApiResult<PromotionRecord> {
     let url = url::Url::parse(link)
         .map_err(|e| bad(format!("link {link:?} is not an absolute URL: {e}")))?;
-    for _ in 0..RETRIES {
-        let rec = app
-            .store
-            .get_promotion(id)?
-            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no promotion {id}")))?;
+    let (saved, closed) = release_log::update(app, id, |rec| {
         if !principal.may(Action::Promote, &rec.target_repository)
             && !principal.may(Action::BreakGlass, &rec.target_repository)
         {
@@ -1023,7 +1021,7 @@ pub fn close_postmortem(
             ));
         };
         if pm.closed_at_ms.is_some() {
-            return Ok(rec);
+            return Ok(None);
         }
         let mut next = rec.clone();
         next.postmortem = Some(tollgate_store::Postmortem {
@@ -1033,23 +1031,16 @@ pub fn close_postmortem(
             closed_at_ms: Some(now_ms()),
         });
         next.updated_at_ms = now_ms();
-        match app.store.update_promotion(&next) {
-            Ok(saved) => {
-                tracing::info!(promotion = %id, by = %principal.name, link = %url, "post-mortem closed");
-                app.audit_later(
-                    audit_about(&principal.name, "postmortem-closed", &saved)
-                        .details(serde_json::json!({ "link": url.to_string() })),
-                );
-                return Ok(saved);
-            }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        Ok(Some(next))
+    })?;
+    if closed {
+        tracing::info!(promotion = %id, by = %principal.name, link = %url, "post-mortem closed");
+        app.audit_later(
+            audit_about(&principal.name, "postmortem-closed", &saved)
+                .details(serde_json::json!({ "link": url.to_string() })),
+        );
     }
-    Err(ApiError::new(
-        ErrorCode::Conflict,
-        format!("promotion {id} keeps changing; try again"),
-    ))
+    Ok(saved)
 }
 
 /// An audit entry about promotion `p`.

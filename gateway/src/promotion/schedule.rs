@@ -24,8 +24,8 @@ use tollgate_policies::{
 use tollgate_store::{Opened, PromotionFilter, PromotionRecord, PromotionState, StoreError};
 
 use super::{
-    PromotionRequest, RETRIES, audit_about, audit_requested, authorize_request, bad, draft,
-    resolve, state_name,
+    PromotionRequest, audit_about, audit_requested, authorize_request, bad, draft, resolve,
+    state_name,
 };
 use crate::app::{App, now_ms};
 use crate::audit::DraftExt as _;
@@ -169,11 +169,8 @@ fn refuse_closed(app: &App, rec: &PromotionRecord, at: DateTime<Utc>) -> ApiResu
 /// `DELETE /api/v1/promotions/{id}`: withdraws a scheduled or pending promotion, by its
 /// requester or an admin.
 pub async fn cancel(app: &App, principal: &Principal, id: &str) -> ApiResult<PromotionRecord> {
-    for _ in 0..RETRIES {
-        let rec = app
-            .store
-            .get_promotion(id)?
-            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no promotion {id}")))?;
+    let mut was = None;
+    let (saved, cancelled) = super::release_log::update(app, id, |rec| {
         if principal.name != rec.requested_by && !principal.is_admin() {
             return Err(ApiError::denied(
                 ReasonCode::RoleMissing,
@@ -184,7 +181,7 @@ pub async fn cancel(app: &App, principal: &Principal, id: &str) -> ApiResult<Pro
             ));
         }
         match rec.state {
-            PromotionState::Cancelled => return Ok(rec),
+            PromotionState::Cancelled => return Ok(None),
             PromotionState::Scheduled | PromotionState::Pending => {}
             other => {
                 return Err(ApiError::new(
@@ -202,34 +199,28 @@ pub async fn cancel(app: &App, principal: &Principal, id: &str) -> ApiResult<Pro
                 format!("promotion {id} belongs to bundle {b}, whose members move together"),
             ));
         }
+        was = Some(rec.clone());
         let mut next = rec.clone();
         next.state = PromotionState::Cancelled;
         next.cancelled_by = Some(principal.name.clone());
         next.updated_at_ms = now_ms();
-        match app.store.update_promotion(&next) {
-            Ok(saved) => {
-                tracing::info!(promotion = %id, by = %principal.name, was = state_name(rec.state), "promotion cancelled");
-                app.metrics
-                    .promotion(&saved.target_environment, state_name(saved.state));
-                app.audit(
-                    audit_about(&principal.name, "promotion-cancelled", &saved).details(
-                        serde_json::json!({
-                            "was": state_name(rec.state),
-                            "scheduled_for": rec.scheduled_for_ms.map(crate::api::rfc3339),
-                        }),
-                    ),
-                )
-                .await;
-                return Ok(saved);
-            }
-            Err(StoreError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        Ok(Some(next))
+    })?;
+    if let (true, Some(was)) = (cancelled, was) {
+        tracing::info!(promotion = %id, by = %principal.name, was = state_name(was.state), "promotion cancelled");
+        app.metrics
+            .promotion(&saved.target_environment, state_name(saved.state));
+        app.audit(
+            audit_about(&principal.name, "promotion-cancelled", &saved).details(
+                serde_json::json!({
+                    "was": state_name(was.state),
+                    "scheduled_for": was.scheduled_for_ms.map(crate::api::rfc3339),
+                }),
+            ),
+        )
+        .await;
     }
-    Err(ApiError::new(
-        ErrorCode::Conflict,
-        format!("promotion {id} keeps changing; try again"),
-    ))
+    Ok(saved)
 }
 
 /// What the promoted repository depends on, and what the target environment runs of each.
