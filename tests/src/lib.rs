@@ -55,7 +55,9 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
 
+pub mod gated;
 pub mod postgres;
+pub use gated::{CYCLONEDX, Gated};
 pub use postgres::{PgServer, postgres};
 pub use reqwest;
 pub use serde_json;
@@ -335,6 +337,21 @@ pub fn skopeo(args: &[&str]) -> CmdOutput {
     run_command(Command::new("skopeo").args(args), Duration::from_secs(120))
 }
 
+/// `skopeo copy` of the layout's `v1` image to `dest` (`docker://host/repo:tag`) over plain
+/// HTTP with `user:token` credentials, digests preserved.
+pub fn skopeo_copy_in(layout: &Path, creds: &str, dest: &str) -> CmdOutput {
+    skopeo(&[
+        "--insecure-policy",
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        creds,
+        &format!("oci:{}:v1", layout.display()),
+        dest,
+    ])
+}
+
 /// Copies a fresh OCI layout to `<tollgate>/<repo>:<tag>` with skopeo (admin token), checks
 /// `skopeo inspect --raw` and a plain GET by tag, copies it back into a new layout and checks
 /// digests and blobs, then inspects by digest. `work` holds the layouts. Returns the image.
@@ -344,17 +361,7 @@ pub fn skopeo_roundtrip(tg: &Tollgate, work: &Path, repo: &str, tag: &str) -> Ti
     let creds = format!("ci:{}", tg.admin_token);
     let dest = format!("docker://{}/{repo}:{tag}", tg.host());
 
-    skopeo(&[
-        "--insecure-policy",
-        "copy",
-        "--preserve-digests",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        &creds,
-        &format!("oci:{}:v1", layout.display()),
-        &dest,
-    ])
-    .ok();
+    skopeo_copy_in(&layout, &creds, &dest).ok();
 
     let raw = skopeo(&[
         "inspect",

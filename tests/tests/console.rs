@@ -12,7 +12,6 @@
 //! Over plain HTTP (no browser needed): the session cookie's flags, CSRF and origin checks,
 //! sign-out, and a revoked token ending its sessions.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
@@ -20,11 +19,9 @@ use std::time::Duration;
 
 use tollgate_e2e::reqwest::Method;
 use tollgate_e2e::serde_json::{Value, json};
-use tollgate_e2e::tempfile::TempDir;
 use tollgate_e2e::*;
 
 const BUILDER: &str = "https://tollgate.example/builders/local";
-const CDX: &str = "application/vnd.cyclonedx+json";
 const PURL: &str = "pkg:maven/com.google.guava/guava";
 
 const POLICY: &str = r#"
@@ -86,43 +83,34 @@ fn screenshot_dir() -> PathBuf {
 }
 
 struct Setup {
-    work: TempDir,
-    tg: Tollgate,
-    key: PathBuf,
+    g: Gated,
     ci: String,
     releaser: String,
     approver: String,
     auditor: String,
 }
 
+impl std::ops::Deref for Setup {
+    type Target = Gated;
+    fn deref(&self) -> &Gated {
+        &self.g
+    }
+}
+
 impl Setup {
     fn start() -> Setup {
-        let work = TempDir::new().expect("tempdir");
-        let keys = python3_json(
-            &scripts_dir().join("cosign_keygen.py"),
-            &[work.path().join("ci").to_str().unwrap()],
-            &[],
+        let g = Gated::start(
+            &format!("builders = [{BUILDER:?}]\nrefuse_unverified = true\n"),
+            "",
+            POLICY,
         );
-        let key = PathBuf::from(keys["private"].as_str().unwrap());
-        let public = fs::read(keys["public"].as_str().unwrap()).unwrap();
-        let config = format!(
-            "[trust]\nbuilders = [{BUILDER:?}]\nrefuse_unverified = true\n\n[[trust.keys]]\nname = \"ci-key\"\npath = \"ci.pub\"\n\n[policy]\ndir = \"policy\"\n"
-        );
-        let tg = Tollgate::start_with_files(
-            TollgateOpts::config(config),
-            &[
-                ("ci.pub", public.as_slice()),
-                ("policy/base.toml", POLICY.as_bytes()),
-            ],
-        );
+        let tg = &g.tg;
         let ci = tg.create_token("ci", &["pusher:dev/*"]);
         let releaser = tg.create_token("releaser", &["promoter"]);
         let approver = tg.create_token("sec-lead", &["approver(security):staging/*", "reader"]);
         let auditor = tg.create_token("auditor", &["auditor"]);
         Setup {
-            work,
-            tg,
-            key,
+            g,
             ci,
             releaser,
             approver,
@@ -136,51 +124,17 @@ impl Setup {
         let http = self.tg.basic("ci", &self.ci);
         let img = TinyImage::new();
         let digest = http.push_image(repo, tag, &img);
-        let host = self.tg.host();
-        let signed = python3_json(
-            &scripts_dir().join("cosign_sign.py"),
-            &[
-                &host,
-                repo,
-                "--digest",
-                &digest,
-                "--key",
-                self.key.to_str().unwrap(),
-            ],
-            &[("TOLLGATE_TOKEN", self.ci.as_str())],
-        );
-        script_push_resp(&signed).expect_status(201, "push .sig");
-        let out = self.work.path().join(format!("att-{}", unique()));
-        let att = python3_json(
-            &scripts_dir().join("slsa_attest.py"),
-            &[
-                out.to_str().unwrap(),
-                "--subject",
-                &digest,
-                "--key",
-                self.key.to_str().unwrap(),
-                "--push-att",
-                &host,
-                repo,
-            ],
-            &[("TOLLGATE_TOKEN", self.ci.as_str())],
-        );
-        script_push_resp(&att).expect_status(201, "push .att");
+        self.sign(&self.ci, repo, &digest);
+        let att = self.attest(&self.ci, repo, &digest);
         let commit = att["source_commit"]
             .as_str()
             .expect("slsa_attest.py names its commit")
             .to_string();
-        http.push_blob(repo, &Blob::empty().data);
         let sbom = fs::read(
             workspace_root().join("tests/fixtures/sbom/cyclonedx/dropwizard-1.3.15.cdx-1.2.json"),
         )
         .expect("SBOM fixture");
-        let doc = Blob::new(CDX, sbom);
-        http.push_blob(repo, &doc.data);
-        let (m, d) =
-            artifact_manifest(CDX, &doc, Some(img.manifest_descriptor()), &BTreeMap::new());
-        http.put_manifest(repo, &d, OCI_MANIFEST, &m)
-            .expect_status(201, "push SBOM referrer");
+        self.push_sbom(&http, repo, &img, sbom);
         (digest, commit)
     }
 

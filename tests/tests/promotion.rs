@@ -6,16 +6,13 @@
 //! idempotent and concurrent requests, break-glass with its post-mortem, and policy reloads
 //! that never let a bad file replace a good policy.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 
 use tollgate_e2e::serde_json::{Value, json};
-use tollgate_e2e::tempfile::TempDir;
 use tollgate_e2e::*;
 
 const BUILDER: &str = "https://tollgate.example/builders/local";
-const CDX: &str = "application/vnd.cyclonedx+json";
 
 const POLICY: &str = r#"
 version = 1
@@ -88,9 +85,7 @@ fn fixture(rel: &str) -> Vec<u8> {
 
 /// A running gateway with a trusted key, the policy above, and one token per role.
 struct Setup {
-    work: TempDir,
-    tg: Tollgate,
-    key: PathBuf,
+    g: Gated,
     ci: String,
     releaser: String,
     security: String,
@@ -98,35 +93,28 @@ struct Setup {
     oncall: String,
 }
 
+impl std::ops::Deref for Setup {
+    type Target = Gated;
+    fn deref(&self) -> &Gated {
+        &self.g
+    }
+}
+
 impl Setup {
     fn start() -> Setup {
-        let work = TempDir::new().expect("tempdir");
-        let keys = python3_json(
-            &scripts_dir().join("cosign_keygen.py"),
-            &[work.path().join("ci").to_str().unwrap()],
-            &[],
+        let g = Gated::start(
+            &format!("builders = [{BUILDER:?}]\nrefuse_unverified = true\n"),
+            "",
+            POLICY,
         );
-        let key = PathBuf::from(keys["private"].as_str().unwrap());
-        let public = fs::read(keys["public"].as_str().unwrap()).unwrap();
-        let config = format!(
-            "[trust]\nbuilders = [{BUILDER:?}]\nrefuse_unverified = true\n\n[[trust.keys]]\nname = \"ci-key\"\npath = \"ci.pub\"\n\n[policy]\ndir = \"policy\"\n"
-        );
-        let tg = Tollgate::start_with_files(
-            TollgateOpts::config(config),
-            &[
-                ("ci.pub", public.as_slice()),
-                ("policy/base.toml", POLICY.as_bytes()),
-            ],
-        );
+        let tg = &g.tg;
         let ci = tg.create_token("ci", &["pusher:dev/*"]);
         let releaser = tg.create_token("releaser", &["promoter"]);
         let security = tg.create_token("sec-lead", &["approver(security):prod/*"]);
         let ops = tg.create_token("ops-lead", &["approver(ops):prod/*"]);
         let oncall = tg.create_token("oncall", &["breakglass:prod/*"]);
         Setup {
-            work,
-            tg,
-            key,
+            g,
             ci,
             releaser,
             security,
@@ -138,65 +126,16 @@ impl Setup {
     /// Pushes a fresh image with skopeo as `ci`, then its signature, provenance and SBOM.
     fn build(&self, repo: &str, tag: &str, sbom: Option<&str>) -> TinyImage {
         let img = self.push_unsigned(repo, tag);
-        let host = self.tg.host();
-        let signed = python3_json(
-            &scripts_dir().join("cosign_sign.py"),
-            &[
-                &host,
-                repo,
-                "--digest",
-                &img.digest,
-                "--key",
-                self.key.to_str().unwrap(),
-            ],
-            &[("TOLLGATE_TOKEN", self.ci.as_str())],
-        );
-        script_push_resp(&signed).expect_status(201, "push .sig");
-        let out = self.work.path().join(format!("att-{}", unique()));
-        let att = python3_json(
-            &scripts_dir().join("slsa_attest.py"),
-            &[
-                out.to_str().unwrap(),
-                "--subject",
-                &img.digest,
-                "--key",
-                self.key.to_str().unwrap(),
-                "--push-att",
-                &host,
-                repo,
-            ],
-            &[("TOLLGATE_TOKEN", self.ci.as_str())],
-        );
-        script_push_resp(&att).expect_status(201, "push .att");
+        self.sign(&self.ci, repo, &img.digest);
+        self.attest(&self.ci, repo, &img.digest);
         if let Some(sbom) = sbom {
-            let http = self.tg.basic("ci", &self.ci);
-            http.push_blob(repo, &Blob::empty().data);
-            let doc = Blob::new(CDX, fixture(sbom));
-            http.push_blob(repo, &doc.data);
-            let (m, d) =
-                artifact_manifest(CDX, &doc, Some(img.manifest_descriptor()), &BTreeMap::new());
-            http.put_manifest(repo, &d, OCI_MANIFEST, &m)
-                .expect_status(201, "push SBOM referrer");
+            self.push_sbom(&self.tg.basic("ci", &self.ci), repo, &img, fixture(sbom));
         }
         img
     }
 
     fn push_unsigned(&self, repo: &str, tag: &str) -> TinyImage {
-        let img = TinyImage::new();
-        let layout = self.work.path().join(format!("layout-{}", unique()));
-        img.write_layout(&layout, "v1");
-        skopeo(&[
-            "--insecure-policy",
-            "copy",
-            "--preserve-digests",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            &format!("ci:{}", self.ci),
-            &format!("oci:{}:v1", layout.display()),
-            &format!("docker://{}/{repo}:{tag}", self.tg.host()),
-        ])
-        .ok();
-        img
+        self.skopeo_push("ci", &self.ci, repo, tag)
     }
 
     fn as_user(&self, user: &str, token: &str) -> Http {
@@ -392,19 +331,7 @@ fn dev_to_staging_to_prod_with_approvals_and_evidence() {
         "skopeo cannot pull it either"
     );
     // a signature added after promotion is served with its subject
-    let resigned = python3_json(
-        &scripts_dir().join("cosign_sign.py"),
-        &[
-            &s.tg.host(),
-            "prod/shop",
-            "--digest",
-            &img.digest,
-            "--key",
-            s.key.to_str().unwrap(),
-        ],
-        &[("TOLLGATE_TOKEN", s.tg.admin_token.as_str())],
-    );
-    script_push_resp(&resigned).expect_status(201, "a later signature in prod");
+    s.sign(&s.tg.admin_token, "prod/shop", &img.digest);
     admin
         .get_manifest("prod/shop", &cosign_tag(&img.digest, ".sig"))
         .expect_status(200, "the later signature is served");

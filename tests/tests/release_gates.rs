@@ -9,10 +9,8 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
 
 use tollgate_e2e::serde_json::{Value, json};
-use tollgate_e2e::tempfile::TempDir;
 use tollgate_e2e::*;
 use tollgate_policies::chrono;
 
@@ -42,9 +40,7 @@ fn available() -> bool {
 }
 
 struct Setup {
-    work: TempDir,
-    tg: Tollgate,
-    key: PathBuf,
+    g: Gated,
     ci: String,
     releaser: String,
     verifier: String,
@@ -53,26 +49,23 @@ struct Setup {
     dev_approver: String,
 }
 
+impl std::ops::Deref for Setup {
+    type Target = Gated;
+    fn deref(&self) -> &Gated {
+        &self.g
+    }
+}
+
+impl std::ops::DerefMut for Setup {
+    fn deref_mut(&mut self) -> &mut Gated {
+        &mut self.g
+    }
+}
+
 impl Setup {
     fn start(config_extra: &str, policy: &str) -> Setup {
-        let work = TempDir::new().expect("tempdir");
-        let keys = python3_json(
-            &scripts_dir().join("cosign_keygen.py"),
-            &[work.path().join("ci").to_str().unwrap()],
-            &[],
-        );
-        let key = PathBuf::from(keys["private"].as_str().unwrap());
-        let public = fs::read(keys["public"].as_str().unwrap()).unwrap();
-        let config = format!(
-            "[trust]\n\n[[trust.keys]]\nname = \"ci-key\"\npath = \"ci.pub\"\n\n[policy]\ndir = \"policy\"\n{config_extra}"
-        );
-        let tg = Tollgate::start_with_files(
-            TollgateOpts::config(config),
-            &[
-                ("ci.pub", public.as_slice()),
-                ("policy/base.toml", policy.as_bytes()),
-            ],
-        );
+        let g = Gated::start("", config_extra, policy);
+        let tg = &g.tg;
         let ci = tg.create_token("ci", &["pusher:dev/*"]);
         let releaser = tg.create_token("releaser", &["promoter"]);
         let verifier = tg.create_token("smoke-bot", &["verifier"]);
@@ -80,9 +73,7 @@ impl Setup {
         let security = tg.create_token("sec-lead", &["approver(security):prod/*"]);
         let dev_approver = tg.create_token("dev-lead", &["approver(dev):prod/*"]);
         Setup {
-            work,
-            tg,
-            key,
+            g,
             ci,
             releaser,
             verifier,
@@ -94,21 +85,7 @@ impl Setup {
 
     /// Pushes a fresh image into `dev/<name>:<tag>` with skopeo.
     fn push(&self, repo: &str, tag: &str) -> TinyImage {
-        let img = TinyImage::new();
-        let layout = self.work.path().join(format!("layout-{}", unique()));
-        img.write_layout(&layout, "v1");
-        skopeo(&[
-            "--insecure-policy",
-            "copy",
-            "--preserve-digests",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            &format!("ci:{}", self.ci),
-            &format!("oci:{}:v1", layout.display()),
-            &format!("docker://{}/{repo}:{tag}", self.tg.host()),
-        ])
-        .ok();
-        img
+        self.skopeo_push("ci", &self.ci, repo, tag)
     }
 
     fn http(&self, user: &str, token: &str) -> Http {
