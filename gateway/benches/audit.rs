@@ -3,7 +3,7 @@
 //!
 //! ```sh
 //! cargo bench -p tollgate --bench audit                 # everything
-//! cargo bench -p tollgate --bench audit -- append       # one group: append | record | verify | proof
+//! cargo bench -p tollgate --bench audit -- append       # one group: append | query | record | verify | proof
 //! ```
 //!
 //! `AUDIT_BENCH_KEEP_DATA=DIR` (when the cached export is built) also keeps the 1M-entry data
@@ -12,6 +12,8 @@
 //! - `append/batch/{1,64,1024}`: `AuditStore::append_audit` on a `RedbStore` in a temporary
 //!   directory, one durable redb commit per call, with realistic drafts (manifest pushes,
 //!   promotion decisions, pull refusals). Throughput in entries/s; batch 1 is the baseline.
+//! - `query/{actor-rare,action-common,digest-scan,time-window-scan}`: filtered queries over a
+//!   100,000-entry log (see [`query`]); the last two are not served by the index.
 //! - `record/tasks/{1,64,1024,4096}`: the same drafts through `tollgate::audit::Audit::record`
 //!   from N concurrent tokio tasks (2 worker threads), each awaiting its entry's durability: the
 //!   group-commit writer batches what is waiting (up to 4096), commits, extends the tree and
@@ -240,6 +242,71 @@ fn append(c: &mut Criterion) {
     g.finish();
 }
 
+/// Filtered queries over a 100,000-entry log, as `GET /api/v1/audit?actor=…` and the console's
+/// audit page run them: by a rare actor (100 entries spread over the log) and by a common action
+/// (the first page of 100), answered from the audit index; by an artifact's digest, which is
+/// not indexed; and the in-run baseline, a time window of 100 entries, which no index serves
+/// and so reads the log from the start (what every filter cost before the index).
+fn query(c: &mut Criterion) {
+    const ENTRIES: u64 = 100_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = RedbStore::open(&dir.path().join("store.redb")).expect("store");
+    let mut at = 0u64;
+    while at < ENTRIES {
+        let mut batch = drafts(at, BUILD_BATCH);
+        for (i, d) in batch.iter_mut().enumerate() {
+            if (at + i as u64) % 1_000 == 500 {
+                d.actor = "oncall".into();
+                d.action = "breakglass-used".into();
+            }
+        }
+        store.append_audit(&batch).expect("append");
+        at += BUILD_BATCH as u64;
+    }
+    let mid = 1_795_000_000_000 + (ENTRIES as i64 / 2) * 7;
+    let queries = [
+        (
+            "actor-rare",
+            tollgate_store::AuditFilter {
+                actor: Some("oncall".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "digest-scan",
+            tollgate_store::AuditFilter {
+                digest: Some(Digest::sha256_of(&77_777u64.to_le_bytes())),
+                ..Default::default()
+            },
+        ),
+        (
+            "action-common",
+            tollgate_store::AuditFilter {
+                action: Some("promotion-decided".into()),
+                ..Default::default()
+            },
+        ),
+        (
+            "time-window-scan",
+            tollgate_store::AuditFilter {
+                since_ms: Some(mid),
+                until_ms: Some(mid + 100 * 7),
+                ..Default::default()
+            },
+        ),
+    ];
+    let mut g = c.benchmark_group("query");
+    g.sample_size(30).measurement_time(Duration::from_secs(5));
+    for (name, filter) in &queries {
+        let hits = store.query_audit(filter, 100).expect("query").len();
+        assert!(hits > 0, "{name} finds nothing");
+        g.bench_function(*name, |b| {
+            b.iter(|| black_box(store.query_audit(filter, 100).expect("query")))
+        });
+    }
+    g.finish();
+}
+
 fn record(c: &mut Criterion) {
     let mut g = c.benchmark_group("record");
     g.sample_size(10).measurement_time(Duration::from_secs(15));
@@ -353,5 +420,5 @@ fn proof(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, append, record, verify, proof);
+criterion_group!(benches, append, query, record, verify, proof);
 criterion_main!(benches);

@@ -28,7 +28,11 @@ impl<K: fmt::Debug> fmt::Debug for KvStore<K> {
 
 pub(super) const SCHEMA_KEY: &str = "schema_version";
 /// The meta entries a fresh store holds after opening: a store with only these is empty.
-pub(super) const INIT_KEYS: [&str; 2] = [SCHEMA_KEY, super::kv_promotions::BY_ARTIFACT_KEY];
+pub(super) const INIT_KEYS: [&str; 3] = [
+    SCHEMA_KEY,
+    super::kv_promotions::BY_ARTIFACT_KEY,
+    super::kv_audit::INDEX_KEY,
+];
 /// Separates the parts of composite keys; it cannot occur in names, tags or digests.
 const SEP: char = '\0';
 
@@ -84,6 +88,7 @@ impl<K: Kv> KvStore<K> {
                     }
                     w.put(Table::Meta, SCHEMA_KEY, &SCHEMA_VERSION.to_le_bytes())?;
                     w.put(Table::Meta, super::kv_promotions::BY_ARTIFACT_KEY, b"")?;
+                    w.put(Table::Meta, super::kv_audit::INDEX_KEY, b"")?;
                 }
                 Some(v) => {
                     let found = u64::from_le_bytes(
@@ -99,6 +104,7 @@ impl<K: Kv> KvStore<K> {
                     }
                     // Indexes added within a schema version are built once, on first open.
                     super::kv_promotions::backfill_by_artifact(w)?;
+                    super::kv_audit::backfill_index(w)?;
                 }
             }
             Ok(())

@@ -309,6 +309,54 @@ mod tests {
         Database::open(&old).unwrap();
     }
 
+    /// A store written before the audit index existed gets it on first open: filtered
+    /// queries find the old entries.
+    #[test]
+    fn builds_the_audit_index_of_an_older_store() {
+        use crate::{AuditDraft, AuditFilter, AuditStore};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let draft = |actor: &str| AuditDraft {
+            at_ms: 1,
+            actor: actor.into(),
+            action: "manifest-push".into(),
+            repository: None,
+            digest: None,
+            decision: None,
+            policy_digest: None,
+            details: serde_json::json!({}),
+        };
+        {
+            let s = RedbStore::open(&path).unwrap();
+            s.append_audit(&[draft("ci"), draft("alice"), draft("ci")])
+                .unwrap();
+        }
+        // As an older Tollgate left it: no index, no flag.
+        {
+            let db = Database::open(&path).unwrap();
+            let w = db.begin_write().unwrap();
+            w.delete_table(def(Table::AuditIndex)).unwrap();
+            w.open_table(def(Table::Meta))
+                .unwrap()
+                .remove(super::super::kv_audit::INDEX_KEY)
+                .unwrap();
+            w.commit().unwrap();
+        }
+        let s = RedbStore::open(&path).unwrap();
+        let by = |actor: &str| -> Vec<u64> {
+            let f = AuditFilter {
+                actor: Some(actor.into()),
+                ..AuditFilter::default()
+            };
+            s.query_audit(&f, 10)
+                .unwrap()
+                .iter()
+                .map(|e| e.seq)
+                .collect()
+        };
+        assert_eq!((by("ci"), by("alice")), (vec![0, 2], vec![1]));
+    }
+
     #[test]
     fn refuses_another_schema_version() {
         let dir = tempfile::tempdir().unwrap();
