@@ -81,10 +81,13 @@ pub enum Table {
     Verifications,
     /// artifact digest \0 promotion id → () (every promotion of an artifact, any state)
     PromotionsByArtifact,
+    /// repo \0 tag → digest, for tags recorded in upstream mode and not yet confirmed mirrored
+    /// there
+    TagMirrors,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 31] = [
+    pub(crate) const ALL: [Table; 32] = [
         Table::Meta,
         Table::Manifests,
         Table::RepoManifests,
@@ -116,6 +119,7 @@ impl Table {
         Table::FileSums,
         Table::Verifications,
         Table::PromotionsByArtifact,
+        Table::TagMirrors,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -151,6 +155,7 @@ impl Table {
             Table::FileSums => "file_sums",
             Table::Verifications => "verifications",
             Table::PromotionsByArtifact => "promotions_by_artifact",
+            Table::TagMirrors => "tag_mirrors",
         }
     }
 
