@@ -81,6 +81,7 @@ fn seed(data: &Path, artifacts: usize, promotions: usize) -> Seeded {
                 Some(TagBinding {
                     tag: &tag,
                     immutable: true,
+                    mirror: false,
                 }),
             )
             .expect("put manifest");

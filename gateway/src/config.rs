@@ -192,6 +192,8 @@ pub struct FileUpstream {
     /// Keep the blobs of promoted artifacts on local disk, up to this many bytes, so
     /// environments keep deploying while the upstream is down (0 or absent: off).
     pub blob_cache_bytes: Option<u64>,
+    /// How often tags whose mirror upstream failed or was interrupted are tried again.
+    pub tag_mirror_interval_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,6 +234,9 @@ pub enum LogFormat {
     Json,
 }
 
+/// How often, by default, tag mirrors left queued are tried again (`tag_mirror_interval_secs`).
+pub const DEFAULT_TAG_MIRROR_INTERVAL: Duration = Duration::from_secs(30);
+
 /// How to reach the upstream registry.
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
@@ -243,6 +248,8 @@ pub struct UpstreamConfig {
     pub connect_timeout: Duration,
     /// Size cap of the promoted-blob cache under the data directory; 0 is off.
     pub blob_cache_bytes: u64,
+    /// Period of the pass re-trying tag mirrors a crash or an upstream failure left queued.
+    pub tag_mirror_interval: Duration,
 }
 
 /// Rules for the repositories matching `pattern`; the first matching rule applies.
@@ -579,18 +586,19 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
     let upstream = match (&o.upstream, file.upstream) {
         (Some(u), file_up) => {
             let url = parse_upstream_url(u).map_err(|m| flag_error("upstream", m))?;
-            let (username, password, timeout, connect, cache) = match file_up {
+            let (username, password, timeout, connect, cache, mirror) = match file_up {
                 Some(f) => (
                     f.username,
                     f.password,
                     f.timeout_secs.map(|t| t.into_inner()),
                     f.connect_timeout_secs.map(|t| t.into_inner()),
                     f.blob_cache_bytes,
+                    f.tag_mirror_interval_secs.map(|t| t.into_inner()),
                 ),
-                None => (None, None, None, None, None),
+                None => (None, None, None, None, None, None),
             };
             Some(upstream_config(
-                url, username, password, timeout, connect, cache,
+                url, username, password, timeout, connect, cache, mirror,
             ))
         }
         (None, Some(f)) => {
@@ -603,6 +611,11 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
                     return Err(src.at(t.span(), "time-outs must be at least one second"));
                 }
             }
+            if let Some(t) = &f.tag_mirror_interval_secs
+                && *t.get_ref() == 0
+            {
+                return Err(src.at(t.span(), "the interval must be at least one second"));
+            }
             Some(upstream_config(
                 url,
                 f.username,
@@ -610,6 +623,7 @@ fn validate(file: FileConfig, src: &Source<'_>, o: &Overrides) -> Result<Config,
                 f.timeout_secs.map(|t| t.into_inner()),
                 f.connect_timeout_secs.map(|t| t.into_inner()),
                 f.blob_cache_bytes,
+                f.tag_mirror_interval_secs.map(|t| t.into_inner()),
             ))
         }
         (None, None) => None,
@@ -1201,6 +1215,7 @@ fn upstream_config(
     timeout: Option<u64>,
     connect: Option<u64>,
     blob_cache_bytes: Option<u64>,
+    tag_mirror_interval: Option<u64>,
 ) -> UpstreamConfig {
     UpstreamConfig {
         url,
@@ -1209,6 +1224,9 @@ fn upstream_config(
         timeout: Duration::from_secs(timeout.unwrap_or(30)),
         connect_timeout: Duration::from_secs(connect.unwrap_or(5)),
         blob_cache_bytes: blob_cache_bytes.unwrap_or(0),
+        tag_mirror_interval: tag_mirror_interval.map_or(DEFAULT_TAG_MIRROR_INTERVAL, |s| {
+            Duration::from_secs(s.max(1))
+        }),
     }
 }
 
@@ -1257,6 +1275,22 @@ mod tests {
         let up = c.upstream.unwrap();
         assert_eq!(up.url.as_str(), "http://127.0.0.1:9/");
         assert_eq!(up.timeout, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn tag_mirror_interval() {
+        let every = |text: &str| load(text).unwrap().upstream.unwrap().tag_mirror_interval;
+        assert_eq!(
+            every("[upstream]\nurl = \"http://x:1\"\n"),
+            DEFAULT_TAG_MIRROR_INTERVAL
+        );
+        assert_eq!(
+            every("[upstream]\nurl = \"http://x:1\"\ntag_mirror_interval_secs = 5\n"),
+            Duration::from_secs(5)
+        );
+        let e =
+            load("[upstream]\nurl = \"http://x:1\"\ntag_mirror_interval_secs = 0\n").unwrap_err();
+        assert!(e.to_string().contains("tollgate.toml:3:"), "{e}");
     }
 
     #[test]

@@ -91,6 +91,11 @@ pub struct Metrics {
     pub deployment_outcomes: Family<PromotionLabels, Counter>,
     /// What each environment runs, computed at scrape time (`crate::events::promoted_versions`).
     pub promoted: std::sync::Arc<crate::events::PromotedVersions>,
+    /// Tags recorded in upstream mode still to mirror there, after the last reconciler pass
+    /// (counted up to one pass's batch).
+    pub upstream_tag_mirrors_pending: Gauge,
+    /// Tags the reconciler mirrored upstream after a failed or interrupted push.
+    pub upstream_tag_remirrors: Counter,
 }
 
 impl Default for Metrics {
@@ -198,9 +203,23 @@ impl Metrics {
             "Deployment outcomes marked on promotions, by environment and outcome",
             deployment_outcomes.clone(),
         );
+        let upstream_tag_mirrors_pending = Gauge::default();
+        registry.register(
+            "upstream_tag_mirrors_pending",
+            "Tags recorded in upstream mode and not yet mirrored there, after the last reconciler pass",
+            upstream_tag_mirrors_pending.clone(),
+        );
+        let upstream_tag_remirrors = Counter::default();
+        registry.register(
+            "upstream_tag_remirrors",
+            "Tags mirrored upstream by the reconciler after a failed or interrupted push",
+            upstream_tag_remirrors.clone(),
+        );
         let promoted = std::sync::Arc::new(crate::events::PromotedVersions::default());
         registry.register_collector(Box::new(std::sync::Arc::clone(&promoted)));
         Metrics {
+            upstream_tag_mirrors_pending,
+            upstream_tag_remirrors,
             webhook_deliveries,
             webhook_queue_depth,
             webhook_last_success,

@@ -181,6 +181,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     crate::retention::spawn_schedule(Arc::clone(&app));
     crate::promotion::schedule::spawn(Arc::clone(&app));
+    crate::upstream::tag_mirror::spawn(Arc::clone(&app));
     match crate::evidence::reverify_stale(&app) {
         Ok(0) => {}
         Ok(n) => {

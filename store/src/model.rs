@@ -60,6 +60,19 @@ pub struct TagBinding<'a> {
     pub tag: &'a Tag,
     /// When true, an existing binding to another digest is a [`StoreError::TagConflict`].
     pub immutable: bool,
+    /// When true (upstream mode), the binding is also queued, in the same transaction, as a
+    /// tag still to mirror upstream, until [`ArtifactStore::tag_mirrored`] confirms it: a
+    /// crash or an upstream failure after the push cannot lose the mirror.
+    pub mirror: bool,
+}
+
+/// A tag recorded with [`TagBinding::mirror`] whose upstream copy is not confirmed yet.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PendingMirror {
+    pub repository: RepoName,
+    pub tag: Tag,
+    /// What the tag named when it was queued; it may have moved since.
+    pub digest: Digest,
 }
 
 /// One repository's view of an artifact.
@@ -102,6 +115,13 @@ pub trait ArtifactStore {
 
     /// Tags of `repo` bound to `digest`.
     fn tags_of(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<Tag>>;
+
+    /// Up to `limit` tags queued for mirroring upstream, in repository and tag order.
+    fn pending_mirrors(&self, limit: usize) -> Result<Vec<PendingMirror>>;
+
+    /// Removes `repo:tag` from the mirror queue if it still names `digest` (a mutable tag
+    /// moved meanwhile stays queued for its new digest); whether it was removed.
+    fn tag_mirrored(&self, repo: &RepoName, tag: &Tag, digest: &Digest) -> Result<bool>;
 
     /// Removes the tag; returns the digest it was bound to.
     fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>>;

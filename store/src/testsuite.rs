@@ -24,6 +24,7 @@ macro_rules! __backend_suite {
             manifests_round_trip_exact_bytes,
             immutable_tag_conflict_writes_nothing,
             mutable_tag_moves,
+            tag_mirrors_are_queued_with_the_binding,
             tags_list_in_order_with_pagination,
             delete_manifest_removes_tags_and_referrers,
             referrers_are_per_repository,
@@ -90,7 +91,19 @@ fn manifest(n: u32, subject: Option<&Digest>) -> (ManifestRecord, Vec<u8>) {
 }
 
 fn bind(t: &Tag, immutable: bool) -> Option<TagBinding<'_>> {
-    Some(TagBinding { tag: t, immutable })
+    Some(TagBinding {
+        tag: t,
+        immutable,
+        mirror: false,
+    })
+}
+
+fn bind_mirrored(t: &Tag, immutable: bool) -> Option<TagBinding<'_>> {
+    Some(TagBinding {
+        tag: t,
+        immutable,
+        mirror: true,
+    })
 }
 
 pub fn manifests_round_trip_exact_bytes<S: ArtifactStore>(s: S) {
@@ -149,6 +162,60 @@ pub fn mutable_tag_moves<S: ArtifactStore>(s: S) {
     assert!(s.delete_tag(&r, &t).unwrap().is_some());
     assert_eq!(s.resolve_tag(&r, &t).unwrap(), None);
     assert_eq!(s.delete_tag(&r, &t).unwrap(), None);
+}
+
+pub fn tag_mirrors_are_queued_with_the_binding<S: ArtifactStore>(s: S) {
+    let (r, other) = (repo("dev/app"), repo("dev/app2"));
+    let (t, fixed) = (tag("latest"), tag("1.0.0"));
+    let (a, ab) = manifest(1, None);
+    let (b, bb) = manifest(2, None);
+    let pending = |s: &S| -> Vec<(String, String, Digest)> {
+        s.pending_mirrors(100)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.repository.to_string(), p.tag.to_string(), p.digest))
+            .collect()
+    };
+    // Only bindings that ask for it are queued (embedded mode never does).
+    s.put_manifest(&r, &a, &ab, bind(&t, false)).unwrap();
+    assert!(pending(&s).is_empty());
+    s.put_manifest(&r, &a, &ab, bind_mirrored(&t, false))
+        .unwrap();
+    s.put_manifest(&other, &a, &ab, bind_mirrored(&fixed, true))
+        .unwrap();
+    s.put_manifest(&r, &a, &ab, bind_mirrored(&fixed, true))
+        .unwrap();
+    assert_eq!(
+        pending(&s),
+        vec![
+            ("dev/app".into(), "1.0.0".into(), a.digest.clone()),
+            ("dev/app".into(), "latest".into(), a.digest.clone()),
+            ("dev/app2".into(), "1.0.0".into(), a.digest.clone()),
+        ]
+    );
+    assert_eq!(s.pending_mirrors(1).unwrap().len(), 1);
+    // A refused rebind queues nothing.
+    assert!(matches!(
+        s.put_manifest(&r, &b, &bb, bind_mirrored(&fixed, true)),
+        Err(StoreError::TagConflict { .. })
+    ));
+    // The tag moves before the mirror of its first digest is confirmed: that confirmation
+    // must not drop the mirror still owed for the new digest.
+    s.put_manifest(&r, &b, &bb, bind_mirrored(&t, false))
+        .unwrap();
+    assert!(!s.tag_mirrored(&r, &t, &a.digest).unwrap());
+    assert!(s.tag_mirrored(&r, &fixed, &a.digest).unwrap());
+    assert!(!s.tag_mirrored(&r, &fixed, &a.digest).unwrap());
+    assert_eq!(
+        pending(&s),
+        vec![
+            ("dev/app".into(), "latest".into(), b.digest.clone()),
+            ("dev/app2".into(), "1.0.0".into(), a.digest.clone()),
+        ]
+    );
+    assert!(s.tag_mirrored(&r, &t, &b.digest).unwrap());
+    assert!(s.tag_mirrored(&other, &fixed, &a.digest).unwrap());
+    assert!(pending(&s).is_empty());
 }
 
 pub fn tags_list_in_order_with_pagination<S: ArtifactStore>(s: S) {

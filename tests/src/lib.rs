@@ -945,6 +945,18 @@ pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
     found
 }
 
+/// Polls `check` every 100 ms until it gives a value; panics naming `what` after `timeout`.
+pub fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Runs the `tollgate` binary with `args` (60 s deadline); the caller checks the result.
 pub fn tollgate_cli(args: &[&str]) -> CmdOutput {
     let mut cmd = Command::new(tollgate_bin());
@@ -1097,7 +1109,8 @@ impl Drop for Registry {
 /// `PUT`/`GET`/`DELETE`: nginx's WebDAV module on a free loopback port, serving and storing
 /// files under [`Nginx::data_dir`] (`/repository/<repo>/<path>` is `data/repository/<repo>/<path>`).
 /// Runs in the foreground without a master process, as the test's own user, so it needs no
-/// privileges and dies with the test.
+/// privileges and dies with the test. [`Nginx::registry_proxy`] is the same process as a
+/// reverse proxy in front of a [`Registry`].
 #[derive(Debug)]
 pub struct Nginx {
     child: Child,
@@ -1108,6 +1121,64 @@ pub struct Nginx {
 impl Nginx {
     /// Starts nginx and waits until `GET /` answers.
     pub fn start() -> Nginx {
+        Self::start_with_server("/", |p| {
+            format!(
+                r#"        root {p}/data;
+        location / {{
+            dav_methods PUT DELETE MKCOL COPY MOVE;
+            create_full_put_path on;
+            dav_access user:rw group:r all:r;
+            client_max_body_size 0;
+            autoindex on;
+            autoindex_format json;
+        }}
+"#
+            )
+        })
+    }
+
+    /// nginx as a reverse proxy in front of `reg`, passing everything through except, while
+    /// [`Nginx::refuse_tag_puts`] is on, manifest PUTs by tag (answered 503): an upstream that
+    /// fails only the one call a real registry never refuses on its own.
+    pub fn registry_proxy(reg: &Registry) -> Nginx {
+        let backend = reg.url();
+        Self::start_with_server("/v2/", |p| {
+            format!(
+                r#"        client_max_body_size 0;
+        proxy_http_version 1.1;
+        proxy_request_buffering off;
+        proxy_buffering off;
+        proxy_set_header Host $http_host;
+        proxy_set_header Connection "";
+        # A tag holds no ':'; a digest does.
+        location ~ ^/v2/.+/manifests/[^:/]+$ {{
+            set $refuse "";
+            if ($request_method = PUT) {{ set $refuse "put"; }}
+            if (-f {p}/refuse-tag-puts) {{ set $refuse "${{refuse}}-on"; }}
+            if ($refuse = "put-on") {{ return 503; }}
+            proxy_pass {backend};
+        }}
+        location / {{
+            proxy_pass {backend};
+        }}
+"#
+            )
+        })
+    }
+
+    /// Turns the refusal of [`Nginx::registry_proxy`] on or off (nginx checks per request).
+    pub fn refuse_tag_puts(&self, on: bool) {
+        let flag = self.root.path().join("refuse-tag-puts");
+        if on {
+            fs::write(&flag, b"").expect("write the refusal flag");
+        } else {
+            let _ = fs::remove_file(&flag);
+        }
+    }
+
+    /// Starts nginx with `server(prefix)` as the body of its one `server` block and waits
+    /// until `GET <ready_path>` answers 200.
+    fn start_with_server(ready_path: &str, server: impl FnOnce(&str) -> String) -> Nginx {
         let root = tempfile::Builder::new()
             .prefix("tollgate-e2e-nginx-")
             .tempdir()
@@ -1117,10 +1188,11 @@ impl Nginx {
         }
         let conf = root.path().join("nginx.conf");
         let prefix = root.path().to_path_buf();
+        let p = prefix.display().to_string();
+        let body = server(&p);
         let command = |port: u16| {
-            let p = prefix.display();
             let cfg = format!(
-                r#"# nginx as a WebDAV raw repository for the Tollgate end-to-end tests
+                r#"# nginx for the Tollgate end-to-end tests
 daemon off;
 master_process off;
 error_log {p}/logs/error.log info;
@@ -1136,16 +1208,7 @@ http {{
     default_type application/octet-stream;
     server {{
         listen 127.0.0.1:{port};
-        root {p}/data;
-        location / {{
-            dav_methods PUT DELETE MKCOL COPY MOVE;
-            create_full_put_path on;
-            dav_access user:rw group:r all:r;
-            client_max_body_size 0;
-            autoindex on;
-            autoindex_format json;
-        }}
-    }}
+{body}    }}
 }}
 "#
             );
@@ -1163,7 +1226,7 @@ http {{
             "nginx",
             &root.path().join("nginx.out"),
             command,
-            "/",
+            ready_path,
             |status| status == 200,
         );
         Nginx { child, port, root }

@@ -80,6 +80,7 @@ fn replicas_binding_one_new_tag_leave_exactly_one_winner() {
                     let bind = TagBinding {
                         tag: &tag,
                         immutable: true,
+                        mirror: false,
                     };
                     s.put_manifest(&repo, &m, &b, Some(bind))
                         .map(|o| (o, m.digest))
@@ -224,6 +225,7 @@ fn caches_follow_other_replicas_writes_within_their_bound() {
             Some(TagBinding {
                 tag: &tag,
                 immutable: false,
+                mirror: false,
             })
         };
         // A caches "no such tag", then the digest it is bound to.

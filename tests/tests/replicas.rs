@@ -38,7 +38,7 @@ impl Cluster {
         let pg = postgres()?;
         let reg = Registry::start();
         let config = format!(
-            "[upstream]\nurl = \"{}\"\n\n[store]\nurl = \"{}\"\npool_size = 8\n\n\
+            "[upstream]\nurl = \"{}\"\ntag_mirror_interval_secs = 1\n\n[store]\nurl = \"{}\"\npool_size = 8\n\n\
              [audit]\nkey = \"audit.pem\"\norigin = \"tollgate.test/replicas\"\n\n\
              [policy]\ndir = \"policy\"\n\n[admission]\nregistries = [\"tollgate.test\"]\n",
             reg.url(),
@@ -333,14 +333,25 @@ fn a_replica_killed_mid_burst_leaves_nothing_half_done() {
         let t = t.as_str().unwrap();
         let via = b.admin().get_manifest("dev/burst", t);
         via.expect_status(200, &format!("dev/burst:{t} via the survivor"));
-        // The manifest reaches the upstream by digest before the tag is recorded; mirroring
-        // the tag upstream comes after, so a kill in between leaves only the upstream's copy
-        // of the tag missing, never the bytes a recorded tag names.
+        // The manifest reaches the upstream by digest before the tag is recorded, so the bytes
+        // a recorded tag names are always there.
         let digest = via
             .header("docker-content-digest")
             .expect("the survivor names the digest");
         up.get_manifest("dev/burst", &digest)
             .expect_status(200, &format!("dev/burst:{t} ({digest}) upstream"));
+        // Mirroring the tag upstream comes after; one the kill interrupted stays queued in the
+        // database and the survivor's background pass mirrors it.
+        eventually(
+            &format!("dev/burst:{t} upstream by tag"),
+            std::time::Duration::from_secs(30),
+            || {
+                let r = up.get_manifest("dev/burst", t);
+                (r.status == 200)
+                    .then_some(())
+                    .filter(|()| r.header("docker-content-digest").as_deref() == Some(&digest))
+            },
+        );
     }
     // A promotion is either finished — its target serves it — or visibly not (copying, to be
     // resumed by a retry): the survivor never serves a half-promoted artifact.

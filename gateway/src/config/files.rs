@@ -249,6 +249,8 @@ fn upstream(
                 u.connect_timeout_secs.as_ref().map_or(5, |t| *t.get_ref()),
             ),
             blob_cache_bytes: 0,
+            // Tags are an OCI upstream's; file repositories have none to mirror.
+            tag_mirror_interval: super::DEFAULT_TAG_MIRROR_INTERVAL,
         },
         prefix,
     })

@@ -384,7 +384,14 @@ pub async fn put(
         }
     }
     if let Backend::Upstream(_) = &ctx.app.backend {
-        put_upstream(ctx, repo, &digest.to_string(), &parsed.media_type, &bytes).await?;
+        put_upstream(
+            ctx.app,
+            repo,
+            &digest.to_string(),
+            &parsed.media_type,
+            &bytes,
+        )
+        .await?;
     }
     let record = ManifestRecord {
         digest: digest.clone(),
@@ -396,7 +403,13 @@ pub async fn put(
         pushed_by: ctx.actor(),
         pushed_at_ms: now_ms(),
     };
-    let binding = tag.map(|t| TagBinding { tag: t, immutable });
+    let upstream = matches!(ctx.app.backend, Backend::Upstream(_));
+    let binding = tag.map(|t| TagBinding {
+        tag: t,
+        immutable,
+        // Queued with the binding, so the mirror below survives a crash or a refusal.
+        mirror: upstream,
+    });
     match ctx.app.store.put_manifest(repo, &record, &bytes, binding) {
         Ok(outcome) => {
             tracing::info!(%repo, %digest, tag = tag.map_or("", Tag::as_str), ?outcome, actor = %record.pushed_by, "manifest pushed");
@@ -460,9 +473,14 @@ pub async fn put(
     for s in &sboms {
         crate::sboms::record(ctx.app, &s.subject, &s.doc, s.source, Some(repo))?;
     }
-    if let (Some(t), Backend::Upstream(_)) = (tag, &ctx.app.backend) {
+    if let Some(t) = tag
+        && upstream
+    {
         // The tag is ours now; mirror it upstream so direct readers of the upstream see it too.
-        put_upstream(ctx, repo, t.as_str(), &parsed.media_type, &bytes).await?;
+        // If this fails (or the process dies first) the queued entry is retried in the
+        // background (`crate::upstream::tag_mirror`).
+        put_upstream(ctx.app, repo, t.as_str(), &parsed.media_type, &bytes).await?;
+        crate::upstream::tag_mirror::confirm(ctx.app, repo, t, &digest);
     }
     let mut headers = vec![
         ("location", format!("/v2/{repo}/manifests/{digest}")),
@@ -513,14 +531,15 @@ fn check_references(ctx: &Ctx<'_>, repo: &RepoName, parsed: &Parsed) -> ApiResul
     Ok(())
 }
 
-async fn put_upstream(
-    ctx: &Ctx<'_>,
+/// Puts the manifest upstream as `repo:reference` (a digest or a tag).
+pub(crate) async fn put_upstream(
+    app: &App,
     repo: &RepoName,
     reference: &str,
     media_type: &str,
     bytes: &Bytes,
 ) -> ApiResult<()> {
-    let Backend::Upstream(up) = &ctx.app.backend else {
+    let Backend::Upstream(up) = &app.backend else {
         return Ok(());
     };
     let mut headers = HeaderMap::new();
@@ -545,7 +564,7 @@ async fn put_upstream(
         .read_small(resp.into_body(), 64 * 1024)
         .await
         .unwrap_or_default();
-    ctx.app.metrics.upstream_error("manifest-put");
+    app.metrics.upstream_error("manifest-put");
     let text = String::from_utf8_lossy(&body);
     tracing::warn!(%repo, reference, %status, body = %text, "upstream refused a manifest");
     let code = if status == StatusCode::BAD_REQUEST {

@@ -361,7 +361,12 @@ async fn put_manifest(
         None => record.clone(),
     };
     tracing::debug!(%to, digest = %record.digest, actor, "manifest copied");
-    let binding = tag.map(|t| TagBinding { tag: t, immutable });
+    let binding = tag.map(|t| TagBinding {
+        tag: t,
+        immutable,
+        // The tag reached the upstream above, before it is recorded here: nothing to queue.
+        mirror: false,
+    });
     match app.store.put_manifest(to, &copied, bytes, binding) {
         Ok(_) => Ok(()),
         Err(StoreError::TagConflict { existing }) => Err(tag_conflict(

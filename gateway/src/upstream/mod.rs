@@ -2,6 +2,7 @@
 //! call (connect, response head, each body chunk), Basic credentials or the registry Bearer
 //! token flow, and credentials sent only to the configured host.
 
+pub mod tag_mirror;
 mod verify;
 
 use std::collections::HashMap;

@@ -10,8 +10,8 @@ use super::cache::Cached;
 use super::{Kv, KvRead, Table, sbom_rows};
 use crate::{
     ArtifactEntry, ArtifactStore, ComponentHit, EvidenceRecord, EvidenceStore, HitCursor, HitPage,
-    KeepVersion, ManifestRecord, PackedDocument, Result, SCHEMA_VERSION, SbomRecord, SbomStore,
-    StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore,
+    KeepVersion, ManifestRecord, PackedDocument, PendingMirror, Result, SCHEMA_VERSION, SbomRecord,
+    SbomStore, StoreError, TagBinding, TagOutcome, TokenRecord, TokenStore,
 };
 
 /// The store over a key-value backend, behind a read cache of the lookups pulls and admission
@@ -153,7 +153,7 @@ impl<K: Kv> ArtifactStore for KvStore<K> {
                 None => None,
                 Some(b) => {
                     let tkey = key2(repo.as_str(), b.tag.as_str());
-                    match w.get(Table::Tags, &tkey)? {
+                    let outcome = match w.get(Table::Tags, &tkey)? {
                         Some(old) if old == digest.as_bytes() => Some(TagOutcome::Unchanged),
                         Some(old) => {
                             let previous = parse_digest(&utf8(old)?)?;
@@ -167,7 +167,12 @@ impl<K: Kv> ArtifactStore for KvStore<K> {
                             w.put(Table::Tags, &tkey, digest.as_bytes())?;
                             Some(TagOutcome::Created)
                         }
+                    };
+                    if b.mirror {
+                        // Unchanged too: a push repeated after a failed mirror queues it again.
+                        w.put(Table::TagMirrors, &tkey, digest.as_bytes())?;
                     }
+                    outcome
                 }
             };
             if w.get(Table::RepoManifests, &rm_key)?.is_none() {
@@ -264,6 +269,35 @@ impl<K: Kv> ArtifactStore for KvStore<K> {
 
     fn tags_of(&self, repo: &RepoName, digest: &Digest) -> Result<Vec<Tag>> {
         self.kv.read(|r| Self::tags_of_in(r, repo, digest))
+    }
+
+    fn pending_mirrors(&self, limit: usize) -> Result<Vec<PendingMirror>> {
+        let rows = self
+            .kv
+            .read(|r| r.scan(Table::TagMirrors, "", None, limit))?;
+        rows.into_iter()
+            .map(|(k, v)| {
+                let (repo, tag) = k
+                    .split_once(SEP)
+                    .ok_or_else(|| StoreError::Corrupt(format!("tag mirror key {k:?}")))?;
+                Ok(PendingMirror {
+                    repository: parse_repo(repo)?,
+                    tag: parse_tag(tag)?,
+                    digest: parse_digest(&utf8(v)?)?,
+                })
+            })
+            .collect()
+    }
+
+    fn tag_mirrored(&self, repo: &RepoName, tag: &Tag, digest: &Digest) -> Result<bool> {
+        let key = key2(repo.as_str(), tag.as_str());
+        let d = digest.to_string();
+        self.kv.write(|w| {
+            if w.get(Table::TagMirrors, &key)?.as_deref() != Some(d.as_bytes()) {
+                return Ok(false);
+            }
+            w.delete(Table::TagMirrors, &key)
+        })
     }
 
     fn delete_tag(&self, repo: &RepoName, tag: &Tag) -> Result<Option<Digest>> {

@@ -84,10 +84,13 @@ pub enum Table {
     /// `a` (actor) | `c` (action) \0 value \0 sequence (20 digits) → () for every audit
     /// entry: filtered audit queries read only what they name
     AuditIndex,
+    /// repo \0 tag → digest, for tags recorded in upstream mode and not yet confirmed mirrored
+    /// there
+    TagMirrors,
 }
 
 impl Table {
-    pub(crate) const ALL: [Table; 32] = [
+    pub(crate) const ALL: [Table; 33] = [
         Table::Meta,
         Table::Manifests,
         Table::RepoManifests,
@@ -120,6 +123,7 @@ impl Table {
         Table::Verifications,
         Table::PromotionsByArtifact,
         Table::AuditIndex,
+        Table::TagMirrors,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -156,6 +160,7 @@ impl Table {
             Table::Verifications => "verifications",
             Table::PromotionsByArtifact => "promotions_by_artifact",
             Table::AuditIndex => "audit_index",
+            Table::TagMirrors => "tag_mirrors",
         }
     }
 
