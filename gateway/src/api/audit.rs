@@ -11,7 +11,7 @@ use serde_json::json;
 use tollgate_policies::{Action, ReasonCode};
 use tollgate_store::{AuditEntry, AuditFilter};
 
-use super::{principal, rfc3339};
+use super::{Admin, principal, rfc3339};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
@@ -280,10 +280,8 @@ impl std::io::Write for ChannelWriter {
 }
 
 /// Prunes now what the configured retention allows (admins only), archiving first.
-async fn prune(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_admin(p.as_deref())?;
-    let actor = p.map(|p| p.name.clone()).unwrap_or_default();
+async fn prune(State(app): State<AppState>, Admin(p): Admin) -> ApiResult<Response> {
+    let actor = p.name.clone();
     let report = crate::audit::prune(&app, &actor)
         .await
         .map_err(ApiError::internal)?;

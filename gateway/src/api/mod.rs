@@ -67,6 +67,24 @@ impl axum::extract::FromRequestParts<AppState> for Caller {
     }
 }
 
+/// An authenticated admin: 401 without valid credentials, 403 (`role-missing`) for any other
+/// caller.
+#[derive(Debug)]
+pub struct Admin(pub std::sync::Arc<Principal>);
+
+impl axum::extract::FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        app: &AppState,
+    ) -> Result<Self, ApiError> {
+        let Caller(p) = Caller::from_request_parts(parts, app).await?;
+        app.auth.require_admin(Some(&p))?;
+        Ok(Admin(p))
+    }
+}
+
 /// A JSON request body of a type that says what it should look like ([`Shape`]): one that
 /// does not fit gets 400 in the API's error format, naming the expected shape.
 #[derive(Debug)]
@@ -305,19 +323,15 @@ struct NewToken {
     roles: Vec<String>,
 }
 
+impl Shape for NewToken {
+    const SHAPE: &'static str = r#"{"name": "…", "roles": ["…", …]}"#;
+}
+
 async fn create_token(
     State(app): State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
+    Admin(p): Admin,
+    Body(req): Body<NewToken>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_admin(p.as_deref())?;
-    let req: NewToken = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            ErrorCode::BadRequest,
-            format!("expected {{\"name\":…,\"roles\":[…]}}: {e}"),
-        )
-    })?;
     if !auth::valid_token_name(&req.name) {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
@@ -336,7 +350,7 @@ async fn create_token(
         }
         Err(e) => return Err(e.into()),
     }
-    let actor = p.map(|p| p.name.clone()).unwrap_or_default();
+    let actor = p.name.clone();
     tracing::info!(token = %rec.name, %actor, roles = ?req.roles, "token created");
     app.audit(crate::audit::draft(&actor, "token-create").details(
         json!({ "token": rec.name, "roles": rec.roles.iter().map(ToString::to_string).collect::<Vec<_>>() }),
@@ -375,11 +389,9 @@ async fn list_tokens(State(app): State<AppState>, headers: HeaderMap) -> ApiResu
 
 async fn revoke_token(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Admin(p): Admin,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_admin(p.as_deref())?;
     if !app.store.revoke_token(&name)? {
         return Err(ApiError::new(
             ErrorCode::NotFound,
@@ -387,7 +399,7 @@ async fn revoke_token(
         ));
     }
     app.auth.invalidate();
-    let actor = p.map(|p| p.name.clone()).unwrap_or_default();
+    let actor = p.name.clone();
     tracing::info!(token = %name, %actor, "token revoked");
     app.audit(crate::audit::draft(&actor, "token-revoke").details(json!({ "token": name })))
         .await;

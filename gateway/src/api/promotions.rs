@@ -5,14 +5,14 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_store::{
     HoldRecord, PromotionFilter, PromotionRecord, PromotionState, VerificationRecord,
 };
 
-use super::{Body, Caller, Shape, principal, rfc3339};
+use super::{Admin, Body, Caller, Shape, rfc3339};
 use crate::app::{AppState, now_ms};
 use crate::audit::DraftExt as _;
 use crate::error::{ApiError, ApiResult, ErrorCode};
@@ -399,11 +399,9 @@ struct HoldRequest {
 
 async fn create_hold(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Admin(p): Admin,
     Body(req): Body<HoldRequest>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_admin(p.as_deref())?;
     if req.digest.is_some() == req.repositories.is_some() {
         return Err(ApiError::new(
             ErrorCode::BadRequest,
@@ -425,7 +423,7 @@ async fn create_hold(
             .transpose()?,
         repositories: req.repositories,
         reason: req.reason,
-        created_by: p.map(|p| p.name.clone()).unwrap_or_default(),
+        created_by: p.name.clone(),
         created_at_ms: now_ms(),
     };
     let saved = app.store.put_hold(&hold)?;
@@ -440,15 +438,13 @@ async fn create_hold(
 
 async fn delete_hold(
     State(app): State<AppState>,
-    headers: HeaderMap,
+    Admin(p): Admin,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_admin(p.as_deref())?;
     if !app.store.delete_hold(&id)? {
         return Err(ApiError::new(ErrorCode::NotFound, format!("no hold {id}")));
     }
-    let actor = p.map(|p| p.name.clone()).unwrap_or_default();
+    let actor = p.name.clone();
     tracing::info!(hold = %id, by = %actor, "legal hold lifted");
     app.audit(crate::audit::draft(&actor, "hold-lifted").decision(&id))
         .await;

@@ -6,9 +6,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http::HeaderMap;
 
-use super::principal;
+use super::Admin;
 use crate::app::AppState;
 use crate::error::ApiResult;
 use crate::retention;
@@ -19,18 +18,14 @@ pub fn router() -> Router<AppState> {
         .route("/retention/apply", post(apply))
 }
 
-async fn plan(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_admin(p.as_deref())?;
+async fn plan(State(app): State<AppState>, _: Admin) -> ApiResult<Response> {
     let now = crate::promotion::now();
     let plan = retention::plan_at(&app, now)?;
     Ok(axum::Json(retention::plan_json(&app, &plan, now)).into_response())
 }
 
-async fn apply(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    let p = principal(&app, &headers)?;
-    app.auth.require_admin(p.as_deref())?;
-    let actor = p.map(|p| p.name.clone()).unwrap_or_default();
+async fn apply(State(app): State<AppState>, Admin(p): Admin) -> ApiResult<Response> {
+    let actor = p.name.clone();
     let report = retention::apply(&app, &actor).await?;
     tracing::info!(
         %actor,

@@ -477,10 +477,16 @@ pub async fn put(
         && upstream
     {
         // The tag is ours now; mirror it upstream so direct readers of the upstream see it too.
-        // If this fails (or the process dies first) the queued entry is retried in the
-        // background (`crate::upstream::tag_mirror`).
-        put_upstream(ctx.app, repo, t.as_str(), &parsed.media_type, &bytes).await?;
-        crate::upstream::tag_mirror::confirm(ctx.app, repo, t, &digest);
+        // The push has succeeded whatever the upstream answers: the manifest is there by
+        // digest and the tag is recorded and served. A refused or failed mirror stays queued
+        // and is retried in the background (`crate::upstream::tag_mirror`), as it is when
+        // the process dies first.
+        match put_upstream(ctx.app, repo, t.as_str(), &parsed.media_type, &bytes).await {
+            Ok(()) => crate::upstream::tag_mirror::confirm(ctx.app, repo, t, &digest),
+            Err(e) => {
+                tracing::warn!(%repo, tag = %t, %digest, error = %e.message, "mirroring the tag upstream failed; it is retried in the background")
+            }
+        }
     }
     let mut headers = vec![
         ("location", format!("/v2/{repo}/manifests/{digest}")),
