@@ -42,15 +42,25 @@ pub fn read(bytes: &[u8]) -> Result<Parsed, tollgate_sbom::SbomError> {
             packed,
         });
     }
+    // A document that turns out not to be an SBOM is refused without waiting for its packing.
+    let refused = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
-        let other = s.spawn(side);
+        let other = s.spawn(|| {
+            let digest = Digest::sha256_of(bytes);
+            (!refused.load(std::sync::atomic::Ordering::Relaxed))
+                .then(|| (digest, PackedDocument::pack(bytes)))
+        });
         let sbom = tollgate_sbom::parse(bytes);
+        refused.store(sbom.is_err(), std::sync::atomic::Ordering::Relaxed);
         // A panic over there is a bug to surface here, as it would be on this thread.
-        let (digest, packed) = other
+        let done = other
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let sbom = sbom?;
+        // Packing is skipped only once the parse failed, so this is always `Some` here.
+        let (digest, packed) = done.unwrap_or_else(side);
         Ok(Parsed {
-            sbom: sbom?,
+            sbom,
             digest,
             packed,
         })
@@ -462,6 +472,59 @@ pub fn export(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A CycloneDX document of `n` npm components.
+    fn cyclonedx(n: usize) -> Vec<u8> {
+        let components: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"type":"library","bom-ref":"c{i}","name":"pkg-{i}","version":"1.0.{i}","purl":"pkg:npm/pkg-{i}@1.0.{i}","licenses":[{{"license":{{"id":"MIT"}}}}]}}"#
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"bomFormat":"CycloneDX","specVersion":"1.6","version":1,"components":[{}]}}"#,
+            components.join(",")
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn read_hashes_and_packs_small_and_large_documents_alike() {
+        for n in [3, 3_000] {
+            let bytes = cyclonedx(n);
+            // Both sides of the side-thread threshold.
+            assert_eq!(
+                bytes.len() >= SIDE_THREAD_FROM,
+                n > 3,
+                "{} bytes",
+                bytes.len()
+            );
+            let doc = read(&bytes).unwrap();
+            assert_eq!(doc.sbom.inventory().len(), n);
+            assert_eq!(doc.digest, Digest::sha256_of(&bytes));
+            let store = tollgate_store::MemoryStore::new();
+            let subject = Digest::sha256_of(b"image");
+            let (rec, hits) = index_entries(&subject, &doc.digest, &doc.sbom, "api", None, 1);
+            use tollgate_store::SbomStore as _;
+            assert!(store.put_sbom_packed(&rec, &doc.packed, &hits).unwrap());
+            assert_eq!(
+                &store.sbom_document(&doc.digest).unwrap().unwrap()[..],
+                &bytes[..],
+                "the packed document unpacks to the bytes as sent"
+            );
+        }
+    }
+
+    #[test]
+    fn a_large_document_that_is_not_an_sbom_is_refused() {
+        let mut bytes = cyclonedx(10_000);
+        let at = bytes.len() / 2;
+        bytes.truncate(at);
+        assert!(bytes.len() >= SIDE_THREAD_FROM);
+        assert!(read(&bytes).is_err());
+        assert!(read(&vec![b'x'; SIDE_THREAD_FROM * 2]).is_err());
+    }
 
     #[test]
     fn page_tokens_round_trip_and_are_bound_to_their_query() {
