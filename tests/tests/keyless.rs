@@ -124,23 +124,8 @@ fn bundle_tlog(bundle: &[u8]) -> (u64, i64) {
 
 /// Seconds since the epoch as the API prints times (`2026-11-27T00:38:27.000Z`).
 fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let tod = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
-        tod / 3600,
-        tod % 3600 / 60,
-        tod % 60
-    )
+    let whole = rfc3339_secs(u64::try_from(secs).expect("a time after 1970"));
+    format!("{}.000Z", whole.trim_end_matches('Z'))
 }
 
 /// `GET /api/v1/artifacts/{digest}` → 200; the record.

@@ -152,19 +152,8 @@ fn at(ms: i64) -> DateTime<Utc> {
 pub fn build(app: &App, q: &CalendarQuery) -> ApiResult<Calendar> {
     let now = crate::promotion::now();
     let (from, to) = range(q, now)?;
-    if let Some(e) = &q.env
-        && !app.config.environments.iter().any(|x| &x.name == e)
-    {
-        let known: Vec<&str> = app
-            .config
-            .environments
-            .iter()
-            .map(|e| e.name.as_str())
-            .collect();
-        return Err(bad(format!(
-            "unknown environment {e:?}; environments are {}",
-            known.join(", ")
-        )));
+    if let Some(e) = &q.env {
+        crate::promotion::env_named(app, e)?;
     }
     let loaded = app.policy.current();
     let mut environments = Vec::new();

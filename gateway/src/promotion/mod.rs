@@ -81,7 +81,8 @@ fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::BadRequest, msg)
 }
 
-fn env_named<'a>(app: &'a App, name: &str) -> ApiResult<&'a Environment> {
+/// The configured environment `name`; 400 naming the known ones otherwise.
+pub fn env_named<'a>(app: &'a App, name: &str) -> ApiResult<&'a Environment> {
     app.config
         .environments
         .iter()

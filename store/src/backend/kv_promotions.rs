@@ -273,40 +273,26 @@ impl<K: Kv> PromotionStore for KvStore<K> {
     ) -> Result<Vec<PromotionRecord>> {
         self.kv.read(|r| {
             let mut out = Vec::new();
-            // Open states (pending, scheduled, …) are few and indexed: read those promotions
-            // only, not the whole history (the scheduler asks every few seconds).
-            if filter.state.is_some_and(PromotionState::is_open) {
-                let prefix = match &filter.environment {
-                    Some(env) => key2(env, ""),
-                    None => String::new(),
-                };
+            // Open states (pending, scheduled, …) are few and indexed, and so is one artifact's
+            // history: read those promotions only, not the whole history (the scheduler asks
+            // every few seconds).
+            let index = if filter.state.is_some_and(PromotionState::is_open) {
+                Some((
+                    Table::InFlight,
+                    match &filter.environment {
+                        Some(env) => key2(env, ""),
+                        None => String::new(),
+                    },
+                ))
+            } else {
+                filter
+                    .artifact
+                    .as_ref()
+                    .map(|d| (Table::PromotionsByArtifact, key2(&d.to_string(), "")))
+            };
+            if let Some((table, prefix)) = index {
                 let mut ids: Vec<String> = r
-                    .scan(Table::InFlight, &prefix, None, usize::MAX)?
-                    .into_iter()
-                    .map(|(k, _)| last_part(&k).to_string())
-                    .collect();
-                newest_first(&mut ids);
-                for id in ids {
-                    if let Some(p) = get_in(r, &id)?
-                        && matches(filter, &p)
-                    {
-                        out.push(p);
-                        if out.len() == limit {
-                            break;
-                        }
-                    }
-                }
-                return Ok(out);
-            }
-            // One artifact's promotions come from its index.
-            if let Some(d) = &filter.artifact {
-                let mut ids: Vec<String> = r
-                    .scan(
-                        Table::PromotionsByArtifact,
-                        &key2(&d.to_string(), ""),
-                        None,
-                        usize::MAX,
-                    )?
+                    .scan(table, &prefix, None, usize::MAX)?
                     .into_iter()
                     .map(|(k, _)| last_part(&k).to_string())
                     .collect();
